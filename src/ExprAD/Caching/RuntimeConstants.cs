@@ -1,0 +1,30 @@
+namespace ExprAD.Caching;
+
+/// <summary>
+/// The objects a lambda reaches through constants that are not plain values (closure objects,
+/// captured arrays, ...), numbered by first occurrence. Compiled code receives them as an
+/// array at call time, so a cached kernel serves every lambda instance of the same shape and
+/// never holds a stale captured value.
+/// </summary>
+internal sealed class RuntimeConstants
+{
+    private readonly Dictionary<object, int> _index = new(ReferenceEqualityComparer.Instance);
+    private readonly List<object> _values = new();
+
+    public int IndexOf(object value)
+    {
+        if (!_index.TryGetValue(value, out int k))
+        {
+            k = _values.Count;
+            _values.Add(value);
+            _index.Add(value, k);
+        }
+        return k;
+    }
+
+    public object[] ToArray() => _values.ToArray();
+
+    /// <summary>True for constants whose value is baked into compiled code (and so into the cache key).</summary>
+    public static bool IsBaked(Type type) =>
+        type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal);
+}

@@ -1,0 +1,305 @@
+using System.Collections.Immutable;
+using System.Linq.Expressions;
+using System.Reflection;
+using ExprAD.Caching;
+using ExprAD.Errors;
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Frontend;
+
+/// <summary>
+/// The frontend: translates a lambda into an evaluation trace. Active parameters become inputs,
+/// inactive sub-expressions that read call-time data become data reads, supported operators and
+/// <see cref="Math"/> functions become primitives of the rule table, <c>?:</c> becomes a select,
+/// and invoked lambdas are inlined. Anything else raises <see cref="NotSupportedException"/>
+/// quoting the sub-expression.
+/// </summary>
+internal sealed class ExpressionTranslator
+{
+    private enum BindingKind { ScalarInput, ArrayInput, Value }
+
+    private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value);
+
+    private readonly TraceBuilder _b;
+    private readonly RuntimeConstants _constants;
+    private readonly IReadOnlyDictionary<Expression, Activity> _activity;
+    private readonly ParameterExpression? _dataParameter;
+    private readonly Dictionary<ParameterExpression, Binding> _bindings = new();
+    // Each node is translated once per inlining scope: trees built with the Expression API may share
+    // nodes (a DAG), and translating a shared node twice would cost exponential time.
+    private Dictionary<Expression, Value> _translated = new(ReferenceEqualityComparer.Instance);
+
+    private ExpressionTranslator(TraceBuilder b, RuntimeConstants constants,
+        IReadOnlyDictionary<Expression, Activity> activity, ParameterExpression? dataParameter)
+    {
+        _b = b;
+        _constants = constants;
+        _activity = activity;
+        _dataParameter = dataParameter;
+    }
+
+    /// <summary>Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output.</summary>
+    public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants)
+    {
+        int dataIndex = roles.IndexOf(ParameterRole.Data);
+        var dataParameter = dataIndex >= 0 ? lambda.Parameters[dataIndex] : null;
+        var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
+        var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
+        var b = new TraceBuilder(environment);
+        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(lambda.Body, dataParameter), dataParameter);
+        for (int i = 0; i < roles.Length; i++)
+        {
+            if (roles[i] == ParameterRole.Scalar)
+                translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ScalarInput, i, default));
+            else if (roles[i] == ParameterRole.Array)
+                translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ArrayInput, i, default));
+        }
+        var result = translator.Translate(lambda.Body);
+        if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
+        if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(lambda.Body, lambda.Body.Type);
+        return b.Build([result]);
+    }
+
+    private Value Translate(Expression node)
+    {
+        if (_translated.TryGetValue(node, out var known)) return known;
+        if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Translate(node));
+        var value = TranslateNode(node);
+        _translated[node] = value;
+        return value;
+    }
+
+    private Value TranslateNode(Expression node)
+    {
+        var activity = _activity.TryGetValue(node, out var a) ? a : Activity.Variable;
+        if (activity == Activity.RuntimeInput) return VisitDataRead(node);
+        return node switch
+        {
+            ConstantExpression c => VisitConstant(c),
+            ParameterExpression p => VisitParameter(p),
+            UnaryExpression u => VisitUnary(u),
+            BinaryExpression bin => VisitBinary(bin),
+            ConditionalExpression c => VisitConditional(c),
+            MethodCallExpression call => VisitMethodCall(call),
+            MemberExpression m => VisitMember(m),
+            InvocationExpression i => VisitInvocation(i),
+            _ => throw Error.CannotDifferentiate(node, $"expressions of kind {node.NodeType} are not supported"),
+        };
+    }
+
+    private static ValueKind? KindOf(Type type) =>
+        type == typeof(double) ? ValueKind.Scalar :
+        type == typeof(int) ? ValueKind.Integer :
+        type == typeof(bool) ? ValueKind.Boolean : null;
+
+    private Value VisitConstant(ConstantExpression node)
+    {
+        return node.Value switch
+        {
+            double d => _b.Constant(d),
+            int i => _b.Integer(i),
+            bool z => _b.Boolean(z),
+            float f => _b.Constant(f),
+            _ => throw Error.UnsupportedType(node, node.Type),
+        };
+    }
+
+    private Value VisitParameter(ParameterExpression node)
+    {
+        if (!_bindings.TryGetValue(node, out var binding))
+            throw Error.CannotDifferentiate(node, $"parameter `{node.Name}` is not in scope");
+        return binding.Kind switch
+        {
+            BindingKind.ScalarInput => _b.Input(binding.Parameter),
+            BindingKind.Value => binding.Value,
+            _ => throw Error.CannotDifferentiate(node, $"the array `{node.Name}` must be indexed with a constant index, as in `{node.Name}[0]`"),
+        };
+    }
+
+    /// <summary>An inactive sub-expression: compiled as-is and evaluated at call time, never differentiated.</summary>
+    private Value VisitDataRead(Expression node)
+    {
+        var (accessor, kind) = node.Type switch
+        {
+            var t when t == typeof(double) || t == typeof(bool) || t == typeof(int) => (node, KindOf(t)!.Value),
+            var t when t == typeof(float) || t == typeof(long) || t == typeof(decimal) => (Expression.Convert(node, typeof(double)), ValueKind.Scalar),
+            var t when t == typeof(short) || t == typeof(byte) || t == typeof(sbyte) || t == typeof(ushort) || t == typeof(char) =>
+                (Expression.Convert(node, typeof(int)), ValueKind.Integer),
+            _ => throw Error.CannotDifferentiate(node, $"a value of type `{node.Type.Name}` cannot be used as a number"),
+        };
+        return _b.Data(new DataRead(new CallTimeRewriter(this).Visit(accessor)!, kind));
+    }
+
+    private Value VisitUnary(UnaryExpression node)
+    {
+        if (node.Method is not null)
+            throw Error.CannotDifferentiate(node, $"no derivative rule for the operator method `{node.Method.DeclaringType?.Name}.{node.Method.Name}`");
+        switch (node.NodeType)
+        {
+            case ExpressionType.UnaryPlus:
+                return Translate(node.Operand);
+            case ExpressionType.Negate:
+                return _b.Neg(Operand(node.Operand, node));
+            case ExpressionType.Not when node.Type == typeof(bool):
+                return _b.Emit(Op.Not, Operand(node.Operand, node));
+            case ExpressionType.Quote:
+                throw Error.CannotDifferentiate(node, "a quoted lambda is not a number; invoke it instead");
+            case ExpressionType.Convert:
+            case ExpressionType.ConvertChecked:
+            {
+                var from = KindOf(node.Operand.Type);
+                var to = KindOf(node.Type);
+                if (from is null) throw Error.UnsupportedType(node.Operand, node.Operand.Type);
+                if (to is null) throw Error.UnsupportedType(node, node.Type);
+                var value = Translate(node.Operand);
+                if (from == to) return value;
+                return (from, to) switch
+                {
+                    (ValueKind.Integer, ValueKind.Scalar) => _b.Emit(Op.IntToDouble, value),
+                    (ValueKind.Scalar, ValueKind.Integer) when node.NodeType == ExpressionType.Convert => _b.Emit(Op.DoubleToInt, value),
+                    _ => throw Error.CannotDifferentiate(node, $"conversion from {node.Operand.Type.Name} to {node.Type.Name} is not supported"),
+                };
+            }
+            default:
+                throw Error.CannotDifferentiate(node, $"the operator {node.NodeType} is not supported");
+        }
+    }
+
+    /// <summary>Translates an operand and checks that it is a number.</summary>
+    private Value Operand(Expression operand, Expression parent)
+    {
+        if (KindOf(operand.Type) is null) throw Error.UnsupportedType(operand, operand.Type);
+        return Translate(operand);
+    }
+
+    private Value VisitBinary(BinaryExpression node)
+    {
+        if (node.NodeType == ExpressionType.ArrayIndex) return VisitArrayIndex(node);
+        if (node.Method is not null && node.NodeType != ExpressionType.Power)
+            throw Error.CannotDifferentiate(node, $"no derivative rule for the operator method `{node.Method.DeclaringType?.Name}.{node.Method.Name}`");
+        Op? op = node.NodeType switch
+        {
+            ExpressionType.Add => Op.Add,
+            ExpressionType.Subtract => Op.Sub,
+            ExpressionType.Multiply => Op.Mul,
+            ExpressionType.Divide => Op.Div,
+            ExpressionType.Modulo => Op.Rem,
+            ExpressionType.Power => Op.Pow,
+            ExpressionType.LessThan => Op.LessThan,
+            ExpressionType.LessThanOrEqual => Op.LessOrEqual,
+            ExpressionType.GreaterThan => Op.GreaterThan,
+            ExpressionType.GreaterThanOrEqual => Op.GreaterOrEqual,
+            ExpressionType.Equal when node.Left.Type != typeof(bool) => Op.Equal,
+            ExpressionType.NotEqual when node.Left.Type != typeof(bool) => Op.NotEqual,
+            ExpressionType.AndAlso or ExpressionType.And when node.Type == typeof(bool) => Op.And,
+            ExpressionType.OrElse or ExpressionType.Or when node.Type == typeof(bool) => Op.Or,
+            _ => null,
+        };
+        if (op is null) throw Error.CannotDifferentiate(node, $"the operator {node.NodeType} is not supported");
+        var left = Operand(node.Left, node);
+        var right = Operand(node.Right, node);
+        if (_b.KindOf(left) != _b.KindOf(right))
+            throw Error.CannotDifferentiate(node, "operands of different types");
+        if (op == Op.Pow && _b.KindOf(left) != ValueKind.Scalar)
+            throw Error.CannotDifferentiate(node, "integer powers are not supported");
+        // && and || evaluate both sides: every operation here is pure, so only the cost differs.
+        return _b.Emit(op.Value, left, right);
+    }
+
+    private Value VisitArrayIndex(BinaryExpression node)
+    {
+        if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
+            throw Error.CannotDifferentiate(node, "only the active array parameter can be indexed here");
+        var index = Operand(node.Right, node);
+        if (!_b.TryGetConstant(index, out var i))
+            throw Error.CannotDifferentiate(node, "the index must be a constant (computed indices need loop support)");
+        if (i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
+        return _b.Input(binding.Parameter, (int)i);
+    }
+
+    private Value VisitConditional(ConditionalExpression node)
+    {
+        if (KindOf(node.Type) is null) throw Error.UnsupportedType(node, node.Type);
+        var condition = Operand(node.Test, node);
+        var whenTrue = Translate(node.IfTrue);
+        var whenFalse = Translate(node.IfFalse);
+        // Both branches are evaluated (they are pure); the select takes the value and the
+        // derivative of the branch the condition picks.
+        return _b.Select(condition, whenTrue, whenFalse);
+    }
+
+    private Value VisitMethodCall(MethodCallExpression node)
+    {
+        if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
+            throw Error.NoDerivativeRule(node, node.Method);
+        var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
+        return args.Length switch
+        {
+            1 => _b.Emit(primitive.Op, args[0]),
+            2 => _b.Emit(primitive.Op, args[0], args[1]),
+            _ => _b.Emit(primitive.Op, args[0], args[1], args[2]),
+        };
+    }
+
+    private Value VisitMember(MemberExpression node)
+    {
+        if (node.Expression is null && node.Member is FieldInfo { IsLiteral: true } literal)
+            return VisitConstant(Expression.Constant(literal.GetRawConstantValue(), literal.FieldType));
+        throw Error.CannotDifferentiate(node, $"the member `{node.Member.Name}` is read from an active value");
+    }
+
+    private Value VisitInvocation(InvocationExpression node)
+    {
+        var target = node.Expression;
+        while (target is UnaryExpression { NodeType: ExpressionType.Quote } quote) target = quote.Operand;
+        if (target is not LambdaExpression lambda)
+            throw Error.CannotDifferentiate(node, "only lambda expressions can be invoked (a compiled delegate cannot be looked into); pass an Expression<...> and invoke it");
+
+        var saved = new List<(ParameterExpression, Binding?)>();
+        for (int i = 0; i < lambda.Parameters.Count; i++)
+        {
+            var parameter = lambda.Parameters[i];
+            var argument = node.Arguments[i];
+            Binding binding;
+            if (argument is ParameterExpression p && _bindings.TryGetValue(p, out var alias) && alias.Kind == BindingKind.ArrayInput)
+                binding = alias;
+            else
+                binding = new Binding(BindingKind.Value, -1, Operand(argument, node));
+            saved.Add((parameter, _bindings.TryGetValue(parameter, out var old) ? old : null));
+            _bindings[parameter] = binding;
+        }
+        var outerScope = _translated;
+        _translated = new Dictionary<Expression, Value>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            return Translate(lambda.Body);
+        }
+        finally
+        {
+            _translated = outerScope;
+            foreach (var (parameter, old) in saved)
+                if (old is { } o) _bindings[parameter] = o; else _bindings.Remove(parameter);
+        }
+    }
+
+    /// <summary>Rewrites an inactive sub-expression to read its call-time inputs from the trace environment.</summary>
+    private sealed class CallTimeRewriter(ExpressionTranslator owner) : ExpressionVisitor
+    {
+        public override Expression? Visit(Expression? node)
+        {
+            if (node is not null && !StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
+            return base.Visit(node);
+        }
+
+        protected override Expression VisitConstant(ConstantExpression node)
+        {
+            if (node.Value is null || RuntimeConstants.IsBaked(node.Type)) return node;
+            var slot = Expression.ArrayIndex(owner._b.Environment.Constants, Expression.Constant(owner._constants.IndexOf(node.Value)));
+            return Expression.Convert(slot, node.Type);
+        }
+
+        protected override Expression VisitParameter(ParameterExpression node) =>
+            node == owner._dataParameter ? owner._b.Environment.Data! : node;
+    }
+}

@@ -1,0 +1,52 @@
+using ExprAD.Rules;
+
+namespace ExprAD.IR;
+
+/// <summary>
+/// One SSA instruction. It defines exactly one value, whose identity is the instruction's
+/// position in its trace. Operands (<see cref="A"/>, <see cref="B"/>, <see cref="C"/>) are
+/// earlier positions; how many are used is the arity of <see cref="Op"/>.
+/// For <see cref="Op.Input"/>, <see cref="A"/> is the lambda parameter position and <see cref="B"/>
+/// the element index (-1 for a scalar parameter). For <see cref="Op.Data"/>, <see cref="A"/>
+/// indexes <see cref="Trace.DataReads"/>. For <see cref="Op.Const"/>, <see cref="Number"/> is the value.
+/// </summary>
+/// <remarks>Equality compares constants by bit pattern so that hash-consing keeps 0.0 and -0.0 apart.</remarks>
+internal readonly struct Instruction : IEquatable<Instruction>
+{
+    public Instruction(Op op, ValueKind kind, int a = -1, int b = -1, int c = -1, double number = 0)
+    {
+        Op = op; Kind = kind; A = a; B = b; C = c; Number = number;
+    }
+
+    public Op Op { get; }
+    public ValueKind Kind { get; }
+    public int A { get; }
+    public int B { get; }
+    public int C { get; }
+    public double Number { get; }
+
+    /// <summary>Number of value operands (0 to 3).</summary>
+    public int Arity => Op is Op.Const or Op.Input or Op.Data ? 0 : RuleTable.Get(Op).Arity;
+
+    /// <summary>The value operand at position <paramref name="k"/> (0-based, below <see cref="Arity"/>).</summary>
+    public Value Operand(int k) => new(k switch { 0 => A, 1 => B, 2 => C, _ => throw new ArgumentOutOfRangeException(nameof(k)) });
+
+    /// <summary>The same instruction with its operands renamed through <paramref name="map"/>.</summary>
+    public Instruction WithOperands(Func<Value, Value> map)
+    {
+        int arity = Arity;
+        return new Instruction(Op, Kind,
+            arity > 0 ? map(new Value(A)).Index : A,
+            arity > 1 ? map(new Value(B)).Index : B,
+            arity > 2 ? map(new Value(C)).Index : C,
+            Number);
+    }
+
+    public bool Equals(Instruction other) =>
+        Op == other.Op && Kind == other.Kind && A == other.A && B == other.B && C == other.C &&
+        BitConverter.DoubleToInt64Bits(Number) == BitConverter.DoubleToInt64Bits(other.Number);
+
+    public override bool Equals(object? obj) => obj is Instruction other && Equals(other);
+
+    public override int GetHashCode() => HashCode.Combine(Op, Kind, A, B, C, BitConverter.DoubleToInt64Bits(Number));
+}

@@ -1,0 +1,212 @@
+using System.Collections.Immutable;
+using ExprAD.Rules;
+
+namespace ExprAD.IR;
+
+/// <summary>
+/// Builds a trace one instruction at a time, simplifying before a node exists:
+/// constants are folded, commutative operands are put in a canonical order, exact IEEE
+/// identities are applied, and an instruction equal to an earlier one returns the earlier
+/// value (hash-consing, so common subexpressions are shared by construction).
+/// </summary>
+/// <remarks>
+/// Only identities that hold for every double, NaN and infinities included, are applied:
+/// <c>x * 1</c>, <c>x / 1</c>, <c>x - (+0)</c>, <c>x + (-0)</c>, <c>-(-x)</c>, <c>x + (-y) = x - y</c>.
+/// <c>x - x</c> and <c>0 * x</c> are not folded (NaN and infinity would make them wrong), and
+/// neither is <c>x + (+0)</c> (it turns -0 into +0).
+/// </remarks>
+internal sealed class TraceBuilder
+{
+    private readonly List<Instruction> _instructions = new();
+    private readonly Dictionary<Instruction, int> _existing = new();
+    private readonly List<DataRead> _dataReads = new();
+    private readonly Dictionary<(string, ValueKind), int> _dataReadIndex = new();
+
+    public TraceBuilder(TraceEnvironment environment) => Environment = environment;
+
+    public TraceEnvironment Environment { get; }
+
+    public int Count => _instructions.Count;
+
+    public Instruction this[Value v] => _instructions[v.Index];
+
+    public ValueKind KindOf(Value v) => _instructions[v.Index].Kind;
+
+    public bool TryGetConstant(Value v, out double number)
+    {
+        var ins = _instructions[v.Index];
+        number = ins.Number;
+        return ins.Op == Op.Const;
+    }
+
+    private bool IsConstant(Value v, double number) =>
+        TryGetConstant(v, out var c) && BitConverter.DoubleToInt64Bits(c) == BitConverter.DoubleToInt64Bits(number);
+
+    public Value Constant(double number) => Append(new Instruction(Op.Const, ValueKind.Scalar, number: number));
+
+    public Value Integer(int number) => Append(new Instruction(Op.Const, ValueKind.Integer, number: number));
+
+    public Value Boolean(bool value) => Append(new Instruction(Op.Const, ValueKind.Boolean, number: value ? 1 : 0));
+
+    public Value Constant(ValueKind kind, double number) => Append(new Instruction(Op.Const, kind, number: number));
+
+    /// <summary>An active input: scalar parameter <paramref name="parameter"/>, or element <paramref name="element"/> of an array parameter.</summary>
+    public Value Input(int parameter, int element = -1) =>
+        Append(new Instruction(Op.Input, ValueKind.Scalar, parameter, element));
+
+    /// <summary>A value read at call time; equal accessors share one read.</summary>
+    public Value Data(DataRead read)
+    {
+        var key = (read.Accessor.ToString(), read.Kind);
+        if (!_dataReadIndex.TryGetValue(key, out int index))
+        {
+            index = _dataReads.Count;
+            _dataReads.Add(read);
+            _dataReadIndex.Add(key, index);
+        }
+        return Append(new Instruction(Op.Data, read.Kind, index));
+    }
+
+    /// <summary>Copies the data reads of <paramref name="source"/> in order, so that its Data instructions keep their meaning.</summary>
+    public void AdoptDataReads(Trace source)
+    {
+        foreach (var read in source.DataReads)
+            if (_dataReadIndex.TryAdd((read.Accessor.ToString(), read.Kind), _dataReads.Count)) _dataReads.Add(read);
+    }
+
+    /// <summary>Re-emits an instruction whose operands are already values of this builder.</summary>
+    public Value Emit(Instruction ins) => ins.Op switch
+    {
+        Op.Const => Constant(ins.Kind, ins.Number),
+        Op.Input => Append(ins),
+        Op.Data => Append(ins),
+        _ => ins.Arity switch
+        {
+            1 => Emit(ins.Op, new Value(ins.A)),
+            2 => Emit(ins.Op, new Value(ins.A), new Value(ins.B)),
+            _ => Emit(ins.Op, new Value(ins.A), new Value(ins.B), new Value(ins.C)),
+        },
+    };
+
+    public Value Emit(Op op, Value a) => Emit(op, a, default, default, 1);
+    public Value Emit(Op op, Value a, Value b) => Emit(op, a, b, default, 2);
+    public Value Emit(Op op, Value a, Value b, Value c) => Emit(op, a, b, c, 3);
+
+    public Value Add(Value a, Value b) => Emit(Op.Add, a, b);
+    public Value Sub(Value a, Value b) => Emit(Op.Sub, a, b);
+    public Value Mul(Value a, Value b) => Emit(Op.Mul, a, b);
+    public Value Div(Value a, Value b) => Emit(Op.Div, a, b);
+    public Value Neg(Value a) => Emit(Op.Neg, a);
+    public Value Select(Value condition, Value whenTrue, Value whenFalse) => Emit(Op.Select, condition, whenTrue, whenFalse);
+
+    private Value Emit(Op op, Value a, Value b, Value c, int arity)
+    {
+        var primitive = RuleTable.Get(op);
+        if (primitive.Arity != arity)
+            throw new InvalidOperationException($"{op} takes {primitive.Arity} operands, not {arity}.");
+        var kind = ResultKind(primitive, a, b, c);
+
+        if (primitive.IsCommutative && a.Index > b.Index) (a, b) = (b, a);
+
+        if (TryFold(primitive, kind, a, b, c, arity, out var folded)) return folded;
+        if (TrySimplify(op, kind, a, b, c, out var simpler)) return simpler;
+
+        return Append(new Instruction(op, kind, a.Index, arity > 1 ? b.Index : -1, arity > 2 ? c.Index : -1));
+    }
+
+    private ValueKind ResultKind(Primitive p, Value a, Value b, Value c)
+    {
+        ValueKind Kind(Value v) => _instructions[v.Index].Kind;
+        void Expect(bool ok, string what)
+        {
+            if (!ok) throw new InvalidOperationException($"{p.Op}: {what} (operand kinds {Kind(a)}{(p.Arity > 1 ? ", " + Kind(b) : "")}{(p.Arity > 2 ? ", " + Kind(c) : "")}).");
+        }
+        switch (p.Signature)
+        {
+            case OpSignature.Numeric:
+                Expect(Kind(a) != ValueKind.Boolean, "operands must be numeric");
+                for (int k = 1; k < p.Arity; k++) Expect(Kind(k == 1 ? b : c) == Kind(a), "operands must have one kind");
+                return Kind(a);
+            case OpSignature.Scalar:
+                for (int k = 0; k < p.Arity; k++) Expect(Kind(k == 0 ? a : k == 1 ? b : c) == ValueKind.Scalar, "operands must be scalar");
+                return ValueKind.Scalar;
+            case OpSignature.Compare:
+                Expect(Kind(a) != ValueKind.Boolean && Kind(a) == Kind(b), "operands must be numeric and of one kind");
+                return ValueKind.Boolean;
+            case OpSignature.Logic:
+                for (int k = 0; k < p.Arity; k++) Expect(Kind(k == 0 ? a : b) == ValueKind.Boolean, "operands must be boolean");
+                return ValueKind.Boolean;
+            case OpSignature.Select:
+                Expect(Kind(a) == ValueKind.Boolean && Kind(b) == Kind(c), "condition must be boolean and branches of one kind");
+                return Kind(b);
+            case OpSignature.ScalarToInteger:
+                Expect(Kind(a) == ValueKind.Scalar, "operand must be scalar");
+                return ValueKind.Integer;
+            case OpSignature.IntegerToScalar:
+                Expect(Kind(a) == ValueKind.Integer, "operand must be an integer");
+                return ValueKind.Scalar;
+            default:
+                throw new InvalidOperationException(p.Signature.ToString());
+        }
+    }
+
+    private bool TryFold(Primitive p, ValueKind kind, Value a, Value b, Value c, int arity, out Value result)
+    {
+        result = default;
+        var operands = new double[arity];
+        for (int k = 0; k < arity; k++)
+        {
+            var v = k == 0 ? a : k == 1 ? b : c;
+            if (!TryGetConstant(v, out operands[k])) return false;
+        }
+        // Integer division by zero throws at run time; folding it would move the exception to compile time.
+        if (p.Signature == OpSignature.Numeric && kind == ValueKind.Integer && p.Op is Op.Div or Op.Rem && operands[1] == 0)
+            return false;
+        result = Constant(kind, RuleTable.Evaluate(p, KindOf(a), operands));
+        return true;
+    }
+
+    private bool TrySimplify(Op op, ValueKind kind, Value a, Value b, Value c, out Value result)
+    {
+        bool scalar = kind == ValueKind.Scalar;
+        double zeroThatAddsExactly = scalar ? -0.0 : 0.0;
+        result = op switch
+        {
+            Op.Add when IsConstant(b, zeroThatAddsExactly) => a,
+            Op.Add when IsConstant(a, zeroThatAddsExactly) => b,
+            Op.Add when this[b].Op == Op.Neg => Sub(a, new Value(this[b].A)),
+            Op.Add when this[a].Op == Op.Neg => Sub(b, new Value(this[a].A)),
+            Op.Sub when IsConstant(b, 0.0) => a,
+            Op.Sub when this[b].Op == Op.Neg => Add(a, new Value(this[b].A)),
+            Op.Mul when IsConstant(b, 1.0) => a,
+            Op.Mul when IsConstant(a, 1.0) => b,
+            Op.Mul when scalar && IsConstant(b, -1.0) => Neg(a),
+            Op.Mul when scalar && IsConstant(a, -1.0) => Neg(b),
+            Op.Div when IsConstant(b, 1.0) => a,
+            Op.Div when scalar && IsConstant(b, -1.0) => Neg(a),
+            Op.Neg when this[a].Op == Op.Neg => new Value(this[a].A),
+            Op.Not when this[a].Op == Op.Not => new Value(this[a].A),
+            Op.Pow when IsConstant(b, 1.0) => a,
+            Op.Select when TryGetConstant(a, out var condition) => condition != 0 ? b : c,
+            Op.Select when b == c => b,
+            Op.MaskedMul when TryGetConstant(a, out var adjoint) && adjoint == 0 => Constant(0.0),
+            Op.MaskedMul when IsConstant(b, 1.0) => a,
+            Op.MaskedMul when TryGetConstant(b, out var factor) && double.IsFinite(factor) => Mul(a, b),
+            Op.MaskedMul when TryGetConstant(a, out _) => Mul(a, b),
+            _ => new Value(-1),
+        };
+        return result.Index >= 0;
+    }
+
+    private Value Append(Instruction ins)
+    {
+        if (_existing.TryGetValue(ins, out int index)) return new Value(index);
+        index = _instructions.Count;
+        _instructions.Add(ins);
+        _existing.Add(ins, index);
+        return new Value(index);
+    }
+
+    public Trace Build(IEnumerable<Value> outputs) =>
+        new(_instructions.ToImmutableArray(), outputs.ToImmutableArray(), _dataReads.ToImmutableArray(), Environment);
+}

@@ -1,0 +1,48 @@
+using ExprAD.Rules;
+
+namespace ExprAD.IR;
+
+/// <summary>
+/// Evaluates a trace instruction by instruction with the rule table's evaluators. Slow and
+/// simple: it serves the printed evaluation tables and serves as a check on code generation.
+/// </summary>
+internal static class TraceInterpreter
+{
+    /// <summary>
+    /// The value of every instruction. <paramref name="input"/> gives the value of an input
+    /// instruction; <paramref name="constants"/> are the runtime constants that data reads use.
+    /// </summary>
+    public static double[] Run(Trace trace, Func<Instruction, double> input, object[] constants)
+    {
+        var values = new double[trace.Count];
+        var reads = trace.DataReads.Select(r => CompileRead(trace, r)).ToArray();
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            values[i] = ins.Op switch
+            {
+                Op.Const => ins.Number,
+                Op.Input => input(ins),
+                Op.Data => reads[ins.A](constants),
+                _ => Evaluate(trace, ins, values),
+            };
+        }
+        return values;
+    }
+
+    private static double Evaluate(Trace trace, Instruction ins, double[] values)
+    {
+        var p = RuleTable.Get(ins.Op);
+        var operands = new double[p.Arity];
+        for (int k = 0; k < p.Arity; k++) operands[k] = values[ins.Operand(k).Index];
+        return RuleTable.Evaluate(p, trace.Instructions[ins.A].Kind, operands);
+    }
+
+    private static Func<object[], double> CompileRead(Trace trace, DataRead read)
+    {
+        if (trace.Environment.Data is not null)
+            throw new NotSupportedException("The interpreter evaluates traces without a data argument only.");
+        var body = System.Linq.Expressions.Expression.Convert(read.Accessor, typeof(double));
+        return System.Linq.Expressions.Expression.Lambda<Func<object[], double>>(body, trace.Environment.Constants).Compile();
+    }
+}

@@ -1,0 +1,18 @@
+namespace ExprAD.IR;
+
+/// <summary>What an SSA value holds. Only <see cref="Scalar"/> values carry derivatives.</summary>
+internal enum ValueKind : byte
+{
+    /// <summary>A double: the only kind that is differentiated.</summary>
+    Scalar,
+    /// <summary>An int: indices, lengths, results of <c>Math.Sign</c>. Never differentiated.</summary>
+    Integer,
+    /// <summary>A bool: comparisons and their logic, the conditions of selects.</summary>
+    Boolean,
+}
+
+/// <summary>A reference to the instruction of a trace that defines a value (its position in the trace).</summary>
+internal readonly record struct Value(int Index)
+{
+    public override string ToString() => "%" + Index;
+}

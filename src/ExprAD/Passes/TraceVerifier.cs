@@ -1,0 +1,49 @@
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Passes;
+
+/// <summary>
+/// Checks the invariants of a trace: SSA order (operands defined before use), operand kinds
+/// matching each operation's signature, leaves well formed, outputs in range. Run after every
+/// pass in the tests; a failure is a bug in ExprAD, never in the user's code.
+/// </summary>
+internal static class TraceVerifier
+{
+    public static void Verify(Trace trace)
+    {
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            void Fail(string why) => throw new InvalidOperationException($"Trace invariant broken at %{i} ({ins.Op}): {why}\n{trace}");
+            ValueKind Kind(int k) => trace.Instructions[ins.Operand(k).Index].Kind;
+            switch (ins.Op)
+            {
+                case Op.Const: continue;
+                case Op.Input:
+                    if (ins.Kind != ValueKind.Scalar || ins.A < 0 || ins.A >= trace.Environment.Roles.Length) Fail("bad input");
+                    continue;
+                case Op.Data:
+                    if (ins.A < 0 || ins.A >= trace.DataReads.Length || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
+                    continue;
+            }
+            var p = RuleTable.Get(ins.Op);
+            for (int k = 0; k < p.Arity; k++)
+                if (ins.Operand(k).Index < 0 || ins.Operand(k).Index >= i) Fail($"operand {k} is not defined before use");
+            bool ok = p.Signature switch
+            {
+                OpSignature.Numeric => ins.Kind != ValueKind.Boolean && Enumerable.Range(0, p.Arity).All(k => Kind(k) == ins.Kind),
+                OpSignature.Scalar => ins.Kind == ValueKind.Scalar && Enumerable.Range(0, p.Arity).All(k => Kind(k) == ValueKind.Scalar),
+                OpSignature.Compare => ins.Kind == ValueKind.Boolean && Kind(0) == Kind(1) && Kind(0) != ValueKind.Boolean,
+                OpSignature.Logic => ins.Kind == ValueKind.Boolean && Enumerable.Range(0, p.Arity).All(k => Kind(k) == ValueKind.Boolean),
+                OpSignature.Select => Kind(0) == ValueKind.Boolean && Kind(1) == ins.Kind && Kind(2) == ins.Kind,
+                OpSignature.ScalarToInteger => Kind(0) == ValueKind.Scalar && ins.Kind == ValueKind.Integer,
+                OpSignature.IntegerToScalar => Kind(0) == ValueKind.Integer && ins.Kind == ValueKind.Scalar,
+                _ => false,
+            };
+            if (!ok) Fail("operand or result kinds do not match the signature " + p.Signature);
+        }
+        foreach (var o in trace.Outputs)
+            if (o.Index < 0 || o.Index >= trace.Count) throw new InvalidOperationException($"Output {o} is out of range.\n{trace}");
+    }
+}

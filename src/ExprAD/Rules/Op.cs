@@ -1,0 +1,31 @@
+namespace ExprAD.Rules;
+
+/// <summary>The operations of the IR. Every one except the three leaves has one entry in <see cref="RuleTable"/>.</summary>
+internal enum Op : byte
+{
+    // Leaves.
+    Const, Input, Data,
+
+    // Arithmetic (scalar or integer; the kind of the first operand decides).
+    Neg, Add, Sub, Mul, Div, Rem,
+
+    // Elementary functions of System.Math (scalar).
+    Sin, Cos, Tan, Asin, Acos, Atan, Atan2,
+    Sinh, Cosh, Tanh, Asinh, Acosh, Atanh,
+    Exp, Log, LogBase, Log10, Log2, Sqrt, Cbrt, Pow,
+    Abs, Max, Min, Clamp, FusedMultiplyAdd,
+    Floor, Ceiling, Round, Truncate,
+
+    // Zero-strong product, emitted only by the reverse transform: 0 (x) y = 0 even when y is infinite or NaN.
+    MaskedMul,
+
+    // Kind changes.
+    Sign, IntToDouble, DoubleToInt,
+
+    // Comparisons (operands scalar or integer) and logic.
+    LessThan, LessOrEqual, GreaterThan, GreaterOrEqual, Equal, NotEqual,
+    And, Or, Not,
+
+    // c ? a : b, evaluated eagerly; the derivative is that of the branch taken.
+    Select,
+}
