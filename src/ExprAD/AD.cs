@@ -1,0 +1,225 @@
+using System.Collections.Immutable;
+using Stopwatch = System.Diagnostics.Stopwatch;
+using System.Linq.Expressions;
+using Trace = ExprAD.IR.Trace;
+using ExprAD.Caching;
+using ExprAD.Codegen;
+using ExprAD.Errors;
+using ExprAD.Frontend;
+using ExprAD.IR;
+using ExprAD.Passes;
+using ExprAD.Transforms;
+
+namespace ExprAD;
+
+/// <summary>
+/// The entry points of ExprAD: turn a lambda into a compiled, cached derivative delegate.
+/// </summary>
+/// <remarks>
+/// Every method translates the lambda into an evaluation trace, applies forward or reverse mode,
+/// removes dead and duplicate code, and compiles the result. Compiled kernels are cached by the
+/// lambda's structure, so asking again for a lambda of the same shape (the C# compiler builds a
+/// new tree each time a lambda expression is evaluated) costs a walk over the tree, not a
+/// compilation. Captured variables and members of the data argument are read when the delegate
+/// is called, never baked in. The returned delegates allocate nothing per call and are safe to
+/// call from many threads at once.
+/// </remarks>
+public static class AD
+{
+    private static readonly ImmutableArray<ParameterRole> OneScalar = [ParameterRole.Scalar];
+    private static readonly ImmutableArray<ParameterRole> OneArray = [ParameterRole.Array];
+    private static readonly ImmutableArray<ParameterRole> ArrayAndData = [ParameterRole.Array, ParameterRole.Data];
+
+    /// <summary>
+    /// The derivative of order <paramref name="order"/> of f : R -> R, by forward mode applied
+    /// <paramref name="order"/> times to the trace (so higher orders are exact, not finite differences).
+    /// </summary>
+    /// <param name="f">The function, for example <c>x => Math.Sin(x) * x</c>.</param>
+    /// <param name="order">1 for f', 2 for f'', and so on.</param>
+    /// <returns>A delegate computing f^(order)(x).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="order"/> is less than 1.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static Func<double, double> Derivative(Expression<Func<double, double>> f, int order = 1)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        if (order < 1) throw Error.BadOrder(order);
+        var (kernel, constants, info) = Compile<ScalarKernel>(f, "derivative:" + order, OneScalar, source =>
+        {
+            var trace = source;
+            for (int k = 0; k < order; k++)
+            {
+                var forward = ForwardMode.Apply(trace, 1, (b, _, _) => b.Constant(1.0));
+                trace = DeadCodeElimination.Apply(forward.WithOutputs([forward.Outputs[1]]));
+            }
+            return (trace, TraceLowering.Lower<ScalarKernel>(trace, LoweringPlans.Scalar(trace)));
+        });
+        return new BoundScalar(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// The value and full gradient of f : R^n -> R in one reverse sweep.
+    /// </summary>
+    /// <param name="f">The function of an array, indexed with constant indices, for example <c>x => x[0] * x[1]</c>.</param>
+    /// <returns>A delegate returning f(x) and writing ∂f/∂x into a caller-owned span.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static GradientFunc Gradient(Expression<Func<double[], double>> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient", OneArray, source =>
+        {
+            var inputs = InputsOf(source);
+            var trace = Reverse(source);
+            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs)));
+        });
+        return new BoundGradient(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// The value and gradient with respect to x of f(x, data), where <c>data</c> is read at call time and never differentiated.
+    /// </summary>
+    /// <typeparam name="TData">The data argument's type; its members may be numbers or arrays of numbers.</typeparam>
+    /// <param name="f">The function, for example <c>(w, d) => d.Scale * w[0] * w[0]</c>.</param>
+    /// <returns>A delegate returning f(x, data) and writing ∂f/∂x into a caller-owned span.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static GradientFunc<TData> Gradient<TData>(Expression<Func<double[], TData, double>> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data", ArrayAndData, source =>
+        {
+            var inputs = InputsOf(source);
+            var trace = Reverse(source);
+            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs)));
+        });
+        return new BoundGradient<TData>(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// Forward mode: the value of f : R^n -> R and its directional derivative ∇f(x) · v (a Jacobian-vector product) in one sweep.
+    /// </summary>
+    /// <param name="f">The function of an array, indexed with constant indices.</param>
+    /// <returns>A delegate returning f(x) and writing ∇f(x) · v to its out parameter.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static DirectionalDerivativeFunc Jvp(Expression<Func<double[], double>> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var (kernel, constants, info) = Compile<DirectionalKernel>(f, "jvp", OneArray, source =>
+        {
+            var inputs = InputsOf(source);
+            var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, 1, (b, input, _) => b.Input(1, input.B)));
+            return (trace, TraceLowering.Lower<DirectionalKernel>(trace, LoweringPlans.Directional(trace, inputs)));
+        });
+        return new BoundDirectional(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>The value and derivative of f : R -> R, by reverse mode.</summary>
+    /// <param name="f">The function.</param>
+    /// <returns>A delegate returning (f(x), f'(x)).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static Func<double, (double Value, double D1)> Gradient(Expression<Func<double, double>> f)
+    {
+        var (kernel, constants, info) = CompileScalarGradient<ScalarGradientKernel1>(f, 1);
+        return new BoundScalarGradient1(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>The value and both partial derivatives of f(x1, x2), by reverse mode, as in the paper's f(x1, x2) = ln x1 + x1 x2 - sin x2.</summary>
+    /// <param name="f">The function.</param>
+    /// <returns>A delegate returning (f, ∂f/∂x1, ∂f/∂x2).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static Func<double, double, (double Value, double D1, double D2)> Gradient(Expression<Func<double, double, double>> f)
+    {
+        var (kernel, constants, info) = CompileScalarGradient<ScalarGradientKernel2>(f, 2);
+        return new BoundScalarGradient2(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>The value and the three partial derivatives of f(x1, x2, x3), by reverse mode.</summary>
+    /// <param name="f">The function.</param>
+    /// <returns>A delegate returning (f, ∂f/∂x1, ∂f/∂x2, ∂f/∂x3).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static Func<double, double, double, (double Value, double D1, double D2, double D3)> Gradient(Expression<Func<double, double, double, double>> f)
+    {
+        var (kernel, constants, info) = CompileScalarGradient<ScalarGradientKernel3>(f, 3);
+        return new BoundScalarGradient3(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>The value and the four partial derivatives of f(x1, x2, x3, x4), by reverse mode.</summary>
+    /// <param name="f">The function.</param>
+    /// <returns>A delegate returning (f, ∂f/∂x1, ∂f/∂x2, ∂f/∂x3, ∂f/∂x4).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static Func<double, double, double, double, (double Value, double D1, double D2, double D3, double D4)> Gradient(Expression<Func<double, double, double, double, double>> f)
+    {
+        var (kernel, constants, info) = CompileScalarGradient<ScalarGradientKernel4>(f, 4);
+        return new BoundScalarGradient4(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// The evaluation trace of <paramref name="f"/> in three-part notation (inputs v[1-n..0], working
+    /// variables v[1..l], outputs), printable as in Tables 1 and 2 of Baydin and Pearlmutter.
+    /// </summary>
+    /// <param name="f">A lambda whose parameters are <c>double</c> or <c>double[]</c> (active) and at most one other (data), returning double.</param>
+    /// <returns>The trace, which can also evaluate itself and print forward and reverse derivative tables.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="ArgumentException">The lambda does not return double, or has more than one data parameter.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static EvaluationTrace Trace(LambdaExpression f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        if (f.ReturnType != typeof(double)) throw Error.BadLambda(nameof(f), $"The lambda must return double, not {f.ReturnType.Name}.");
+        var roles = f.Parameters.Select(p =>
+            p.Type == typeof(double) ? ParameterRole.Scalar :
+            p.Type == typeof(double[]) ? ParameterRole.Array : ParameterRole.Data).ToImmutableArray();
+        if (roles.Count(r => r == ParameterRole.Data) > 1)
+            throw Error.BadLambda(nameof(f), "At most one parameter may be data (neither double nor double[]).");
+        var (_, constants) = StructuralKey.Of(f, "trace");
+        return new EvaluationTrace(ExpressionTranslator.Translate(f, roles, constants), constants.ToArray());
+    }
+
+    /// <summary>How a delegate returned by this class was compiled, or null for any other delegate.</summary>
+    /// <param name="derivative">A delegate returned by one of the methods of <see cref="AD"/>.</param>
+    /// <returns>The compiler used, the trace sizes and the compile time.</returns>
+    public static CompilationInfo? GetCompilationInfo(Delegate derivative) => (derivative?.Target as BoundKernel)?.Info;
+
+    private static (TKernel, object[], CompilationInfo) CompileScalarGradient<TKernel>(LambdaExpression f, int arity) where TKernel : Delegate
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var roles = Enumerable.Repeat(ParameterRole.Scalar, arity).ToImmutableArray();
+        return Compile<TKernel>(f, "scalar-gradient", roles, source =>
+        {
+            var inputs = InputsOf(source);
+            var trace = Reverse(source);
+            return (trace, TraceLowering.Lower<TKernel>(trace, LoweringPlans.ScalarGradient(trace, inputs, arity)));
+        });
+    }
+
+    private static Trace Reverse(Trace source) =>
+        DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
+
+    private static Instruction[] InputsOf(Trace trace) => trace.Inputs().Select(v => trace[v]).ToArray();
+
+    /// <summary>
+    /// The shared pipeline: structural key and runtime constants, then (on a cache miss) translate,
+    /// transform and lower with <paramref name="lower"/> (which returns the derived trace and its lowering), then compile.
+    /// </summary>
+    private static (TKernel Kernel, object[] Constants, CompilationInfo Info) Compile<TKernel>(
+        LambdaExpression f, string request, ImmutableArray<ParameterRole> roles, Func<Trace, (Trace Derived, Expression<TKernel> Lowered)> lower)
+        where TKernel : Delegate
+    {
+        var (key, constants) = StructuralKey.Of(f, request);
+        var compiled = KernelCache.GetOrCompile(key, () =>
+        {
+            var clock = Stopwatch.StartNew();
+            var source = ExpressionTranslator.Translate(f, roles, constants);
+            var (derived, lowered) = lower(source);
+            var (kernel, compiler, _) = KernelCompiler.Compile(lowered);
+            return new CompiledKernel(kernel, new CompilationInfo(compiler, derived.Count, source.Count, clock.Elapsed));
+        });
+        return ((TKernel)compiled.Kernel, constants.ToArray(), compiled.Info);
+    }
+}

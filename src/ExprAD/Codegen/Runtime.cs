@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace ExprAD.Codegen;
+
+/// <summary>
+/// Helpers that generated code calls: span access (expression trees cannot index spans
+/// directly) and argument checks. Public only because compiled delegates must be able to call
+/// them; not part of the supported API.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class Runtime
+{
+    /// <summary>Reads <c>span[index]</c> without a bounds check: the generated prologue has checked the length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Read(ReadOnlySpan<double> span, int index) => Unsafe.Add(ref MemoryMarshal.GetReference(span), index);
+
+    /// <summary>Writes <c>span[index]</c> without a bounds check: the generated prologue has checked the length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write(Span<double> span, int index, double value) => Unsafe.Add(ref MemoryMarshal.GetReference(span), index) = value;
+
+    /// <summary>Zeroes <c>span[from..]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ClearFrom(Span<double> span, int from)
+    {
+        if (span.Length > from) span[from..].Clear();
+    }
+
+    /// <summary>Throws unless <paramref name="span"/> has at least <paramref name="length"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckAtLeast(ReadOnlySpan<double> span, int length, string argument)
+    {
+        if (span.Length < length) ThrowWrongLength(argument, span.Length, length, atLeast: true);
+    }
+
+    /// <summary>Throws unless <paramref name="span"/> has exactly <paramref name="length"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckExactly(ReadOnlySpan<double> span, int length, string argument)
+    {
+        if (span.Length != length) ThrowWrongLength(argument, span.Length, length, atLeast: false);
+    }
+
+    /// <summary>Throws unless <paramref name="span"/> has exactly <paramref name="length"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckExactly(Span<double> span, int length, string argument)
+    {
+        if (span.Length != length) ThrowWrongLength(argument, span.Length, length, atLeast: false);
+    }
+
+    /// <summary>Length of a span.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Length(ReadOnlySpan<double> span) => span.Length;
+
+    /// <summary>Throws <see cref="ArgumentNullException"/> when the data argument is null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckNotNull(object? value, string argument)
+    {
+        if (value is null) ThrowNull(argument);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
+        throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNull(string argument) => throw new ArgumentNullException(argument);
+}
