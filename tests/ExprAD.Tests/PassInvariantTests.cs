@@ -240,6 +240,39 @@ public sealed class PassInvariantTests
         }
     }
 
+    /// <summary>
+    /// Folding must not move an exception from call time to compile time (the builder declines to fold
+    /// integer division by zero for this reason): a function of constants that throws when called must
+    /// compile, and throw the same exception as the plain C# code when called. Built by hand because
+    /// the C# compiler rejects 1 / 0 in source.
+    /// </summary>
+    [Test]
+    public void ConstantFolding_NeverMovesAnExceptionToCompileTime()
+    {
+        var x = Expression.Parameter(typeof(double[]), "x");
+        Expression<Func<double[], double>> Times(Expression constant) => Expression.Lambda<Func<double[], double>>(
+            Expression.Multiply(Expression.ArrayIndex(x, Expression.Constant(0)), constant.Type == typeof(int) ? Expression.Convert(constant, typeof(double)) : constant), x);
+        var cases = new (string Name, Expression<Func<double[], double>> F, Type Thrown)[]
+        {
+            ("x * (1 / 0) in int", Times(Expression.Divide(Expression.Constant(1), Expression.Constant(0))), typeof(DivideByZeroException)),
+            ("x * (1 % 0) in int", Times(Expression.Modulo(Expression.Constant(1), Expression.Constant(0))), typeof(DivideByZeroException)),
+            // Math.Clamp throws ArgumentException when min > max.
+            ("x * Math.Clamp(1, 2, 0)", Times(Expression.Call(typeof(Math).GetMethod(nameof(Math.Clamp), [typeof(double), typeof(double), typeof(double)])!,
+                Expression.Constant(1.0), Expression.Constant(2.0), Expression.Constant(0.0))), typeof(ArgumentException)),
+        };
+        using (Assert.EnterMultipleScope())
+        {
+            foreach (var (name, f, thrown) in cases)
+            {
+                Assert.That(() => f.Compile()([1.0]), Throws.TypeOf(thrown), $"{name}: the plain compiled lambda throws when called");
+                GradientFunc? gradient = null;
+                Assert.That(() => gradient = AD.Gradient(f), Throws.Nothing, $"{name}: AD.Gradient compiles it");
+                if (gradient is not null)
+                    Assert.That(() => gradient([1.0], new double[1]), Throws.TypeOf(thrown), $"{name}: and the compiled gradient throws when called");
+            }
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Exactness: an identity is applied only when it holds for every double. Each row says which
     // operation must (or must not) survive translation, and the compiled value must equal the plain

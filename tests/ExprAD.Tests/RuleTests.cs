@@ -402,6 +402,64 @@ public sealed class RuleTests
     }
 
     /// <summary>
+    /// Max, Min and Clamp pass the derivative of the argument they select only, like the equivalent
+    /// ?: does. Near x = 0, max(cbrt x, 1) is the constant 1, so its derivative is 0 (finite
+    /// differences agree), even though cbrt'(0) = ∞ in the argument that is not selected: the
+    /// unselected argument must contribute nothing, not 0 · ∞ = NaN.
+    /// </summary>
+    [Test]
+    public void MaxMinClamp_IgnoreTheUnselectedArgument()
+    {
+        var cases = new (string Name, Expression<Func<double[], double>> F, Func<double[], double> Plain, Expression<Func<double, double>> Scalar)[]
+        {
+            ("cbrt x >= 1 ? cbrt x : 1 (the ?: form, for comparison)", x => Math.Cbrt(x[0]) >= 1.0 ? Math.Cbrt(x[0]) : 1.0,
+                x => Math.Cbrt(x[0]) >= 1.0 ? Math.Cbrt(x[0]) : 1.0, x => Math.Cbrt(x) >= 1.0 ? Math.Cbrt(x) : 1.0),
+            ("max(cbrt x, 1)", x => Math.Max(Math.Cbrt(x[0]), 1.0), x => Math.Max(Math.Cbrt(x[0]), 1.0), x => Math.Max(Math.Cbrt(x), 1.0)),
+            ("max(1, cbrt x)", x => Math.Max(1.0, Math.Cbrt(x[0])), x => Math.Max(1.0, Math.Cbrt(x[0])), x => Math.Max(1.0, Math.Cbrt(x))),
+            ("min(cbrt x, -1)", x => Math.Min(Math.Cbrt(x[0]), -1.0), x => Math.Min(Math.Cbrt(x[0]), -1.0), x => Math.Min(Math.Cbrt(x), -1.0)),
+            ("clamp(cbrt x, 1, 2)", x => Math.Clamp(Math.Cbrt(x[0]), 1.0, 2.0), x => Math.Clamp(Math.Cbrt(x[0]), 1.0, 2.0), x => Math.Clamp(Math.Cbrt(x), 1.0, 2.0)),
+        };
+        using (Assert.EnterMultipleScope())
+        {
+            foreach (var (name, f, plain, scalar) in cases)
+            {
+                var fd = FiniteDifferences.Partial(plain, [0.0], 0);
+                Assert.That(fd.Value, Is.EqualTo(0.0), $"{name}: finite differences (the function is constant near 0)");
+                var (reverse, forward, _, _) = BothModes(f, [0.0]);
+                Assert.That(reverse[0], Is.EqualTo(fd.Value), $"{name}: reverse mode at 0");
+                Assert.That(forward[0], Is.EqualTo(fd.Value), $"{name}: forward mode at 0");
+                Assert.That(AD.Derivative(scalar)(0.0), Is.EqualTo(fd.Value), $"{name}: AD.Derivative at 0");
+            }
+        }
+    }
+
+    /// <summary>
+    /// p^q at p = 0, q = 2 (as in x[0] * x[0] written Math.Pow(x[0], x[1]) with x[1] = 2): both partials
+    /// exist and are 0, since f(p, 2) = p² and f(0, q) = 0 for every q > 0; the finite-difference oracle,
+    /// which only moves along the axes, agrees. The rule d/dq = y · ln p gives 0 · (-∞) = NaN there
+    /// (JAX and PyTorch special-case p = 0 to return 0). In forward mode the NaN partial is then
+    /// multiplied by the direction's zero q-component, so even the Jvp along e0 (∂f/∂p, which
+    /// reverse mode gets right) comes out NaN.
+    /// </summary>
+    [Test]
+    public void Pow_AtZeroBase_HasFinitePartials()
+    {
+        Func<double[], double> plain = x => Math.Pow(x[0], x[1]);
+        double[] at = [0.0, 2.0];
+        var fd = FiniteDifferences.Gradient(plain, at);
+        var (reverse, forward, _, _) = BothModes(x => Math.Pow(x[0], x[1]), at);
+        using (Assert.EnterMultipleScope())
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                Assert.That(fd[i].Value, Is.EqualTo(0.0), $"finite differences for ∂f/∂x[{i}] (the oracle itself)");
+                Assert.That(reverse[i], Is.EqualTo(fd[i].Value).Within(FiniteDifferences.Tolerance(fd[i])), $"reverse ∂f/∂x[{i}] at (0, 2)");
+                Assert.That(forward[i], Is.EqualTo(fd[i].Value).Within(FiniteDifferences.Tolerance(fd[i])), $"forward ∂f/∂x[{i}] at (0, 2)");
+            }
+        }
+    }
+
+    /// <summary>
     /// x > 0 ? ln x : 0 at x = 0 and x = -1: the branch taken is the constant, so the derivative is
     /// exactly 0, even though ln'(0) = ∞ and ln(-1) = NaN in the untaken branch (0 · ∞ must not leak).
     /// </summary>
