@@ -44,7 +44,7 @@ public static class AD
     {
         ArgumentNullException.ThrowIfNull(f);
         if (order < 1) throw Error.BadOrder(order);
-        var (kernel, constants, info) = Compile<ScalarKernel>(f, "derivative:" + order, OneScalar, source =>
+        var (kernel, constants, info) = Compile<ScalarKernel>(f, "derivative:" + order, OneScalar, (source, compileChunk) =>
         {
             var trace = source;
             for (int k = 0; k < order; k++)
@@ -52,7 +52,7 @@ public static class AD
                 var forward = ForwardMode.Apply(trace, 1, (b, _, _) => b.Constant(1.0));
                 trace = DeadCodeElimination.Apply(forward.WithOutputs([forward.Outputs[1]]));
             }
-            return (trace, TraceLowering.Lower<ScalarKernel>(trace, LoweringPlans.Scalar(trace)));
+            return (trace, TraceLowering.Lower<ScalarKernel>(trace, LoweringPlans.Scalar(trace), compileChunk));
         });
         return new BoundScalar(kernel, constants, info).Invoke;
     }
@@ -67,11 +67,11 @@ public static class AD
     public static GradientFunc Gradient(Expression<Func<double[], double>> f)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient", OneArray, source =>
+        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient", OneArray, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
             var trace = Reverse(source);
-            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs)));
+            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs), compileChunk));
         });
         return new BoundGradient(kernel, constants, info).Invoke;
     }
@@ -87,11 +87,11 @@ public static class AD
     public static GradientFunc<TData> Gradient<TData>(Expression<Func<double[], TData, double>> f)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data", ArrayAndData, source =>
+        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data", ArrayAndData, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
             var trace = Reverse(source);
-            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs)));
+            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs), compileChunk));
         });
         return new BoundGradient<TData>(kernel, constants, info).Invoke;
     }
@@ -106,11 +106,11 @@ public static class AD
     public static DirectionalDerivativeFunc Jvp(Expression<Func<double[], double>> f)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<DirectionalKernel>(f, "jvp", OneArray, source =>
+        var (kernel, constants, info) = Compile<DirectionalKernel>(f, "jvp", OneArray, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
             var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, 1, (b, input, _) => b.Input(1, input.B)));
-            return (trace, TraceLowering.Lower<DirectionalKernel>(trace, LoweringPlans.Directional(trace, inputs)));
+            return (trace, TraceLowering.Lower<DirectionalKernel>(trace, LoweringPlans.Directional(trace, inputs), compileChunk));
         });
         return new BoundDirectional(kernel, constants, info).Invoke;
     }
@@ -190,11 +190,11 @@ public static class AD
     {
         ArgumentNullException.ThrowIfNull(f);
         var roles = Enumerable.Repeat(ParameterRole.Scalar, arity).ToImmutableArray();
-        return Compile<TKernel>(f, "scalar-gradient", roles, source =>
+        return Compile<TKernel>(f, "scalar-gradient", roles, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
             var trace = Reverse(source);
-            return (trace, TraceLowering.Lower<TKernel>(trace, LoweringPlans.ScalarGradient(trace, inputs, arity)));
+            return (trace, TraceLowering.Lower<TKernel>(trace, LoweringPlans.ScalarGradient(trace, inputs, arity), compileChunk));
         });
     }
 
@@ -205,10 +205,11 @@ public static class AD
 
     /// <summary>
     /// The shared pipeline: structural key and runtime constants, then (on a cache miss) translate,
-    /// transform and lower with <paramref name="lower"/> (which returns the derived trace and its lowering), then compile.
+    /// transform and lower with <paramref name="lower"/> (which gets a compiler for the chunks of long traces and
+    /// returns the derived trace and its lowering), then compile.
     /// </summary>
     private static (TKernel Kernel, object[] Constants, CompilationInfo Info) Compile<TKernel>(
-        LambdaExpression f, string request, ImmutableArray<ParameterRole> roles, Func<Trace, (Trace Derived, Expression<TKernel> Lowered)> lower)
+        LambdaExpression f, string request, ImmutableArray<ParameterRole> roles, Func<Trace, Func<LambdaExpression, Delegate>, (Trace Derived, Expression<TKernel> Lowered)> lower)
         where TKernel : Delegate
     {
         var (key, constants) = StructuralKey.Of(f, request);
@@ -216,9 +217,19 @@ public static class AD
         {
             var clock = Stopwatch.StartNew();
             var source = ExpressionTranslator.Translate(f, roles, constants);
-            var (derived, lowered) = lower(source);
-            var (kernel, compiler, _) = KernelCompiler.Compile(lowered);
-            return new CompiledKernel(kernel, new CompilationInfo(compiler, derived.Count, source.Count, clock.Elapsed));
+            var compilers = new HashSet<CompilerKind>();
+            Delegate CompileChunk(LambdaExpression chunk)
+            {
+                var (code, used) = KernelCompiler.Compile(chunk);
+                compilers.Add(used);
+                return code;
+            }
+            var (derived, lowered) = lower(source, CompileChunk);
+            var (kernel, compiler) = KernelCompiler.Compile(lowered);
+            compilers.Add(compiler);
+            // Recorded as the fast path only when every method of the kernel took it.
+            var recorded = compilers.Contains(CompilerKind.SystemLinqExpressions) ? CompilerKind.SystemLinqExpressions : CompilerKind.FastExpressionCompiler;
+            return new CompiledKernel(kernel, new CompilationInfo(recorded, derived.Count, source.Count, clock.Elapsed));
         });
         return ((TKernel)compiled.Kernel, constants.ToArray(), compiled.Info);
     }

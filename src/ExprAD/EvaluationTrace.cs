@@ -66,7 +66,7 @@ public sealed class EvaluationTrace
     {
         var values = Values(point);
         CheckLength(direction, nameof(direction));
-        var partials = Partials(point);
+        var local = LocalDerivatives(point);
         var tangents = new double[_trace.Count];
         var left = PrimalLines(values);
         var right = new List<string>();
@@ -80,7 +80,7 @@ public sealed class EvaluationTrace
             if (!IsWorking(i)) continue;
             var terms = new List<string>();
             double sum = 0;
-            foreach (var (operand, partial) in Contributions(i, values, partials))
+            foreach (var (operand, partial) in Contributions(i, local))
             {
                 sum += partial * tangents[operand];
                 terms.Add(Term(Dot(_names[operand]), partial));
@@ -101,7 +101,7 @@ public sealed class EvaluationTrace
     public string ReverseTable(double[] point)
     {
         var values = Values(point);
-        var partials = Partials(point);
+        var local = LocalDerivatives(point);
         var adjoints = new double[_trace.Count];
         var touched = new bool[_trace.Count];
         var lines = new List<string>();
@@ -112,7 +112,7 @@ public sealed class EvaluationTrace
         for (int i = _trace.Count - 1; i >= 0; i--)
         {
             if (!IsWorking(i) || !touched[i]) continue;
-            foreach (var (operand, partial) in Contributions(i, values, partials))
+            foreach (var (operand, partial) in Contributions(i, local))
             {
                 var term = $"{Bar(_names[i])} × {Number(partial)}";
                 var formula = touched[operand] ? $"{Bar(_names[operand])} + {term}" : term;
@@ -148,49 +148,61 @@ public sealed class EvaluationTrace
         if (values.Length != _inputs.Length) throw Errors.Error.WrongLength(argument, values.Length, _inputs.Length);
     }
 
-    /// <summary>The numeric local partials of every instruction at a point, computed by building the rule table's partials into a copy of the trace and interpreting it.</summary>
-    private double?[][] Partials(double[] point)
+    /// <summary>
+    /// The local derivatives of every instruction at a point: numeric partials, and for pass-through
+    /// primitives (select, max, ...) the operand passed through. Computed by building the rule
+    /// table's rules into a copy of the trace and interpreting it.
+    /// </summary>
+    private (double?[][] Partials, int?[] PassThrough) LocalDerivatives(double[] point)
     {
         var b = new TraceBuilder(_trace.Environment);
         b.AdoptDataReads(_trace);
         var primal = new Value[_trace.Count];
         var slots = new List<Value>();
-        var where = new (int Instruction, int Operand, int Slot)[0].ToList();
+        var partialSlots = new List<(int Instruction, int Operand, int Slot)>();
+        var conditionSlots = new List<(int Instruction, int Operand, int Slot)>();
         for (int i = 0; i < _trace.Count; i++)
         {
             var ins = _trace.Instructions[i];
             primal[i] = b.Emit(ins.WithOperands(v => primal[v.Index]));
             if (!IsWorking(i) || ins.Kind != ValueKind.Scalar) continue;
             var p = RuleTable.Get(ins.Op);
-            if (p.Partials is null) continue;
             var operands = Enumerable.Range(0, p.Arity).Select(k => primal[ins.Operand(k).Index]).ToArray();
-            var partials = p.Partials(b, operands, primal[i]);
-            for (int k = 0; k < partials.Length; k++)
-                if (partials[k] is { } value) { where.Add((i, k, slots.Count)); slots.Add(value); }
+            void Record(Value?[] rule, List<(int, int, int)> into)
+            {
+                for (int k = 0; k < rule.Length; k++)
+                    if (rule[k] is { } value) { into.Add((i, k, slots.Count)); slots.Add(value); }
+            }
+            if (p.Partials is not null) Record(p.Partials(b, operands, primal[i]), partialSlots);
+            else if (p.PassThrough is not null) Record(p.PassThrough(b, operands), conditionSlots);
         }
-        var withPartials = new EvaluationTrace(b.Build(slots), _constants);
-        var values = withPartials.Values(point);
-        var result = new double?[_trace.Count][];
-        for (int i = 0; i < _trace.Count; i++) result[i] = new double?[3];
-        foreach (var (i, k, slot) in where) result[i][k] = values[slots[slot].Index];
-        return result;
+        var values = new EvaluationTrace(b.Build(slots), _constants).Values(point);
+        var partials = new double?[_trace.Count][];
+        for (int i = 0; i < _trace.Count; i++) partials[i] = new double?[3];
+        foreach (var (i, k, slot) in partialSlots) partials[i][k] = values[slots[slot].Index];
+        var passThrough = new int?[_trace.Count];
+        foreach (var (i, k, slot) in conditionSlots)
+        {
+            passThrough[i] ??= -1;
+            if (values[slots[slot].Index] != 0) passThrough[i] = _trace.Instructions[i].Operand(k).Index;
+        }
+        return (partials, passThrough);
     }
 
-    /// <summary>(operand, ∂v_i/∂operand) for each active operand of instruction i; a select contributes only its branch taken.</summary>
-    private IEnumerable<(int Operand, double Partial)> Contributions(int i, double[] values, double?[][] partials)
+    /// <summary>(operand, ∂v_i/∂operand) for each active operand of instruction i; a pass-through primitive contributes only the operand it passes.</summary>
+    private IEnumerable<(int Operand, double Partial)> Contributions(int i, (double?[][] Partials, int?[] PassThrough) local)
     {
         var ins = _trace.Instructions[i];
         if (ins.Kind != ValueKind.Scalar) yield break;
-        if (ins.Op == Op.Select)
+        if (local.PassThrough[i] is { } chosen)
         {
-            var taken = values[ins.A] != 0 ? ins.B : ins.C;
-            if (IsActive(taken)) yield return (taken, 1.0);
+            if (chosen >= 0 && IsActive(chosen)) yield return (chosen, 1.0);
             yield break;
         }
         for (int k = 0; k < ins.Arity; k++)
         {
             int operand = ins.Operand(k).Index;
-            if (partials[i][k] is { } p && IsActive(operand)) yield return (operand, p);
+            if (local.Partials[i][k] is { } p && IsActive(operand)) yield return (operand, p);
         }
     }
 

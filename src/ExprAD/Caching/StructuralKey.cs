@@ -38,6 +38,14 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
         return (key, walker.Constants);
     }
 
+    /// <summary>The key of an expression on its own: used to tell data reads apart exactly.</summary>
+    public static StructuralKey? Of(Expression expression)
+    {
+        var walker = new Walker();
+        walker.Visit(expression);
+        return walker.Cacheable ? new StructuralKey(walker.Numbers.ToArray(), walker.References.ToArray()) : null;
+    }
+
     public bool Equals(StructuralKey? other) =>
         other is not null && _hash == other._hash &&
         _numbers.AsSpan().SequenceEqual(other._numbers) &&
@@ -47,22 +55,74 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
 
     public override int GetHashCode() => _hash;
 
-    private sealed class Walker : ExpressionVisitor
+    /// <summary>Writes the tokens of a tree in pre-order with an explicit stack (no recursion per node).</summary>
+    private sealed class Walker
     {
         public readonly List<long> Numbers = new();
         public readonly List<object?> References = new();
         public readonly RuntimeConstants Constants = new();
         private readonly Dictionary<ParameterExpression, int> _parameters = new();
+        // Trees built with the Expression API may share nodes; a shared node is walked once and
+        // referred to by number afterwards, so the walk is linear in the number of distinct nodes.
+        private readonly Dictionary<Expression, int> _seen = new(ReferenceEqualityComparer.Instance);
         public bool Cacheable = true;
 
-        public override Expression? Visit(Expression? node)
+        public void Visit(Expression root)
         {
-            if (node is null) { Numbers.Add(-1); return null; }
-            if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
-            if (!IsEncoded(node.NodeType)) Cacheable = false;
-            Numbers.Add((long)node.NodeType);
-            References.Add(node.Type);
-            return base.Visit(node);
+            var stack = new Stack<Expression?>();
+            var operands = new List<Expression?>();
+            stack.Push(root);
+            while (stack.Count > 0 && Cacheable)
+            {
+                var node = stack.Pop();
+                if (node is null) { Numbers.Add(-1); continue; }
+                if (node is ParameterExpression parameter)
+                {
+                    if (!_parameters.TryGetValue(parameter, out int k)) _parameters.Add(parameter, k = _parameters.Count);
+                    Numbers.Add((long)ExpressionType.Parameter);
+                    References.Add(parameter.Type);
+                    Numbers.Add(k);
+                    Numbers.Add(parameter.IsByRef ? 1 : 0);
+                    continue;
+                }
+                if (_seen.TryGetValue(node, out int earlier))
+                {
+                    Numbers.Add(-2 - earlier);
+                    continue;
+                }
+                _seen.Add(node, _seen.Count);
+                Numbers.Add((long)node.NodeType);
+                References.Add(node.Type);
+                WritePayload(node);
+                operands.Clear();
+                // Node kinds whose every field is not encoded would make distinct lambdas share a key: not cached.
+                if (!IsEncoded(node.NodeType) || !ExpressionNodes.TryGetOperands(node, operands)) { Cacheable = false; break; }
+                for (int k = operands.Count - 1; k >= 0; k--) stack.Push(operands[k]);
+            }
+        }
+
+        private void WritePayload(Expression node)
+        {
+            switch (node)
+            {
+                case ConstantExpression c:
+                    if (c.Value is null) Numbers.Add(0);
+                    // Doubles by bit pattern: boxed 0.0 and -0.0 are Equal, but x / 0.0 and x / -0.0 differ.
+                    else if (c.Value is double d) Numbers.Add(BitConverter.DoubleToInt64Bits(d));
+                    else if (c.Value is float f) Numbers.Add(BitConverter.SingleToInt32Bits(f));
+                    else if (RuntimeConstants.IsBaked(c.Type)) References.Add(c.Value);
+                    else Numbers.Add(1_000_000 + Constants.IndexOf(c.Value));
+                    break;
+                case MemberExpression m: References.Add(m.Member); break;
+                case MethodCallExpression m: References.Add(m.Method); Numbers.Add(m.Arguments.Count); break;
+                case BinaryExpression b: References.Add(b.Method); Numbers.Add(b.IsLiftedToNull ? 1 : 0); break;
+                case UnaryExpression u: References.Add(u.Method); break;
+                case LambdaExpression l: Numbers.Add(l.Parameters.Count); break;
+                case InvocationExpression i: Numbers.Add(i.Arguments.Count); break;
+                case NewArrayExpression a: Numbers.Add(a.Expressions.Count); break;
+                case IndexExpression i: References.Add(i.Indexer); Numbers.Add(i.Arguments.Count); break;
+                case TypeBinaryExpression t: References.Add(t.TypeOperand); break;
+            }
         }
 
         private static bool IsEncoded(ExpressionType t) => t switch
@@ -70,78 +130,8 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             ExpressionType.Block or ExpressionType.Loop or ExpressionType.Goto or ExpressionType.Label or
             ExpressionType.Switch or ExpressionType.Try or ExpressionType.MemberInit or ExpressionType.ListInit or
             ExpressionType.Dynamic or ExpressionType.Extension or ExpressionType.RuntimeVariables or
-            ExpressionType.DebugInfo or ExpressionType.TypeIs or ExpressionType.TypeEqual or ExpressionType.Default or
-            ExpressionType.New or ExpressionType.Assign or ExpressionType.Coalesce => false,
+            ExpressionType.DebugInfo or ExpressionType.New or ExpressionType.Assign or ExpressionType.Coalesce => false,
             _ => true,
         };
-
-        protected override Expression VisitConstant(ConstantExpression node)
-        {
-            if (node.Value is null) Numbers.Add(0);
-            else if (RuntimeConstants.IsBaked(node.Type)) References.Add(node.Value);
-            else Numbers.Add(1_000_000 + Constants.IndexOf(node.Value));
-            return node;
-        }
-
-        protected override Expression VisitParameter(ParameterExpression node)
-        {
-            if (!_parameters.TryGetValue(node, out int k)) _parameters.Add(node, k = _parameters.Count);
-            Numbers.Add(k);
-            Numbers.Add(node.IsByRef ? 1 : 0);
-            return node;
-        }
-
-        protected override Expression VisitMember(MemberExpression node)
-        {
-            References.Add(node.Member);
-            return base.VisitMember(node);
-        }
-
-        protected override Expression VisitMethodCall(MethodCallExpression node)
-        {
-            References.Add(node.Method);
-            Numbers.Add(node.Arguments.Count);
-            return base.VisitMethodCall(node);
-        }
-
-        protected override Expression VisitBinary(BinaryExpression node)
-        {
-            References.Add(node.Method);
-            Numbers.Add(node.IsLiftedToNull ? 1 : 0);
-            return base.VisitBinary(node);
-        }
-
-        protected override Expression VisitUnary(UnaryExpression node)
-        {
-            References.Add(node.Method);
-            return base.VisitUnary(node);
-        }
-
-        protected override Expression VisitLambda<T>(Expression<T> node)
-        {
-            Numbers.Add(node.Parameters.Count);
-            foreach (var p in node.Parameters) VisitParameter(p);
-            Visit(node.Body);
-            return node;
-        }
-
-        protected override Expression VisitInvocation(InvocationExpression node)
-        {
-            Numbers.Add(node.Arguments.Count);
-            return base.VisitInvocation(node);
-        }
-
-        protected override Expression VisitNewArray(NewArrayExpression node)
-        {
-            Numbers.Add(node.Expressions.Count);
-            return base.VisitNewArray(node);
-        }
-
-        protected override Expression VisitIndex(IndexExpression node)
-        {
-            References.Add(node.Indexer);
-            Numbers.Add(node.Arguments.Count);
-            return base.VisitIndex(node);
-        }
     }
 }

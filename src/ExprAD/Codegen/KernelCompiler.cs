@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Linq.Expressions;
 using FastExpressionCompiler;
 
@@ -7,14 +6,17 @@ namespace ExprAD.Codegen;
 /// <summary>Compiles lowered lambdas: FastExpressionCompiler first, System.Linq.Expressions when it declines.</summary>
 internal static class KernelCompiler
 {
-    public static (TDelegate Kernel, CompilerKind Compiler, TimeSpan Elapsed) Compile<TDelegate>(Expression<TDelegate> lambda)
+    public static (TDelegate Kernel, CompilerKind Compiler) Compile<TDelegate>(Expression<TDelegate> lambda)
         where TDelegate : Delegate
     {
-        var clock = Stopwatch.StartNew();
+        var (kernel, compiler) = Compile((LambdaExpression)lambda);
+        return ((TDelegate)kernel, compiler);
+    }
+
+    public static (Delegate Kernel, CompilerKind Compiler) Compile(LambdaExpression lambda)
+    {
         // CompileFast(true) returns null instead of silently falling back, so the fallback is known and recorded.
         var fast = lambda.CompileFast(ifFastFailedReturnNull: true);
-        if (fast is not null) return (fast, CompilerKind.FastExpressionCompiler, clock.Elapsed);
-        var slow = lambda.Compile();
-        return (slow, CompilerKind.SystemLinqExpressions, clock.Elapsed);
+        return fast is not null ? (fast, CompilerKind.FastExpressionCompiler) : (lambda.Compile(), CompilerKind.SystemLinqExpressions);
     }
 }

@@ -43,7 +43,7 @@ internal static class LoweringPlans
         if (environment.Data is { } data)
         {
             parameters.Add(data);
-            if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant(environment.ParameterNames[1])));
+            if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
         parameters.Add(gradient);
         return new LoweringPlan

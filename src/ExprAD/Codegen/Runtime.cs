@@ -59,6 +59,24 @@ public static class Runtime
         if (value is null) ThrowNull(argument);
     }
 
+    // Spill buffers of chunked kernels: a per-thread stack, so that a kernel whose data read calls
+    // another kernel on the same thread gets a buffer of its own. Grown on first use, then reused.
+    [ThreadStatic] private static double[][]? _spillBuffers;
+    [ThreadStatic] private static int _spillDepth;
+
+    /// <summary>Takes this thread's next spill buffer, with at least <paramref name="length"/> slots.</summary>
+    public static double[] RentSpill(int length)
+    {
+        var buffers = _spillBuffers ??= new double[4][];
+        if (_spillDepth == buffers.Length) Array.Resize(ref _spillBuffers, buffers.Length * 2);
+        ref var buffer = ref _spillBuffers![_spillDepth++];
+        if (buffer is null || buffer.Length < length) buffer = new double[length];
+        return buffer;
+    }
+
+    /// <summary>Gives back the buffer taken by the matching <see cref="RentSpill"/>.</summary>
+    public static void ReturnSpill(double[] buffer) => _spillDepth--;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);

@@ -25,7 +25,8 @@ internal static class Error
 
     private static string Quote(Expression node)
     {
-        var text = node.ToString();
+        // Expression.ToString recurses once per level; a deep tree is printed on a thread with a large stack.
+        var text = Frontend.StackGuard.IsShallow(node) ? node.ToString() : Frontend.StackGuard.RunOnLargeStack(node.ToString);
         return text.Length <= 200 ? text : text[..200] + "…";
     }
 }

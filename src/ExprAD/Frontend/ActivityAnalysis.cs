@@ -1,4 +1,6 @@
 using System.Linq.Expressions;
+using System.Reflection;
+using ExprAD.Caching;
 
 namespace ExprAD.Frontend;
 
@@ -14,49 +16,38 @@ internal enum Activity : byte
 }
 
 /// <summary>
-/// One walk over the user's lambda that records, for every node, whether it depends on
-/// variables and on call-time inputs. A numeric node that reads call-time inputs but no
-/// variable is inactive data: the frontend reads it once per call instead of tracing it.
+/// Records, for every node of a lambda body, whether it depends on variables and on call-time
+/// inputs, in one iterative bottom-up pass. Nodes whose operands are not known are taken to
+/// depend on variables (the safe answer: the translator then rejects them with a message).
 /// </summary>
-internal sealed class ActivityAnalysis : ExpressionVisitor
+internal static class ActivityAnalysis
 {
-    private readonly Dictionary<Expression, Activity> _activity = new(ReferenceEqualityComparer.Instance);
-    private readonly ParameterExpression? _dataParameter;
-    private Activity _current;
-
-    private ActivityAnalysis(ParameterExpression? dataParameter) => _dataParameter = dataParameter;
-
     public static IReadOnlyDictionary<Expression, Activity> Of(Expression body, ParameterExpression? dataParameter)
     {
-        var analysis = new ActivityAnalysis(dataParameter);
-        analysis.Visit(body);
-        return analysis._activity;
-    }
-
-    public override Expression? Visit(Expression? node)
-    {
-        if (node is null) return null;
-        if (_activity.TryGetValue(node, out var known))
+        var activity = new Dictionary<Expression, Activity>(ReferenceEqualityComparer.Instance);
+        var operands = new List<Expression?>();
+        var order = ExpressionNodes.PostOrder(body, (node, list) => ExpressionNodes.TryGetOperands(node, list), _ => false);
+        foreach (var node in order)
         {
-            _current |= known;
-            return node;
+            operands.Clear();
+            var flags = Leaf(node, dataParameter);
+            if (ExpressionNodes.TryGetOperands(node, operands))
+            {
+                foreach (var operand in operands)
+                    if (operand is not null) flags |= activity[operand];
+            }
+            else flags |= Activity.Variable;
+            activity[node] = flags;
         }
-        if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
-        var outer = _current;
-        _current = Activity.None;
-        base.Visit(node);
-        var mine = _current | Leaf(node);
-        _activity[node] = mine;
-        _current = outer | mine;
-        return node;
+        return activity;
     }
 
-    private Activity Leaf(Expression node) => node switch
+    private static Activity Leaf(Expression node, ParameterExpression? dataParameter) => node switch
     {
-        ParameterExpression p when p == _dataParameter => Activity.RuntimeInput,
+        ParameterExpression p when p == dataParameter => Activity.RuntimeInput,
         ParameterExpression => Activity.Variable,
-        ConstantExpression { Value: not null } c when !Caching.RuntimeConstants.IsBaked(c.Type) => Activity.RuntimeInput,
-        MemberExpression { Expression: null } m when !(m.Member is System.Reflection.FieldInfo { IsLiteral: true }) => Activity.RuntimeInput,
+        ConstantExpression { Value: not null } c when !RuntimeConstants.IsBaked(c.Type) => Activity.RuntimeInput,
+        MemberExpression { Expression: null } m when m.Member is not FieldInfo { IsLiteral: true } => Activity.RuntimeInput,
         _ => Activity.None,
     };
 }

@@ -61,19 +61,68 @@ internal sealed class ExpressionTranslator
         return b.Build([result]);
     }
 
-    private Value Translate(Expression node)
+    /// <summary>
+    /// Translates <paramref name="root"/> bottom-up without recursion: the nodes it needs come in
+    /// post-order, so each node's operands are translated before the node itself.
+    /// </summary>
+    private Value Translate(Expression root)
     {
-        if (_translated.TryGetValue(node, out var known)) return known;
-        if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Translate(node));
-        var value = TranslateNode(node);
-        _translated[node] = value;
-        return value;
+        if (_translated.TryGetValue(root, out var known)) return known;
+        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, _translated.ContainsKey))
+            _translated[node] = TranslateNode(node);
+        return _translated[root];
     }
+
+    /// <summary>The operands a node's translation reads (data reads and array indexing read fewer than all).</summary>
+    private void OperandsToTranslate(Expression node, List<Expression?> operands)
+    {
+        if (IsDataRead(node)) return;
+        switch (node)
+        {
+            // Operands that are not numbers are never entered: the node itself is then reported, with
+            // its whole text, rather than a fragment of it.
+            case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b: operands.Add(b.Right); break;
+            case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
+            case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
+                or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
+            case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); operands.Add(c.IfTrue); operands.Add(c.IfFalse); break;
+            // A method without a rule is reported as such before its arguments are looked at.
+            case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
+            case InvocationExpression i: operands.AddRange(i.Arguments.Where(a => !IsArrayAlias(a))); break;
+        }
+    }
+
+    private bool IsArrayAlias(Expression e) =>
+        e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput;
+
+    /// <summary>
+    /// True for an inactive node (one that reads no variable) that is not plain arithmetic on numbers:
+    /// a member, an element of a data array, a method without a rule, a call on literals. It is
+    /// compiled as written and evaluated once per call. Inactive arithmetic is traced like any
+    /// other (it carries no derivative, and constants fold), which keeps data reads small.
+    /// </summary>
+    private bool IsDataRead(Expression node)
+    {
+        if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
+        if (node is ConstantExpression || (node is ParameterExpression p && p != _dataParameter)
+            || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
+        bool structural = node switch
+        {
+            BinaryExpression b => b.NodeType != ExpressionType.ArrayIndex && b.Method is null && HasKind(b.Left) && HasKind(b.Right),
+            UnaryExpression u => u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not or ExpressionType.Convert
+                && u.Method is null && HasKind(u.Operand),
+            ConditionalExpression c => HasKind(c.Test) && HasKind(c.IfTrue),
+            MethodCallExpression m => RuleTable.TryGetByMethod(m.Method, out _),
+            _ => false,
+        };
+        return !structural || !HasKind(node);
+    }
+
+    private static bool HasKind(Expression e) => KindOf(e.Type) is not null;
 
     private Value TranslateNode(Expression node)
     {
-        var activity = _activity.TryGetValue(node, out var a) ? a : Activity.Variable;
-        if (activity == Activity.RuntimeInput) return VisitDataRead(node);
+        if (IsDataRead(node)) return VisitDataRead(node);
         return node switch
         {
             ConstantExpression c => VisitConstant(c),

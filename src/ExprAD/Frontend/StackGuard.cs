@@ -13,6 +13,25 @@ internal static class StackGuard
 {
     private const int LargeStackBytes = 256 * 1024 * 1024;
 
+    /// <summary>True when no path below <paramref name="node"/> is longer than <paramref name="depth"/> nodes (checked without recursion).</summary>
+    public static bool IsShallow(System.Linq.Expressions.Expression node, int depth = 500)
+    {
+        var stack = new Stack<(System.Linq.Expressions.Expression, int)>();
+        var operands = new List<System.Linq.Expressions.Expression?>();
+        var seen = new HashSet<System.Linq.Expressions.Expression>(ReferenceEqualityComparer.Instance);
+        stack.Push((node, 1));
+        while (stack.Count > 0)
+        {
+            var (e, level) = stack.Pop();
+            if (level > depth) return false;
+            if (!seen.Add(e)) continue;
+            operands.Clear();
+            if (!ExpressionNodes.TryGetOperands(e, operands)) continue;
+            foreach (var o in operands) if (o is not null) stack.Push((o, level + 1));
+        }
+        return true;
+    }
+
     /// <summary>True when the current stack still has room for ordinary recursion.</summary>
     public static bool HasRoom() => RuntimeHelpers.TryEnsureSufficientExecutionStack();
 

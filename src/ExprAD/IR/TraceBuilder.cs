@@ -20,7 +20,9 @@ internal sealed class TraceBuilder
     private readonly List<Instruction> _instructions = new();
     private readonly Dictionary<Instruction, int> _existing = new();
     private readonly List<DataRead> _dataReads = new();
-    private readonly Dictionary<(string, ValueKind), int> _dataReadIndex = new();
+    // Data reads are shared when their accessors have the same structure (same members, methods and
+    // constants), never by printed text: two static fields of same-named classes print alike.
+    private readonly Dictionary<(object, ValueKind), int> _dataReadIndex = new();
 
     public TraceBuilder(TraceEnvironment environment) => Environment = environment;
 
@@ -57,7 +59,7 @@ internal sealed class TraceBuilder
     /// <summary>A value read at call time; equal accessors share one read.</summary>
     public Value Data(DataRead read)
     {
-        var key = (read.Accessor.ToString(), read.Kind);
+        var key = (DataReadKey(read), read.Kind);
         if (!_dataReadIndex.TryGetValue(key, out int index))
         {
             index = _dataReads.Count;
@@ -71,8 +73,11 @@ internal sealed class TraceBuilder
     public void AdoptDataReads(Trace source)
     {
         foreach (var read in source.DataReads)
-            if (_dataReadIndex.TryAdd((read.Accessor.ToString(), read.Kind), _dataReads.Count)) _dataReads.Add(read);
+            if (_dataReadIndex.TryAdd((DataReadKey(read), read.Kind), _dataReads.Count)) _dataReads.Add(read);
     }
+
+    // An accessor the structural key cannot encode is only shared with itself.
+    private static object DataReadKey(DataRead read) => (object?)Caching.StructuralKey.Of(read.Accessor) ?? read.Accessor;
 
     /// <summary>Re-emits an instruction whose operands are already values of this builder.</summary>
     public Value Emit(Instruction ins) => ins.Op switch
@@ -159,8 +164,11 @@ internal sealed class TraceBuilder
             var v = k == 0 ? a : k == 1 ? b : c;
             if (!TryGetConstant(v, out operands[k])) return false;
         }
-        // Integer division by zero throws at run time; folding it would move the exception to compile time.
+        // Operations that throw at run time are left to throw there: folding them would move the exception
+        // to compile time (integer division by zero, Clamp with min > max, Sign of NaN).
         if (p.Signature == OpSignature.Numeric && kind == ValueKind.Integer && p.Op is Op.Div or Op.Rem && operands[1] == 0)
+            return false;
+        if ((p.Op == Op.Clamp && !(operands[1] <= operands[2])) || (p.Op == Op.Sign && double.IsNaN(operands[0])))
             return false;
         result = Constant(kind, RuleTable.Evaluate(p, KindOf(a), operands));
         return true;

@@ -41,6 +41,14 @@ internal enum OpSignature : byte
 }
 
 /// <summary>
+/// For primitives that pass one operand through unchanged (a select, max, min, clamp): for each
+/// operand, the boolean condition under which the result is that operand (null: never). Exactly
+/// one condition holds at any point. The derivative is that of the operand passed through; the
+/// others are never multiplied in, so their NaN or infinite derivatives cannot leak.
+/// </summary>
+internal delegate Value?[] PassThroughRule(TraceBuilder b, Value[] args);
+
+/// <summary>
 /// Everything ExprAD knows about one operation: its arity, how it evaluates (for constant folding
 /// and the interpreter), how it is emitted as a LINQ expression, its derivative rules, the
 /// <see cref="System.Math"/> methods it stands for, and its printed name. One entry in
@@ -73,6 +81,7 @@ internal sealed class Primitive
     public required Func<Expression[], Expression> Emit { get; init; }
 
     public PartialsRule? Partials { get; init; }
+    public PassThroughRule? PassThrough { get; init; }
     public TangentRule? Tangent { get; init; }
     public AdjointRule? Adjoint { get; init; }
 
@@ -80,5 +89,5 @@ internal sealed class Primitive
     public MethodInfo[] Methods { get; init; } = [];
 
     /// <summary>True when the operation propagates derivatives (its result is a differentiable scalar).</summary>
-    public bool IsDifferentiable => Partials is not null || Tangent is not null;
+    public bool IsDifferentiable => Partials is not null || Tangent is not null || PassThrough is not null;
 }

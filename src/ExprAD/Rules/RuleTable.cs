@@ -13,8 +13,10 @@ namespace ExprAD.Rules;
 /// Conventions at non-smooth points: Abs'(0) = 0; Max and Min send the derivative to the first
 /// operand on ties; Floor, Ceiling, Round, Truncate and Sign have derivative 0; Clamp passes the
 /// derivative of x inside [lo, hi] (ends included) and of the bound it is clamped to outside;
-/// the remainder a % b has partials (1, -trunc(a / b)); a select (<c>c ? a : b</c>) has the
-/// derivative of the branch taken.
+/// the remainder a % b has partials (1, -trunc(a / b)); d/dq p^q = 0 at p = 0; a select
+/// (<c>c ? a : b</c>), Max, Min and Clamp have the derivative of the operand they pass through,
+/// and the operands they do not pass through contribute nothing, even where their own derivative
+/// is infinite or NaN.
 /// </remarks>
 internal static class RuleTable
 {
@@ -108,7 +110,6 @@ internal static class RuleTable
 
         Value One(TraceBuilder b) => b.Constant(1.0);
         Value Square(TraceBuilder b, Value x) => b.Mul(x, x);
-        Value Indicator(TraceBuilder b, Value condition) => b.Select(condition, b.Constant(1.0), b.Constant(0.0));
 
         Arithmetic(Op.Neg, "-", 1, a => -a[0], a => Expression.Negate(a[0]), (b, a, y) => [b.Constant(-1.0)]);
         Arithmetic(Op.Add, "+", 2, a => a[0] + a[1], a => Expression.Add(a[0], a[1]), (b, a, y) => [One(b), One(b)], commutative: true);
@@ -152,32 +153,41 @@ internal static class RuleTable
         Function(Op.Sqrt, "sqrt", nameof(Math.Sqrt), (b, x, y) => b.Div(b.Constant(0.5), y));
         Function(Op.Cbrt, "cbrt", nameof(Math.Cbrt), (b, x, y) => b.Div(One(b), b.Mul(b.Constant(3.0), Square(b, y))));
         Function2(Op.Pow, "pow", nameof(Math.Pow), (b, a, y) =>
-            // d/dp p^q = q p^(q-1); d/dq p^q = p^q ln p (NaN for p < 0, which only matters when q is active).
-            [b.Mul(a[1], b.Emit(Op.Pow, a[0], b.Sub(a[1], One(b)))), b.Mul(y, b.Emit(Op.Log, a[0]))]);
+            // d/dp p^q = q p^(q-1); d/dq p^q = p^q ln p, taken as 0 at p = 0 (its limit from p > 0 when
+            // q > 0), not 0 * -inf = NaN. For p < 0 it is NaN, which only matters when q is active.
+            [b.Mul(a[1], b.Emit(Op.Pow, a[0], b.Sub(a[1], One(b)))),
+             b.Select(b.Emit(Op.Equal, a[0], b.Constant(0.0)), b.Constant(0.0), b.Mul(y, b.Emit(Op.Log, a[0])))]);
         Function(Op.Abs, "abs", nameof(Math.Abs), (b, x, y) =>
             b.Select(b.Emit(Op.GreaterThan, x, b.Constant(0.0)), One(b),
                 b.Select(b.Emit(Op.LessThan, x, b.Constant(0.0)), b.Constant(-1.0), b.Constant(0.0))));
-        Function2(Op.Max, "max", nameof(Math.Max), (b, a, y) =>
+        // Max and Min pass one operand through: the first on ties (and when the comparison is false because of NaN, the second).
+        void Chooser(Op op, string name, string method, Op firstWhen)
         {
-            var first = b.Emit(Op.GreaterOrEqual, a[0], a[1]);
-            return [Indicator(b, first), Indicator(b, b.Emit(Op.Not, first))];
-        });
-        Function2(Op.Min, "min", nameof(Math.Min), (b, a, y) =>
-        {
-            var first = b.Emit(Op.LessOrEqual, a[0], a[1]);
-            return [Indicator(b, first), Indicator(b, b.Emit(Op.Not, first))];
-        });
+            var m = MathMethod(method, 2);
+            var f = m.CreateDelegate<Func<double, double, double>>();
+            Add(new Primitive
+            {
+                Op = op, Name = name, Arity = 2, Signature = OpSignature.Scalar,
+                Evaluate = a => f(a[0], a[1]), Emit = Call(m), Methods = [m],
+                PassThrough = (b, a) =>
+                {
+                    var first = b.Emit(firstWhen, a[0], a[1]);
+                    return [first, b.Emit(Op.Not, first)];
+                },
+            });
+        }
+        Chooser(Op.Max, "max", nameof(Math.Max), Op.GreaterOrEqual);
+        Chooser(Op.Min, "min", nameof(Math.Min), Op.LessOrEqual);
         var clamp = MathMethod(nameof(Math.Clamp), 3);
         Add(new Primitive
         {
             Op = Op.Clamp, Name = "clamp", Arity = 3, Signature = OpSignature.Scalar,
             Evaluate = a => Math.Clamp(a[0], a[1], a[2]), Emit = Call(clamp), Methods = [clamp],
-            Partials = (b, a, y) =>
+            PassThrough = (b, a) =>
             {
                 var below = b.Emit(Op.LessThan, a[0], a[1]);
                 var above = b.Emit(Op.And, b.Emit(Op.Not, below), b.Emit(Op.GreaterThan, a[0], a[2]));
-                var inside = b.Emit(Op.Not, b.Emit(Op.Or, below, above));
-                return [Indicator(b, inside), Indicator(b, below), Indicator(b, above)];
+                return [b.Emit(Op.Not, b.Emit(Op.Or, below, above)), below, above];
             },
         });
         var fma = MathMethod(nameof(Math.FusedMultiplyAdd), 3);
@@ -255,15 +265,7 @@ internal static class RuleTable
         {
             Op = Op.Select, Name = "select", Arity = 3, Signature = OpSignature.Select,
             Evaluate = a => a[0] != 0 ? a[1] : a[2], Emit = a => Expression.Condition(a[0], a[1], a[2]),
-            // Only the branch taken carries a tangent; the other may be NaN or infinite and is never multiplied in.
-            Tangent = (b, a, y, t) => t[1] is null && t[2] is null ? null
-                : b.Select(a[0], t[1] ?? b.Constant(0.0), t[2] ?? b.Constant(0.0)),
-            Adjoint = (b, a, y, adjoint, contribute) =>
-            {
-                var zero = b.Constant(0.0);
-                contribute(1, b.Select(a[0], adjoint, zero));
-                contribute(2, b.Select(a[0], zero, adjoint));
-            },
+            PassThrough = (b, a) => [null, a[0], b.Emit(Op.Not, a[0])],
         });
     }
 

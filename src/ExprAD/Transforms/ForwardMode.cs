@@ -47,6 +47,7 @@ internal static class ForwardMode
             var operands = new Value[arity];
             for (int k = 0; k < arity; k++) operands[k] = primal[ins.Operand(k).Index];
             Value?[]? partials = null;
+            Value?[]? conditions = null;
             for (int d = 0; d < directions; d++)
             {
                 var t = new Value?[arity];
@@ -56,6 +57,12 @@ internal static class ForwardMode
                 if (primitive.Tangent is { } rule)
                 {
                     tangents[d][i] = rule(b, operands, y, t);
+                    continue;
+                }
+                if (primitive.PassThrough is not null)
+                {
+                    conditions ??= primitive.PassThrough(b, operands);
+                    tangents[d][i] = PassThroughTangent(b, conditions, t);
                     continue;
                 }
                 partials ??= primitive.Partials!(b, operands, y);
@@ -76,5 +83,17 @@ internal static class ForwardMode
             foreach (var o in source.Outputs)
                 outputs.Add(tangents[d][o.Index] ?? b.Constant(0.0));
         return b.Build(outputs);
+    }
+
+    /// <summary>The tangent of the operand passed through, as nested selects (zero where that operand has none).</summary>
+    private static Value? PassThroughTangent(TraceBuilder b, Value?[] conditions, Value?[] operandTangents)
+    {
+        Value? result = null;
+        for (int k = conditions.Length - 1; k >= 0; k--)
+        {
+            if (conditions[k] is not { } condition || operandTangents[k] is not { } tk) continue;
+            result = b.Select(condition, tk, result ?? b.Constant(0.0));
+        }
+        return result;
     }
 }

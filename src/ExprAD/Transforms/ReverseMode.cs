@@ -10,7 +10,7 @@ namespace ExprAD.Transforms;
 /// primal outputs followed by the adjoint of every active input.
 /// </summary>
 /// <remarks>
-/// An adjoint that passed through a select may be an exact zero standing for "branch not taken";
+/// An adjoint that passed through a select (or max, min, clamp) may be an exact zero standing for "branch not taken";
 /// such adjoints are marked, and their products with local partials use the zero-strong
 /// <see cref="Op.MaskedMul"/>, so that a NaN or infinite partial in the untaken branch cannot
 /// turn the gradient into NaN.
@@ -49,7 +49,7 @@ internal static class ReverseMode
 
             var operands = new Value[primitive.Arity];
             for (int k = 0; k < operands.Length; k++) operands[k] = primal[ins.Operand(k).Index];
-            bool maskOperands = masked[i] || ins.Op == Op.Select;
+            bool maskOperands = masked[i] || primitive.PassThrough is not null;
 
             void Contribute(int k, Value contribution)
             {
@@ -62,6 +62,14 @@ internal static class ReverseMode
             if (primitive.Adjoint is { } rule)
             {
                 rule(b, operands, primal[i], adjoint, Contribute);
+                continue;
+            }
+            if (primitive.PassThrough is { } passThrough)
+            {
+                // The adjoint goes to the operand passed through; the others get an exact (masked) zero.
+                var conditions = passThrough(b, operands);
+                for (int k = 0; k < conditions.Length; k++)
+                    if (conditions[k] is { } condition) Contribute(k, b.Select(condition, adjoint, b.Constant(0.0)));
                 continue;
             }
             var partials = primitive.Partials!(b, operands, primal[i]);
