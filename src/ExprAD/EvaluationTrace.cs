@@ -44,6 +44,7 @@ public sealed class EvaluationTrace
 
     /// <summary>Evaluates the trace at <paramref name="point"/> (one value per input, in <see cref="InputNames"/> order).</summary>
     /// <exception cref="ArgumentException"><paramref name="point"/> does not have <see cref="InputCount"/> values.</exception>
+    /// <exception cref="NotSupportedException">The lambda has a data parameter (its value is only known to compiled delegates).</exception>
     public double Evaluate(params double[] point) => Values(point)[_trace.Outputs[0].Index];
 
     /// <summary>The three-part listing of the trace, one variable a line.</summary>

@@ -106,7 +106,7 @@ internal sealed class Trace
             {
                 case Op.Const: text.Append(ins.Number.ToString("R", System.Globalization.CultureInfo.InvariantCulture)); break;
                 case Op.Input:
-                    text.Append(Environment.ParameterNames[ins.A]);
+                    text.Append(ins.A < Environment.ParameterNames.Length ? Environment.ParameterNames[ins.A] : "p" + ins.A);
                     if (ins.B >= 0) text.Append('[').Append(ins.B).Append(']');
                     break;
                 case Op.Data: text.Append("data ").Append(DataReads[ins.A].Accessor); break;

@@ -42,7 +42,10 @@ internal static class TraceInterpreter
     {
         if (trace.Environment.Data is not null)
             throw new NotSupportedException("The interpreter evaluates traces without a data argument only.");
-        var body = System.Linq.Expressions.Expression.Convert(read.Accessor, typeof(double));
+        var accessor = read.Accessor;
+        var body = accessor.Type == typeof(bool)
+            ? System.Linq.Expressions.Expression.Condition(accessor, System.Linq.Expressions.Expression.Constant(1.0), System.Linq.Expressions.Expression.Constant(0.0))
+            : (System.Linq.Expressions.Expression)System.Linq.Expressions.Expression.Convert(accessor, typeof(double));
         return System.Linq.Expressions.Expression.Lambda<Func<object[], double>>(body, trace.Environment.Constants).Compile();
     }
 }
