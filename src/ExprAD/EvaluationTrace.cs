@@ -63,8 +63,10 @@ public sealed class EvaluationTrace
     /// direction <paramref name="direction"/> (ẋ), each line with its value.
     /// </summary>
     /// <exception cref="ArgumentException">A span does not have <see cref="InputCount"/> values.</exception>
+    /// <exception cref="NotSupportedException">The trace has a loop.</exception>
     public string ForwardTable(double[] point, double[] direction)
     {
+        RequireStraightLine();
         var values = Values(point);
         CheckLength(direction, nameof(direction));
         var local = LocalDerivatives(point);
@@ -99,8 +101,10 @@ public sealed class EvaluationTrace
     /// back to the inputs, each accumulation on its own line with the running value.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="point"/> does not have <see cref="InputCount"/> values.</exception>
+    /// <exception cref="NotSupportedException">The trace has a loop.</exception>
     public string ReverseTable(double[] point)
     {
+        RequireStraightLine();
         var values = Values(point);
         var local = LocalDerivatives(point);
         var adjoints = new double[_trace.Count];
@@ -131,6 +135,12 @@ public sealed class EvaluationTrace
         text.AppendLine("Reverse adjoint trace");
         foreach (var l in lines) text.AppendLine(l);
         return text.ToString().TrimEnd();
+    }
+
+    private void RequireStraightLine()
+    {
+        if (_trace.Regions.Length > 0)
+            throw new NotSupportedException("The derivative tables print straight-line traces; this trace has a loop (print it with ToString).");
     }
 
     private bool IsWorking(int i) => _trace.Instructions[i].Op is not (Op.Const or Op.Input or Op.Data);
@@ -223,6 +233,14 @@ public sealed class EvaluationTrace
     private string Formula(int i)
     {
         var ins = _trace.Instructions[i];
+        if (ins.Op == Op.Sum)
+        {
+            var region = _trace.Regions[ins.C];
+            var captures = string.Join(", ", region.Captures.Select((c, k) => $"capture {k} = {Operand(c.Index)}"));
+            var body = string.Join("; ", region.Body.ToString().Split('\n').Select(l => l.Trim()));
+            return $"Σ over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1 of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
+        }
+        if (ins.Op == Op.Project) return $"{Operand(ins.A)}[{ins.B}]";
         var p = RuleTable.Get(ins.Op);
         var args = Enumerable.Range(0, ins.Arity).Select(k => Operand(ins.Operand(k).Index)).ToArray();
         return ins.Op switch

@@ -44,31 +44,58 @@ internal static class TraceLowering
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
         Func<LambdaExpression, Delegate> compileChunk, int chunkSize = DefaultChunkSize)
     {
-        int n = trace.Count;
-        var lastUse = new int[n];
-        Array.Fill(lastUse, -1);
-        for (int i = 0; i < n; i++)
+        var lastUse = LastUses(trace);
+        var chunkStarts = ChunkStarts(trace, chunkSize);
+        if (chunkStarts.Count == 1)
         {
-            var ins = trace.Instructions[i];
-            for (int k = 0; k < ins.Arity; k++) lastUse[ins.Operand(k).Index] = i;
-        }
-        foreach (var o in trace.Outputs) lastUse[o.Index] = int.MaxValue;
-
-        if (n <= chunkSize)
-        {
-            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(n), 0, n, spill: null, slots: null);
+            var pool = new LocalPool();
+            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null);
             block.EmitInstructions();
             var body = plan.Prologue.Concat(block.Body).Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
-            return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, block.Locals, body), plan.Parameters);
+            return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, pool.Locals, body), plan.Parameters);
         }
-        return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkSize);
+        return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts);
+    }
+
+    /// <summary>The position of the last instruction reading each value (a region reads its captures); outputs: int.MaxValue; unread: -1.</summary>
+    private static int[] LastUses(Trace trace)
+    {
+        var lastUse = new int[trace.Count];
+        Array.Fill(lastUse, -1);
+        for (int i = 0; i < trace.Count; i++) trace.ForEachUse(trace.Instructions[i], operand => lastUse[operand] = i);
+        foreach (var o in trace.Outputs) lastUse[o.Index] = int.MaxValue;
+        return lastUse;
+    }
+
+    /// <summary>
+    /// Where chunks start: about every <paramref name="chunkSize"/> instructions, a loop counting with
+    /// its body, and never between a loop and the projections of its results.
+    /// </summary>
+    private static List<int> ChunkStarts(Trace trace, int chunkSize)
+    {
+        var starts = new List<int> { 0 };
+        int size = 0;
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            if (size >= chunkSize && ins.Op != Op.Project)
+            {
+                starts.Add(i);
+                size = 0;
+            }
+            size += ins.Op == Op.Sum ? 1 + trace.Regions[ins.C].Body.Count : 1;
+        }
+        return starts;
     }
 
     private static Expression<TDelegate> LowerInChunks<TDelegate>(Trace trace, LoweringPlan plan, int[] lastUse,
-        Func<LambdaExpression, Delegate> compileChunk, int chunkSize)
+        Func<LambdaExpression, Delegate> compileChunk, List<int> chunkStarts)
     {
         int n = trace.Count;
-        var slots = AssignSpillSlots(trace, lastUse, chunkSize, out int slotCount);
+        var chunkOf = new int[n];
+        for (int c = 0; c < chunkStarts.Count; c++)
+            for (int i = chunkStarts[c]; i < (c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n); i++) chunkOf[i] = c;
+        var slots = AssignSpillSlots(trace, lastUse, chunkOf, out int slotCount);
         var spill = Expression.Parameter(typeof(double[]), "spill");
         var chunkParameters = plan.Parameters.Where(p => !p.IsByRef).Append(spill).ToArray();
         var chunkType = Expression.GetActionType(chunkParameters.Select(p => p.Type).ToArray());
@@ -76,15 +103,15 @@ internal static class TraceLowering
         var body = new List<Expression>(plan.Prologue) { Expression.Assign(spill, Expression.Call(RentSpill, Expression.Constant(slotCount))) };
         var calls = new List<Expression>();
         var scratch = new Scratch(n);
-        for (int start = 0; start < n; start += chunkSize)
+        for (int c = 0; c < chunkStarts.Count; c++)
         {
-            var block = new BlockEmitter(trace, plan, lastUse, scratch, start, Math.Min(n, start + chunkSize), spill, slots);
+            var pool = new LocalPool();
+            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots);
             block.EmitReloads();
             block.EmitInstructions();
             block.Body.Add(Expression.Empty());
-            var chunk = Expression.Lambda(chunkType, Expression.Block(typeof(void), block.Locals, block.Body), chunkParameters);
-            var compiledChunk = compileChunk(chunk);
-            calls.Add(Expression.Invoke(Expression.Constant(compiledChunk, chunkType), chunkParameters));
+            var chunk = Expression.Lambda(chunkType, Expression.Block(typeof(void), pool.Locals, block.Body), chunkParameters);
+            calls.Add(Expression.Invoke(Expression.Constant(compileChunk(chunk), chunkType), chunkParameters));
         }
         var outputs = trace.Outputs.Select(o => trace.Instructions[o.Index].Op == Op.Const
             ? ConstantOf(trace.Instructions[o.Index])
@@ -103,7 +130,7 @@ internal static class TraceLowering
     /// A spill slot for every value that is used outside the chunk defining it (outputs included),
     /// reused once the last chunk that reads the value is done.
     /// </summary>
-    private static int[] AssignSpillSlots(Trace trace, int[] lastUse, int chunkSize, out int slotCount)
+    private static int[] AssignSpillSlots(Trace trace, int[] lastUse, int[] chunkOf, out int slotCount)
     {
         int n = trace.Count;
         var slots = new int[n];
@@ -111,19 +138,23 @@ internal static class TraceLowering
         var freeSlots = new Stack<int>();
         var releaseAfterChunk = new Dictionary<int, List<int>>();
         slotCount = 0;
-        for (int start = 0, chunk = 0; start < n; start += chunkSize, chunk++)
+        int chunk = -1;
+        for (int i = 0; i < n; i++)
         {
-            if (releaseAfterChunk.Remove(chunk - 1, out var released))
-                foreach (var s in released) freeSlots.Push(s);
-            for (int i = start; i < Math.Min(n, start + chunkSize); i++)
+            if (chunkOf[i] != chunk)
             {
-                if (trace.Instructions[i].Op == Op.Const || lastUse[i] < start + chunkSize) continue;
-                slots[i] = freeSlots.Count > 0 ? freeSlots.Pop() : slotCount++;
-                if (lastUse[i] == int.MaxValue) continue; // outputs keep their slot to the end
-                int lastChunk = lastUse[i] / chunkSize;
-                if (!releaseAfterChunk.TryGetValue(lastChunk, out var list)) releaseAfterChunk.Add(lastChunk, list = new List<int>());
-                list.Add(slots[i]);
+                chunk = chunkOf[i];
+                if (releaseAfterChunk.Remove(chunk - 1, out var released))
+                    foreach (var s in released) freeSlots.Push(s);
             }
+            var ins = trace.Instructions[i];
+            if (ins.Op is Op.Const or Op.Sum || lastUse[i] < 0) continue;
+            if (lastUse[i] != int.MaxValue && chunkOf[lastUse[i]] == chunk) continue;
+            slots[i] = freeSlots.Count > 0 ? freeSlots.Pop() : slotCount++;
+            if (lastUse[i] == int.MaxValue) continue; // outputs keep their slot to the end
+            int lastChunk = chunkOf[lastUse[i]];
+            if (!releaseAfterChunk.TryGetValue(lastChunk, out var list)) releaseAfterChunk.Add(lastChunk, list = new List<int>());
+            list.Add(slots[i]);
         }
         return slots;
     }
@@ -161,7 +192,28 @@ internal static class TraceLowering
         public readonly int[] LastUseHere = new int[n];
     }
 
-    /// <summary>Emits the instructions [start, end) of a trace as statements over reusable locals.</summary>
+    /// <summary>The locals of one method, and those free for reuse, by type. Loop bodies draw from their method's pool.</summary>
+    private sealed class LocalPool
+    {
+        private readonly Dictionary<Type, Stack<ParameterExpression>> _free = new();
+        public List<ParameterExpression> Locals { get; } = new();
+
+        public ParameterExpression Take(Type type)
+        {
+            if (_free.TryGetValue(type, out var pool) && pool.TryPop(out var local)) return local;
+            local = Expression.Variable(type, "t" + Locals.Count);
+            Locals.Add(local);
+            return local;
+        }
+
+        public void Give(ParameterExpression local)
+        {
+            if (!_free.TryGetValue(local.Type, out var pool)) _free.Add(local.Type, pool = new Stack<ParameterExpression>());
+            pool.Push(local);
+        }
+    }
+
+    /// <summary>Emits the instructions [start, end) of a trace (or of a loop body) as statements over reusable locals.</summary>
     private sealed class BlockEmitter
     {
         private readonly Trace _trace;
@@ -171,20 +223,26 @@ internal static class TraceLowering
         private readonly int[]? _slots;
         private readonly int[] _lastUseHere;
         private readonly Expression?[] _values;
-        private readonly Dictionary<Type, Stack<ParameterExpression>> _free = new();
-
+        private readonly LocalPool _pool;
         private readonly int[] _lastUse;
         private readonly List<int> _reloads = new();
+        private readonly Expression[] _captures;
+        private readonly Expression? _loopIndex;
+        private readonly Dictionary<int, ParameterExpression[]> _results = new();
 
-        public BlockEmitter(Trace trace, LoweringPlan plan, int[] lastUse, Scratch scratch, int start, int end, ParameterExpression? spill, int[]? slots)
+        public BlockEmitter(Trace trace, LoweringPlan plan, int[] lastUse, Scratch scratch, LocalPool pool, int start, int end,
+            ParameterExpression? spill, int[]? slots, Expression[]? captures = null, Expression? loopIndex = null)
         {
             _trace = trace;
             _plan = plan;
             _lastUse = lastUse;
+            _pool = pool;
             _start = start;
             _end = end;
             _spill = spill;
             _slots = slots;
+            _captures = captures ?? [];
+            _loopIndex = loopIndex;
             _values = scratch.Values;
             // The last use inside this block; -1 when nothing here reads the value after defining it.
             // Entries of values this block neither defines nor reads are stale and never consulted.
@@ -192,20 +250,17 @@ internal static class TraceLowering
             Array.Fill(_lastUseHere, -1, start, end - start);
             for (int i = start; i < end; i++)
             {
-                var ins = trace.Instructions[i];
-                for (int k = 0; k < ins.Arity; k++)
+                trace.ForEachUse(trace.Instructions[i], operand =>
                 {
-                    int operand = ins.Operand(k).Index;
                     if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const) _reloads.Add(operand);
                     _lastUseHere[operand] = i;
-                }
+                });
             }
             if (spill is null)
                 foreach (var o in trace.Outputs) _lastUseHere[o.Index] = int.MaxValue;
         }
 
         public List<Expression> Body { get; } = new();
-        public List<ParameterExpression> Locals { get; } = new();
 
         public Expression ValueOf(int i) => _values[i] ?? ConstantOf(_trace.Instructions[i]);
 
@@ -226,6 +281,18 @@ internal static class TraceLowering
                 {
                     case Op.Input: value = _plan.ReadInput(ins); break;
                     case Op.Data: value = _trace.DataReads[ins.A].Accessor; break;
+                    case Op.LoopIndex: value = _loopIndex!; break;
+                    case Op.Capture: value = _captures[ins.A]; break;
+                    case Op.Sum:
+                        EmitSum(i, ins);
+                        ReleaseOperandsReadLastAt(i);
+                        continue;
+                    case Op.Project:
+                        // The projection names the accumulator itself: no copy.
+                        _values[i] = _results[ins.A][ins.B];
+                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], _values[i]!));
+                        if (_lastUseHere[i] < 0) Release(i);
+                        continue;
                     default:
                         var p = RuleTable.Get(ins.Op);
                         var args = new Expression[p.Arity];
@@ -233,11 +300,7 @@ internal static class TraceLowering
                         value = p.Emit(args);
                         // Operands read for the last time give their locals back before the result takes
                         // one, so `t = t * u` reuses t's slot.
-                        for (int k = 0; k < p.Arity; k++)
-                        {
-                            int operand = ins.Operand(k).Index;
-                            if (_lastUseHere[operand] == i) Release(operand);
-                        }
+                        ReleaseOperandsReadLastAt(i);
                         break;
                 }
                 var local = Define(i, value);
@@ -246,14 +309,50 @@ internal static class TraceLowering
             }
         }
 
+        /// <summary>
+        /// for (index = start, end = start + count; index &lt; end; index++) { body; accumulators += body outputs }.
+        /// The body's locals come from this method's pool; captured values stay live until the loop is done.
+        /// </summary>
+        private void EmitSum(int i, Instruction ins)
+        {
+            var region = _trace.Regions[ins.C];
+            var body = region.Body;
+            var index = _pool.Take(typeof(int));
+            var end = _pool.Take(typeof(int));
+            Body.Add(Expression.Assign(index, ValueOf(ins.A)));
+            Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
+            var accumulators = body.Outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
+            foreach (var a in accumulators) Body.Add(Expression.Assign(a, Expression.Constant(0.0)));
+            _results[i] = accumulators;
+
+            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
+            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
+            inner.EmitInstructions();
+            for (int k = 0; k < accumulators.Length; k++)
+                inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(body.Outputs[k].Index)));
+            inner.Body.Add(Expression.PreIncrementAssign(index));
+            inner.ReleaseAll();
+
+            var exit = Expression.Label("loopEnd");
+            Body.Add(Expression.Loop(
+                Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
+                exit));
+            _pool.Give(index);
+            _pool.Give(end);
+        }
+
+        private void ReleaseOperandsReadLastAt(int i) =>
+            _trace.ForEachUse(_trace.Instructions[i], operand => { if (_lastUseHere[operand] == i) Release(operand); });
+
+        /// <summary>Gives back every local this block still holds (a loop body's, once the iteration is done).</summary>
+        public void ReleaseAll()
+        {
+            for (int i = _start; i < _end; i++) Release(i);
+        }
+
         private ParameterExpression Define(int i, Expression value)
         {
-            if (!_free.TryGetValue(value.Type, out var pool)) _free.Add(value.Type, pool = new Stack<ParameterExpression>());
-            if (!pool.TryPop(out var local))
-            {
-                local = Expression.Variable(value.Type, "t" + Locals.Count);
-                Locals.Add(local);
-            }
+            var local = _pool.Take(value.Type);
             Body.Add(Expression.Assign(local, value));
             _values[i] = local;
             return local;
@@ -263,7 +362,7 @@ internal static class TraceLowering
         {
             // A value named by two operand positions of one instruction is released once.
             if (_values[i] is not ParameterExpression local) return;
-            _free[local.Type].Push(local);
+            _pool.Give(local);
             _values[i] = null;
         }
     }

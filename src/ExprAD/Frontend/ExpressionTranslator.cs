@@ -21,19 +21,34 @@ internal sealed class ExpressionTranslator
 
     private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value);
 
-    private readonly TraceBuilder _b;
+    /// <summary>
+    /// Where translation currently emits: the top-level trace, or a loop body. A loop body's scope
+    /// knows which nodes depend on its loop variable; every other node is translated in the
+    /// enclosing scope and captured, which hoists loop-invariant code out of loops by construction.
+    /// </summary>
+    private sealed class Scope(TraceBuilder builder, Scope? parent, HashSet<Expression>? loopDependent)
+    {
+        public readonly TraceBuilder Builder = builder;
+        public readonly Scope? Parent = parent;
+        public readonly HashSet<Expression>? LoopDependent = loopDependent;
+        public Dictionary<Expression, Value> Translated = new(ReferenceEqualityComparer.Instance);
+
+        public bool IsInvariant(Expression node) => LoopDependent is not null && !LoopDependent.Contains(node);
+    }
+
+    private Scope _scope;
+    private TraceBuilder _b => _scope.Builder;
     private readonly RuntimeConstants _constants;
     private readonly IReadOnlyDictionary<Expression, Activity> _activity;
     private readonly ParameterExpression? _dataParameter;
     private readonly Dictionary<ParameterExpression, Binding> _bindings = new();
     // Each node is translated once per inlining scope: trees built with the Expression API may share
     // nodes (a DAG), and translating a shared node twice would cost exponential time.
-    private Dictionary<Expression, Value> _translated = new(ReferenceEqualityComparer.Instance);
 
     private ExpressionTranslator(TraceBuilder b, RuntimeConstants constants,
         IReadOnlyDictionary<Expression, Activity> activity, ParameterExpression? dataParameter)
     {
-        _b = b;
+        _scope = new Scope(b, null, null);
         _constants = constants;
         _activity = activity;
         _dataParameter = dataParameter;
@@ -67,10 +82,18 @@ internal sealed class ExpressionTranslator
     /// </summary>
     private Value Translate(Expression root)
     {
-        if (_translated.TryGetValue(root, out var known)) return known;
-        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, _translated.ContainsKey))
-            _translated[node] = TranslateNode(node);
-        return _translated[root];
+        var scope = _scope;
+        if (scope.Translated.TryGetValue(root, out var known)) return known;
+        if (scope.IsInvariant(root))
+        {
+            // Loop-invariant: computed once before the loop, captured by the body.
+            _scope = scope.Parent!;
+            try { return scope.Translated[root] = scope.Builder.Capture(Translate(root)); }
+            finally { _scope = scope; }
+        }
+        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => scope.Translated.ContainsKey(n) || scope.IsInvariant(n)))
+            scope.Translated[node] = TranslateNode(node);
+        return scope.Translated[root];
     }
 
     /// <summary>The operands a node's translation reads (data reads and array indexing read fewer than all).</summary>
@@ -86,6 +109,7 @@ internal sealed class ExpressionTranslator
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
             case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); operands.Add(c.IfTrue); operands.Add(c.IfFalse); break;
+            case MethodCallExpression m when LinqLoops.TryMatchRangeSum(m, out var loop): operands.Add(loop.Start); operands.Add(loop.Count); break;
             // A method without a rule is reported as such before its arguments are looked at.
             case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
             case InvocationExpression i: operands.AddRange(i.Arguments.Where(a => !IsArrayAlias(a))); break;
@@ -280,6 +304,7 @@ internal sealed class ExpressionTranslator
 
     private Value VisitMethodCall(MethodCallExpression node)
     {
+        if (LinqLoops.TryMatchRangeSum(node, out var rangeSum)) return VisitRangeSum(node, rangeSum);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
@@ -289,6 +314,34 @@ internal sealed class ExpressionTranslator
             2 => _b.Emit(primitive.Op, args[0], args[1]),
             _ => _b.Emit(primitive.Op, args[0], args[1], args[2]),
         };
+    }
+
+    /// <summary>
+    /// <c>Enumerable.Range(start, count).Sum(i => body)</c>: a sum region. The body is translated in a scope of
+    /// its own, where only the nodes that depend on <c>i</c> are emitted; the rest are hoisted and captured.
+    /// </summary>
+    private Value VisitRangeSum(MethodCallExpression node, LinqLoops.RangeSum loop)
+    {
+        var start = Translate(loop.Start);
+        var count = Translate(loop.Count);
+        var index = loop.Selector.Parameters[0];
+        var body = _scope.Builder.CreateBody();
+        var scope = new Scope(body, _scope, LinqLoops.DependentOn(loop.Selector.Body, index));
+        var outer = _scope;
+        _scope = scope;
+        try
+        {
+            _bindings[index] = new Binding(BindingKind.Value, -1, body.LoopIndex());
+            var summand = Translate(loop.Selector.Body);
+            if (body.KindOf(summand) == ValueKind.Integer) summand = body.Emit(Op.IntToDouble, summand);
+            if (body.KindOf(summand) != ValueKind.Scalar) throw Error.UnsupportedType(loop.Selector.Body, loop.Selector.Body.Type);
+            return outer.Builder.EmitSum(start, count, body, [summand])[0];
+        }
+        finally
+        {
+            _scope = outer;
+            _bindings.Remove(index);
+        }
     }
 
     private Value VisitMember(MemberExpression node)
@@ -318,15 +371,15 @@ internal sealed class ExpressionTranslator
             saved.Add((parameter, _bindings.TryGetValue(parameter, out var old) ? old : null));
             _bindings[parameter] = binding;
         }
-        var outerScope = _translated;
-        _translated = new Dictionary<Expression, Value>(ReferenceEqualityComparer.Instance);
+        var outerTranslated = _scope.Translated;
+        _scope.Translated = new Dictionary<Expression, Value>(ReferenceEqualityComparer.Instance);
         try
         {
             return Translate(lambda.Body);
         }
         finally
         {
-            _translated = outerScope;
+            _scope.Translated = outerTranslated;
             foreach (var (parameter, old) in saved)
                 if (old is { } o) _bindings[parameter] = o; else _bindings.Remove(parameter);
         }

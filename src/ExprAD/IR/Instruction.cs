@@ -25,8 +25,17 @@ internal readonly struct Instruction : IEquatable<Instruction>
     public int C { get; }
     public double Number { get; }
 
-    /// <summary>Number of value operands (0 to 3).</summary>
-    public int Arity => Op is Op.Const or Op.Input or Op.Data ? 0 : RuleTable.Get(Op).Arity;
+    /// <summary>Number of value operands (0 to 3). A region's captured values are further uses, listed in its <see cref="Region"/>.</summary>
+    public int Arity => Op switch
+    {
+        Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture => 0,
+        Op.Sum => 2,
+        Op.Project => 1,
+        _ => RuleTable.Get(Op).Arity,
+    };
+
+    /// <summary>True for leaves: instructions without value operands.</summary>
+    public bool IsLeaf => Arity == 0;
 
     /// <summary>The value operand at position <paramref name="k"/> (0-based, below <see cref="Arity"/>).</summary>
     public Value Operand(int k) => new(k switch { 0 => A, 1 => B, 2 => C, _ => throw new ArgumentOutOfRangeException(nameof(k)) });

@@ -24,6 +24,12 @@ internal enum ParameterRole : byte
 internal sealed record DataRead(Expression Accessor, ValueKind Kind);
 
 /// <summary>
+/// The body of a loop: a trace of its own, evaluated once per iteration, whose <see cref="Op.LoopIndex"/>
+/// is the iteration number and whose <see cref="Op.Capture"/> k is the enclosing value <see cref="Captures"/>[k].
+/// </summary>
+internal sealed record Region(Trace Body, ImmutableArray<Value> Captures);
+
+/// <summary>
 /// What a trace needs from the outside world, shared unchanged by every transform of it:
 /// the parameters of the original lambda and the two parameters data reads are written over.
 /// </summary>
@@ -59,18 +65,29 @@ internal sealed class TraceEnvironment
 internal sealed class Trace
 {
     public Trace(ImmutableArray<Instruction> instructions, ImmutableArray<Value> outputs,
-        ImmutableArray<DataRead> dataReads, TraceEnvironment environment)
+        ImmutableArray<DataRead> dataReads, TraceEnvironment environment, ImmutableArray<Region> regions = default)
     {
         Instructions = instructions;
         Outputs = outputs;
         DataReads = dataReads;
         Environment = environment;
+        Regions = regions.IsDefault ? [] : regions;
     }
 
     public ImmutableArray<Instruction> Instructions { get; }
     public ImmutableArray<Value> Outputs { get; }
     public ImmutableArray<DataRead> DataReads { get; }
     public TraceEnvironment Environment { get; }
+
+    /// <summary>The loop bodies that region instructions (<see cref="Instruction.C"/>) refer to.</summary>
+    public ImmutableArray<Region> Regions { get; }
+
+    /// <summary>Calls <paramref name="use"/> with every value the instruction reads: its operands, and a region's captures.</summary>
+    public void ForEachUse(Instruction ins, Action<int> use)
+    {
+        for (int k = 0; k < ins.Arity; k++) use(ins.Operand(k).Index);
+        if (ins.Op == Op.Sum) foreach (var c in Regions[ins.C].Captures) use(c.Index);
+    }
 
     public int Count => Instructions.Length;
 
@@ -92,7 +109,7 @@ internal sealed class Trace
     }
 
     /// <summary>The same instructions with other outputs (unused instructions stay until dead-code elimination).</summary>
-    public Trace WithOutputs(ImmutableArray<Value> outputs) => new(Instructions, outputs, DataReads, Environment);
+    public Trace WithOutputs(ImmutableArray<Value> outputs) => new(Instructions, outputs, DataReads, Environment, Regions);
 
     /// <summary>A plain listing, one instruction a line, for debugging and test failure messages.</summary>
     public override string ToString()
@@ -110,6 +127,16 @@ internal sealed class Trace
                     if (ins.B >= 0) text.Append('[').Append(ins.B).Append(']');
                     break;
                 case Op.Data: text.Append("data ").Append(DataReads[ins.A].Accessor); break;
+                case Op.LoopIndex: text.Append("index"); break;
+                case Op.Capture: text.Append("capture ").Append(ins.A); break;
+                case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
+                case Op.Sum:
+                    var region = Regions[ins.C];
+                    text.Append("sum ").Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B))
+                        .Append(" capturing (").AppendJoin(", ", region.Captures).Append(") {").AppendLine();
+                    foreach (var line in region.Body.ToString().Split('\n')) text.Append("    ").AppendLine(line.TrimEnd('\r'));
+                    text.Append('}');
+                    break;
                 default:
                     text.Append(RuleTable.Get(ins.Op).Name);
                     for (int k = 0; k < ins.Arity; k++) text.Append(k == 0 ? " " : ", ").Append(ins.Operand(k));

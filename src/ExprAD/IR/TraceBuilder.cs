@@ -24,9 +24,62 @@ internal sealed class TraceBuilder
     // constants), never by printed text: two static fields of same-named classes print alike.
     private readonly Dictionary<(object, ValueKind), int> _dataReadIndex = new();
 
-    public TraceBuilder(TraceEnvironment environment) => Environment = environment;
+    private readonly List<Region> _regions = new();
+    private readonly List<Value> _captures = new();
+    private readonly Dictionary<Value, Value> _captured = new();
+
+    public TraceBuilder(TraceEnvironment environment, TraceBuilder? parent = null)
+    {
+        Environment = environment;
+        Parent = parent;
+    }
 
     public TraceEnvironment Environment { get; }
+
+    /// <summary>The builder of the enclosing trace, when this one builds a loop body.</summary>
+    public TraceBuilder? Parent { get; }
+
+    /// <summary>A builder for the body of a loop of this trace.</summary>
+    public TraceBuilder CreateBody() => new(Environment, this);
+
+    /// <summary>The iteration number, inside a loop body.</summary>
+    public Value LoopIndex() => Append(new Instruction(Op.LoopIndex, ValueKind.Integer));
+
+    /// <summary>
+    /// Inside a loop body, the value <paramref name="outer"/> of the enclosing trace. Constants are
+    /// copied rather than captured, so that folding sees them.
+    /// </summary>
+    public Value Capture(Value outer)
+    {
+        var parent = Parent ?? throw new InvalidOperationException("Only a loop body captures values.");
+        var ins = parent[outer];
+        if (ins.Op == Op.Const) return Constant(ins.Kind, ins.Number);
+        if (!_captured.TryGetValue(outer, out var value))
+        {
+            value = Append(new Instruction(Op.Capture, ins.Kind, _captures.Count));
+            _captures.Add(outer);
+            _captured.Add(outer, value);
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// A sum over i = start .. start + count - 1 of the outputs of <paramref name="body"/> (a builder
+    /// from <see cref="CreateBody"/>); returns one value per output.
+    /// </summary>
+    public Value[] EmitSum(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> summands)
+    {
+        if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
+        if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
+            throw new InvalidOperationException("A sum's start and count must be integers.");
+        foreach (var v in summands)
+            if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A sum adds scalars.");
+        var region = new Region(body.Build(summands), body._captures.ToImmutableArray());
+        _regions.Add(region);
+        // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
+        var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        return summands.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
+    }
 
     public int Count => _instructions.Count;
 
@@ -83,8 +136,8 @@ internal sealed class TraceBuilder
     public Value Emit(Instruction ins) => ins.Op switch
     {
         Op.Const => Constant(ins.Kind, ins.Number),
-        Op.Input => Append(ins),
-        Op.Data => Append(ins),
+        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.Project => Append(ins),
+        Op.Sum => throw new InvalidOperationException("Regions are re-emitted with EmitSum."),
         _ => ins.Arity switch
         {
             1 => Emit(ins.Op, new Value(ins.A)),
@@ -216,5 +269,5 @@ internal sealed class TraceBuilder
     }
 
     public Trace Build(IEnumerable<Value> outputs) =>
-        new(_instructions.ToImmutableArray(), outputs.ToImmutableArray(), _dataReads.ToImmutableArray(), Environment);
+        new(_instructions.ToImmutableArray(), outputs.ToImmutableArray(), _dataReads.ToImmutableArray(), Environment, _regions.ToImmutableArray());
 }

@@ -14,18 +14,45 @@ internal static class TraceInterpreter
     /// </summary>
     public static double[] Run(Trace trace, Func<Instruction, double> input, object[] constants)
     {
-        var values = new double[trace.Count];
         var reads = trace.DataReads.Select(r => CompileRead(trace, r)).ToArray();
+        return Run(trace, input, ins => reads[ins.A](constants), [], 0);
+    }
+
+    private static double[] Run(Trace trace, Func<Instruction, double> input, Func<Instruction, double> read, double[] captured, int index)
+    {
+        var values = new double[trace.Count];
+        var sums = new Dictionary<int, double[]>();
         for (int i = 0; i < trace.Count; i++)
         {
             var ins = trace.Instructions[i];
-            values[i] = ins.Op switch
+            switch (ins.Op)
             {
-                Op.Const => ins.Number,
-                Op.Input => input(ins),
-                Op.Data => reads[ins.A](constants),
-                _ => Evaluate(trace, ins, values),
-            };
+                case Op.Sum:
+                {
+                    var region = trace.Regions[ins.C];
+                    var captures = region.Captures.Select(c => values[c.Index]).ToArray();
+                    var totals = new double[region.Body.Outputs.Length];
+                    for (int n = 0, count = (int)values[ins.B]; n < count; n++)
+                    {
+                        var body = Run(region.Body, input, read, captures, (int)values[ins.A] + n);
+                        for (int k = 0; k < totals.Length; k++) totals[k] += body[region.Body.Outputs[k].Index];
+                    }
+                    sums[i] = totals;
+                    break;
+                }
+                default:
+                    values[i] = ins.Op switch
+                    {
+                        Op.Const => ins.Number,
+                        Op.Input => input(ins),
+                        Op.Data => read(ins),
+                        Op.LoopIndex => index,
+                        Op.Capture => captured[ins.A],
+                        Op.Project => sums[ins.A][ins.B],
+                        _ => Evaluate(trace, ins, values),
+                    };
+                    break;
+            }
         }
         return values;
     }

@@ -9,6 +9,8 @@ internal enum ValueKind : byte
     Integer,
     /// <summary>A bool: comparisons and their logic, the conditions of selects.</summary>
     Boolean,
+    /// <summary>The several results of a region (a loop); read one at a time with <c>Project</c>.</summary>
+    Tuple,
 }
 
 /// <summary>A reference to the instruction of a trace that defines a value (its position in the trace).</summary>

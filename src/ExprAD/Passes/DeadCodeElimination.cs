@@ -1,9 +1,14 @@
 using System.Collections.Immutable;
 using ExprAD.IR;
+using ExprAD.Rules;
 
 namespace ExprAD.Passes;
 
-/// <summary>Removes instructions that no output depends on, keeping the order of the rest.</summary>
+/// <summary>
+/// Removes instructions that no output depends on, keeping the order of the rest; inside loop
+/// bodies too, where a result nobody projects is dropped from the body and a capture nobody reads
+/// from the region.
+/// </summary>
 internal static class DeadCodeElimination
 {
     public static Trace Apply(Trace trace)
@@ -14,9 +19,9 @@ internal static class DeadCodeElimination
         for (int i = trace.Count - 1; i >= 0; i--)
         {
             if (!live[i]) continue;
-            var ins = trace.Instructions[i];
-            for (int k = 0; k < ins.Arity; k++) live[ins.Operand(k).Index] = true;
+            trace.ForEachUse(trace.Instructions[i], operand => live[operand] = true);
         }
+        if (trace.Regions.Length > 0) return ApplyWithRegions(trace, live);
 
         var renamed = new int[trace.Count];
         var kept = ImmutableArray.CreateBuilder<Instruction>();
@@ -28,6 +33,61 @@ internal static class DeadCodeElimination
         }
         if (kept.Count == trace.Count) return trace;
         var outputs = trace.Outputs.Select(o => new Value(renamed[o.Index])).ToImmutableArray();
-        return new Trace(kept.ToImmutable(), outputs, trace.DataReads, trace.Environment);
+        return new Trace(kept.ToImmutable(), outputs, trace.DataReads, trace.Environment, trace.Regions);
+    }
+
+    /// <summary>
+    /// Rebuilds a trace with loops: each live region's body keeps only the results that are projected,
+    /// is cleaned recursively, and captures only what the cleaned body reads.
+    /// </summary>
+    private static Trace ApplyWithRegions(Trace trace, bool[] live)
+    {
+        var projected = new Dictionary<int, SortedSet<int>>();
+        for (int i = 0; i < trace.Count; i++)
+            if (live[i] && trace.Instructions[i].Op == Op.Project)
+            {
+                var ins = trace.Instructions[i];
+                if (!projected.TryGetValue(ins.A, out var set)) projected.Add(ins.A, set = new SortedSet<int>());
+                set.Add(ins.B);
+            }
+
+        var b = new TraceBuilder(trace.Environment);
+        b.AdoptDataReads(trace);
+        var renamed = new Value[trace.Count];
+        var results = new Dictionary<int, Value[]>();
+        for (int i = 0; i < trace.Count; i++)
+        {
+            if (!live[i]) continue;
+            var ins = trace.Instructions[i];
+            switch (ins.Op)
+            {
+                case Op.Sum:
+                {
+                    var region = trace.Regions[ins.C];
+                    var keep = projected.TryGetValue(i, out var set) ? set.ToArray() : [];
+                    var body = Apply(region.Body.WithOutputs(keep.Select(k => region.Body.Outputs[k]).ToImmutableArray()));
+                    var child = b.CreateBody();
+                    var summands = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
+                    var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands);
+                    var byResult = new Value[region.Body.Outputs.Length];
+                    for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
+                    results[i] = byResult;
+                    break;
+                }
+                case Op.Project:
+                    renamed[i] = results[ins.A][ins.B];
+                    break;
+                default:
+                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
+                    break;
+            }
+        }
+        return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
+    }
+
+    private static Value[] Copy(Trace source, TraceBuilder target, Func<int, Value> capture)
+    {
+        var renamed = TraceCopy.Replay(source, target, capture);
+        return source.Outputs.Select(o => renamed[o.Index]).ToArray();
     }
 }

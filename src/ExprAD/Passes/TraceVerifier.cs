@@ -10,7 +10,10 @@ namespace ExprAD.Passes;
 /// </summary>
 internal static class TraceVerifier
 {
-    public static void Verify(Trace trace)
+    public static void Verify(Trace trace) => Verify(trace, captures: null);
+
+    /// <summary>Verifies a trace; <paramref name="captures"/> are the kinds of the values a loop body may capture (null at the top).</summary>
+    private static void Verify(Trace trace, ValueKind[]? captures)
     {
         for (int i = 0; i < trace.Count; i++)
         {
@@ -26,6 +29,29 @@ internal static class TraceVerifier
                     continue;
                 case Op.Data:
                     if (ins.A < 0 || ins.A >= trace.DataReads.Length || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
+                    continue;
+                case Op.LoopIndex:
+                    if (captures is null || ins.Kind != ValueKind.Integer) Fail("a loop index outside a loop body");
+                    continue;
+                case Op.Capture:
+                    if (captures is null || ins.A < 0 || ins.A >= captures.Length || captures[ins.A] != ins.Kind) Fail("bad capture");
+                    continue;
+                case Op.Sum:
+                {
+                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a sum needs integer start and count");
+                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
+                    var region = trace.Regions[ins.C];
+                    foreach (var c in region.Captures)
+                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray());
+                    foreach (var o in region.Body.Outputs)
+                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
+                    continue;
+                }
+                case Op.Project:
+                    if (ins.A >= i || trace.Instructions[ins.A].Op != Op.Sum || ins.B < 0 ||
+                        ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length || ins.Kind != ValueKind.Scalar)
+                        Fail("bad projection");
                     continue;
             }
             var p = RuleTable.Get(ins.Op);

@@ -3,8 +3,14 @@ namespace ExprAD.Rules;
 /// <summary>The operations of the IR. Every one except the three leaves has one entry in <see cref="RuleTable"/>.</summary>
 internal enum Op : byte
 {
-    // Leaves.
-    Const, Input, Data,
+    // Leaves. LoopIndex and Capture occur only in region bodies: the iteration number, and a value of
+    // the enclosing trace (Instruction.A is its slot in Region.Captures).
+    Const, Input, Data, LoopIndex, Capture,
+
+    // Regions (loops; Instruction.C indexes Trace.Regions) and the projection of one of their results
+    // (Instruction.B is the result number). Sum: operands start and count; results sum over
+    // i = start .. start + count - 1 of the body's outputs.
+    Sum, Project,
 
     // Arithmetic (scalar or integer; the kind of the first operand decides).
     Neg, Add, Sub, Mul, Div, Rem,

@@ -8,7 +8,9 @@ namespace ExprAD.Transforms;
 /// Forward (tangent) mode: Trace -> Trace. The new trace computes the primal outputs and, for
 /// each of several directions, the tangent of every output, in one sweep. Tangents are
 /// structural: a value that does not depend on a seeded input has no tangent at all (not a
-/// zero that would be multiplied in), so inactive code costs nothing.
+/// zero that would be multiplied in), so inactive code costs nothing. A loop carries its
+/// tangents through its body: the tangent of a sum is the sum of the body's tangents, computed
+/// in the same loop.
 /// </summary>
 internal static class ForwardMode
 {
@@ -27,15 +29,47 @@ internal static class ForwardMode
     {
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
+        var (primal, tangents) = Transform(source, b, directions, seed, capturePrimal: null, captureTangent: null);
+        var outputs = ImmutableArray.CreateBuilder<Value>(source.Outputs.Length * (directions + 1));
+        foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
+        for (int d = 0; d < directions; d++)
+            foreach (var o in source.Outputs)
+                outputs.Add(tangents[d][o.Index] ?? b.Constant(0.0));
+        return b.Build(outputs);
+    }
+
+    /// <summary>
+    /// Emits <paramref name="source"/> and its tangents into <paramref name="b"/>. For a loop body,
+    /// <paramref name="capturePrimal"/> and <paramref name="captureTangent"/> give the value and the
+    /// tangents of each captured value.
+    /// </summary>
+    private static (Value[] Primal, Value?[][] Tangents) Transform(Trace source, TraceBuilder b, int directions, Seed seed,
+        Func<int, Value>? capturePrimal, Func<int, int, Value?>? captureTangent)
+    {
         var primal = new Value[source.Count];
         var tangents = new Value?[directions][];
         for (int d = 0; d < directions; d++) tangents[d] = new Value?[source.Count];
+        var loopResults = new Dictionary<int, (Value[] Primal, Value?[][] Tangents)>();
 
         for (int i = 0; i < source.Count; i++)
         {
             var ins = source.Instructions[i];
+            switch (ins.Op)
+            {
+                case Op.Capture:
+                    primal[i] = capturePrimal!(ins.A);
+                    for (int d = 0; d < directions; d++) tangents[d][i] = captureTangent!(ins.A, d);
+                    continue;
+                case Op.Sum:
+                    loopResults[i] = TransformSum(source, ins, b, directions, seed, primal, tangents);
+                    continue;
+                case Op.Project:
+                    primal[i] = loopResults[ins.A].Primal[ins.B];
+                    for (int d = 0; d < directions; d++) tangents[d][i] = loopResults[ins.A].Tangents[d][ins.B];
+                    continue;
+            }
             var y = primal[i] = b.Emit(ins.WithOperands(v => primal[v.Index]));
-            if (ins.Kind != ValueKind.Scalar || ins.Op is Op.Const or Op.Data) continue;
+            if (ins.Kind != ValueKind.Scalar || ins.IsLeaf && ins.Op != Op.Input) continue;
             if (ins.Op == Op.Input)
             {
                 for (int d = 0; d < directions; d++) tangents[d][i] = seed(b, ins, d);
@@ -76,13 +110,39 @@ internal static class ForwardMode
                 tangents[d][i] = sum;
             }
         }
+        return (primal, tangents);
+    }
 
-        var outputs = ImmutableArray.CreateBuilder<Value>(source.Outputs.Length * (directions + 1));
-        foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
+    /// <summary>One loop computing the sums of the body's outputs and of their tangents.</summary>
+    private static (Value[] Primal, Value?[][] Tangents) TransformSum(Trace source, Instruction ins, TraceBuilder b, int directions, Seed seed,
+        Value[] primal, Value?[][] tangents)
+    {
+        var region = source.Regions[ins.C];
+        var body = region.Body;
+        var child = b.CreateBody();
+        var (innerPrimal, innerTangents) = Transform(body, child, directions, seed,
+            c => child.Capture(primal[region.Captures[c].Index]),
+            (c, d) => tangents[d][region.Captures[c].Index] is { } t ? child.Capture(t) : null);
+
+        // Results: the primal outputs, then every tangent output that exists.
+        var summands = body.Outputs.Select(o => innerPrimal[o.Index]).ToList();
+        var tangentSlots = new int?[directions, body.Outputs.Length];
         for (int d = 0; d < directions; d++)
-            foreach (var o in source.Outputs)
-                outputs.Add(tangents[d][o.Index] ?? b.Constant(0.0));
-        return b.Build(outputs);
+            for (int k = 0; k < body.Outputs.Length; k++)
+                if (innerTangents[d][body.Outputs[k].Index] is { } t)
+                {
+                    tangentSlots[d, k] = summands.Count;
+                    summands.Add(t);
+                }
+        var results = b.EmitSum(primal[ins.A], primal[ins.B], child, summands);
+        var resultTangents = new Value?[directions][];
+        for (int d = 0; d < directions; d++)
+        {
+            resultTangents[d] = new Value?[body.Outputs.Length];
+            for (int k = 0; k < body.Outputs.Length; k++)
+                if (tangentSlots[d, k] is { } slot) resultTangents[d][k] = results[slot];
+        }
+        return (results[..body.Outputs.Length], resultTangents);
     }
 
     /// <summary>The tangent of the operand passed through, as nested selects (zero where that operand has none).</summary>

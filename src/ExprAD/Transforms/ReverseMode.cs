@@ -14,6 +14,9 @@ namespace ExprAD.Transforms;
 /// such adjoints are marked, and their products with local partials use the zero-strong
 /// <see cref="Op.MaskedMul"/>, so that a NaN or infinite partial in the untaken branch cannot
 /// turn the gradient into NaN.
+/// A sum's iterations are independent, so its adjoint needs no tape: a second loop recomputes
+/// each iteration's body, sweeps it backwards from the adjoints of the sum's results, and sums
+/// the adjoints of the values the body captured.
 /// </remarks>
 internal static class ReverseMode
 {
@@ -26,9 +29,7 @@ internal static class ReverseMode
     {
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
-        var primal = new Value[source.Count];
-        for (int i = 0; i < source.Count; i++)
-            primal[i] = b.Emit(source.Instructions[i].WithOperands(v => primal[v.Index]));
+        var primal = TraceCopy.Replay(source, b);
 
         var adjoints = new Value?[source.Count];
         var masked = new bool[source.Count];
@@ -38,12 +39,31 @@ internal static class ReverseMode
             int o = source.Outputs[k].Index;
             adjoints[o] = adjoints[o] is { } existing ? b.Add(existing, s) : s;
         }
+        Sweep(source, b, primal, adjoints, masked);
 
+        var outputs = ImmutableArray.CreateBuilder<Value>();
+        foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
+        foreach (var input in source.Inputs()) outputs.Add(adjoints[input.Index] ?? b.Constant(0.0));
+        return b.Build(outputs);
+    }
+
+    /// <summary>
+    /// The backward sweep over <paramref name="source"/>, whose primal values in <paramref name="b"/> are
+    /// <paramref name="primal"/>: starting from the seeded <paramref name="adjoints"/>, fills in the adjoint of every
+    /// instruction that the seeds reach (captures included, for a loop body).
+    /// </summary>
+    private static void Sweep(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked)
+    {
         for (int i = source.Count - 1; i >= 0; i--)
         {
-            if (adjoints[i] is not { } adjoint) continue;
             var ins = source.Instructions[i];
-            if (ins.Kind != ValueKind.Scalar || ins.Op is Op.Const or Op.Data or Op.Input) continue;
+            if (ins.Op == Op.Sum)
+            {
+                SweepSum(source, i, b, primal, adjoints, masked);
+                continue;
+            }
+            if (adjoints[i] is not { } adjoint) continue;
+            if (ins.Kind != ValueKind.Scalar || ins.IsLeaf || ins.Op == Op.Project) continue;
             var primitive = RuleTable.Get(ins.Op);
             if (!primitive.IsDifferentiable) continue;
 
@@ -51,13 +71,8 @@ internal static class ReverseMode
             for (int k = 0; k < operands.Length; k++) operands[k] = primal[ins.Operand(k).Index];
             bool maskOperands = masked[i] || primitive.PassThrough is not null;
 
-            void Contribute(int k, Value contribution)
-            {
-                int target = ins.Operand(k).Index;
-                if (source.Instructions[target].Kind != ValueKind.Scalar) return;
-                adjoints[target] = adjoints[target] is { } sum ? b.Add(sum, contribution) : contribution;
-                masked[target] |= maskOperands;
-            }
+            void Contribute(int k, Value contribution) =>
+                Accumulate(source, b, adjoints, masked, ins.Operand(k).Index, contribution, maskOperands);
 
             if (primitive.Adjoint is { } rule)
             {
@@ -79,10 +94,61 @@ internal static class ReverseMode
                 Contribute(k, masked[i] ? b.Emit(Op.MaskedMul, adjoint, p) : b.Mul(adjoint, p));
             }
         }
+    }
 
-        var outputs = ImmutableArray.CreateBuilder<Value>();
-        foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
-        foreach (var input in source.Inputs()) outputs.Add(adjoints[input.Index] ?? b.Constant(0.0));
-        return b.Build(outputs);
+    private static void Accumulate(Trace source, TraceBuilder b, Value?[] adjoints, bool[] masked, int target, Value contribution, bool isMasked)
+    {
+        if (source.Instructions[target].Kind != ValueKind.Scalar) return;
+        adjoints[target] = adjoints[target] is { } sum ? b.Add(sum, contribution) : contribution;
+        masked[target] |= isMasked;
+    }
+
+    /// <summary>
+    /// The adjoint of a sum: a loop over the same iterations that recomputes the body, sweeps it
+    /// backwards from the (captured) adjoints of the results, and sums the adjoints of the captures.
+    /// </summary>
+    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked)
+    {
+        var ins = source.Instructions[i];
+        var region = source.Regions[ins.C];
+        var body = region.Body;
+        // The adjoints of the results: those of the projections, all of which come after the loop.
+        var resultAdjoints = new Value?[body.Outputs.Length];
+        bool anyMasked = false;
+        for (int j = i + 1; j < source.Count; j++)
+        {
+            var p = source.Instructions[j];
+            if (p.Op != Op.Project || p.A != i || adjoints[j] is not { } a) continue;
+            resultAdjoints[p.B] = a;
+            anyMasked |= masked[j];
+        }
+        if (resultAdjoints.All(a => a is null)) return;
+        foreach (var bodyIns in body.Instructions)
+            if (bodyIns.Op == Op.Input)
+                throw new NotSupportedException("Reverse mode reads active inputs inside a loop body only through captures.");
+
+        var child = b.CreateBody();
+        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
+        var innerAdjoints = new Value?[body.Count];
+        var innerMasked = new bool[body.Count];
+        for (int k = 0; k < body.Outputs.Length; k++)
+        {
+            if (resultAdjoints[k] is not { } a) continue;
+            int o = body.Outputs[k].Index;
+            var seed = child.Capture(a);
+            innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
+            innerMasked[o] |= anyMasked;
+        }
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked);
+
+        // Sum, over the iterations, the adjoint of every captured scalar.
+        var captured = new List<(int Capture, Value Adjoint, bool Masked)>();
+        for (int j = 0; j < body.Count; j++)
+            if (body.Instructions[j].Op == Op.Capture && innerAdjoints[j] is { } a)
+                captured.Add((body.Instructions[j].A, a, innerMasked[j]));
+        if (captured.Count == 0) return;
+        var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
+        for (int k = 0; k < captured.Count; k++)
+            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
     }
 }

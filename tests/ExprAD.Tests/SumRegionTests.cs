@@ -1,0 +1,175 @@
+using System.Collections.Immutable;
+using System.Linq.Expressions;
+using ExprAD.Caching;
+using ExprAD.Codegen;
+using ExprAD.Frontend;
+using ExprAD.IR;
+using ExprAD.Passes;
+using ExprAD.Rules;
+using ExprAD.Transforms;
+using NUnit.Framework;
+
+namespace ExprAD.Tests;
+
+/// <summary>
+/// <c>Enumerable.Range(a, n).Sum(i => ...)</c> becomes a loop region, never unrolled: checked in
+/// both modes against hand-written loops, for nesting, for hoisting of loop-invariant code, for
+/// trip counts read at call time (the kernel does not depend on them), and through chunked code.
+/// </summary>
+[TestFixture]
+public class SumRegionTests
+{
+    private static double[] HandGradient(double x0, double x1, int from, int count, out double value)
+    {
+        // f = Σ_{i=from}^{from+count-1} sin(x0 i) / i + 0.5 x1² i, written out by hand.
+        value = 0;
+        var g = new double[2];
+        for (int i = from; i < from + count; i++)
+        {
+            value += Math.Sin(x0 * i) / i + 0.5 * x1 * x1 * i;
+            g[0] += Math.Cos(x0 * i);
+            g[1] += x1 * i;
+        }
+        return g;
+    }
+
+    [Test]
+    public void RangeSumGradientMatchesAHandWrittenLoopInBothModes()
+    {
+        var reverse = AD.Gradient(x => Enumerable.Range(1, 50).Sum(i => Math.Sin(x[0] * i) / i + 0.5 * x[1] * x[1] * i));
+        var forward = AD.Jvp(x => Enumerable.Range(1, 50).Sum(i => Math.Sin(x[0] * i) / i + 0.5 * x[1] * x[1] * i));
+        foreach (var (x0, x1) in new[] { (0.3, 0.7), (-1.1, 2.0), (0.0, 0.0) })
+        {
+            var expected = HandGradient(x0, x1, 1, 50, out double value);
+            var g = new double[2];
+            Assert.That(reverse([x0, x1], g), Is.EqualTo(value).Within(1e-12 * (1 + Math.Abs(value))));
+            Assert.That(g[0], Is.EqualTo(expected[0]).Within(1e-10 * (1 + Math.Abs(expected[0]))));
+            Assert.That(g[1], Is.EqualTo(expected[1]).Within(1e-10 * (1 + Math.Abs(expected[1]))));
+            forward([x0, x1], [1, -2], out double directional);
+            Assert.That(directional, Is.EqualTo(expected[0] - 2 * expected[1]).Within(1e-9 * (1 + Math.Abs(expected[1]))));
+        }
+    }
+
+    [Test]
+    public void TripCountIsReadAtCallTimeAndTheKernelDoesNotDependOnIt()
+    {
+        int count = 10;
+        var gradient = AD.Gradient(x => Enumerable.Range(1, count).Sum(i => Math.Sin(x[0] * i) / i + 0.5 * x[1] * x[1] * i));
+        var info = AD.GetCompilationInfo(gradient)!;
+        var g = new double[2];
+        foreach (var n in new[] { 10, 1000, 0, 3 })
+        {
+            count = n;
+            var expected = HandGradient(0.4, 1.5, 1, n, out double value);
+            Assert.That(gradient([0.4, 1.5], g), Is.EqualTo(value).Within(1e-12 * (1 + Math.Abs(value))), $"n = {n}");
+            Assert.That(g, Is.EqualTo(expected).Within(1e-9 * (1 + n)), $"n = {n}");
+        }
+        count = 100_000;
+        var again = AD.Gradient(x => Enumerable.Range(1, count).Sum(i => Math.Sin(x[0] * i) / i + 0.5 * x[1] * x[1] * i));
+        Assert.That(AD.GetCompilationInfo(again), Is.SameAs(info), "the same kernel serves every trip count");
+        Assert.That(info.TraceLength, Is.LessThan(60), "code size does not grow with the trip count");
+    }
+
+    [Test]
+    public void NestedSumsInBothModesAndSecondDerivatives()
+    {
+        var gradient = AD.Gradient(x => Enumerable.Range(0, 5).Sum(i => Enumerable.Range(0, 4).Sum(k => x[0] * i * k + Math.Exp(x[1] * k) * i)));
+        var g = new double[2];
+        double value = gradient([1.2, 0.1], g);
+        double v = 0, g0 = 0, g1 = 0;
+        for (int i = 0; i < 5; i++)
+            for (int k = 0; k < 4; k++)
+            {
+                v += 1.2 * i * k + Math.Exp(0.1 * k) * i;
+                g0 += i * k;
+                g1 += k * Math.Exp(0.1 * k) * i;
+            }
+        Assert.That(value, Is.EqualTo(v).Within(1e-12 * v));
+        Assert.That(g[0], Is.EqualTo(g0).Within(1e-12 * g0));
+        Assert.That(g[1], Is.EqualTo(g1).Within(1e-12 * g1));
+
+        var second = AD.Derivative(t => Enumerable.Range(0, 10).Sum(i => Math.Pow(t, i)), 2);
+        double expected = 0;
+        for (int i = 2; i < 10; i++) expected += i * (i - 1) * Math.Pow(1.5, i - 2);
+        Assert.That(second(1.5), Is.EqualTo(expected).Within(1e-10 * expected));
+    }
+
+    [Test]
+    public void LoopInvariantCodeIsComputedOnceOutsideTheLoop()
+    {
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, 100).Sum(i => Math.Sin(x[0]) * Math.Exp(x[1]) * i);
+        var trace = ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants);
+        TraceVerifier.Verify(trace);
+        Assert.That(trace.Regions, Has.Length.EqualTo(1));
+        var body = trace.Regions[0].Body;
+        Assert.That(body.Instructions.Count(ins => ins.Op is Op.Sin or Op.Exp), Is.Zero, "sin and exp are hoisted out of the body");
+        Assert.That(trace.Instructions.Count(ins => ins.Op is Op.Sin or Op.Exp), Is.EqualTo(2));
+        Assert.That(body.Instructions.Count(ins => ins.Op == Op.Capture), Is.EqualTo(1), "the body captures their product once");
+    }
+
+    [Test]
+    public void TransformsOfLoopsSatisfyTheTraceInvariants()
+    {
+        Expression<Func<double[], double>> f = x =>
+            Enumerable.Range(0, 7).Sum(i => Enumerable.Range(i, 3).Sum(k => Math.Max(x[0] * k, x[1]) * Math.Sin(x[2] + i))) * x[0] + Math.Cos(x[1]);
+        var trace = ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants);
+        TraceVerifier.Verify(trace);
+        var reverse = DeadCodeElimination.Apply(ReverseMode.Apply(trace, (b, _) => b.Constant(1.0)));
+        TraceVerifier.Verify(reverse);
+        var forward = DeadCodeElimination.Apply(ForwardMode.Apply(trace, 3, (b, input, d) => input.B == d ? b.Constant(1.0) : null));
+        TraceVerifier.Verify(forward);
+        var forwardOverReverse = DeadCodeElimination.Apply(ForwardMode.Apply(reverse, 1, (b, input, d) => input.B == 0 ? b.Constant(1.0) : null));
+        TraceVerifier.Verify(forwardOverReverse);
+
+        // Forward (3 directions) and reverse agree, and both match the interpreter's finite differences.
+        var point = new[] { 0.3, 0.5, -0.2 };
+        double Input(Instruction ins) => point[ins.B];
+        var r = TraceInterpreter.Run(reverse, Input, []);
+        var fw = TraceInterpreter.Run(forward, Input, []);
+        for (int k = 0; k < 3; k++)
+        {
+            double adjoint = r[reverse.Outputs[1 + k].Index], tangent = fw[forward.Outputs[1 + k].Index];
+            Assert.That(tangent, Is.EqualTo(adjoint).Within(1e-12 * (1 + Math.Abs(adjoint))), $"∂f/∂x[{k}]");
+            double h = 1e-6;
+            var plus = (double[])point.Clone(); plus[k] += h;
+            var minus = (double[])point.Clone(); minus[k] -= h;
+            var compiled = f.Compile();
+            double fd = (compiled(plus) - compiled(minus)) / (2 * h);
+            Assert.That(adjoint, Is.EqualTo(fd).Within(1e-6 * (1 + Math.Abs(fd))), $"∂f/∂x[{k}] against central differences");
+        }
+    }
+
+    [Test]
+    public void ChunkedCodeWithLoopsEqualsOneBlockAndAllocatesNothing()
+    {
+        Expression<Func<double[], double>> f = x =>
+            Enumerable.Range(0, 20).Sum(i => Math.Sin(x[0] * i) * x[1]) + Math.Exp(x[0] * x[1]) +
+            Enumerable.Range(3, 9).Sum(i => Enumerable.Range(0, i).Sum(k => Math.Cos(x[1] + k * x[0]))) * Math.Tanh(x[0]);
+        var (_, constants) = StructuralKey.Of(f, "test");
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants);
+        var inputs = source.Inputs().Select(v => source[v]).ToArray();
+        var trace = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
+        GradientKernel Build(int chunkSize) => KernelCompiler.Compile(TraceLowering.Lower<GradientKernel>(
+            trace, LoweringPlans.Gradient(trace, inputs), chunk => KernelCompiler.Compile(chunk).Kernel, chunkSize)).Kernel;
+        var whole = Build(1_000_000);
+        foreach (var size in new[] { 1, 2, 5 })
+        {
+            var chunked = Build(size);
+            var random = new Random(size);
+            for (int trial = 0; trial < 50; trial++)
+            {
+                double[] x = [random.NextDouble(), random.NextDouble()];
+                double[] expected = new double[2], actual = new double[2];
+                Assert.That(chunked([], x, actual), Is.EqualTo(whole([], x, expected)));
+                Assert.That(actual, Is.EqualTo(expected));
+            }
+        }
+
+        var gradient = AD.Gradient(f);
+        double[] point = [0.1, 0.2], g = new double[2];
+        gradient(point, g);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int call = 0; call < 1000; call++) gradient(point, g);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+}
