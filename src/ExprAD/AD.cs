@@ -8,6 +8,7 @@ using ExprAD.Errors;
 using ExprAD.Frontend;
 using ExprAD.IR;
 using ExprAD.Passes;
+using ExprAD.Rules;
 using ExprAD.Transforms;
 
 namespace ExprAD;
@@ -109,7 +110,8 @@ public static class AD
         var (kernel, constants, info) = Compile<DirectionalKernel>(f, "jvp", OneArray, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
-            var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, 1, (b, input, _) => b.Input(1, input.B)));
+            var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, 1, (b, input, _) =>
+                input.Op == Op.Input ? b.Input(1, input.B) : b.InputAt(1, new Value(input.A))));
             return (trace, TraceLowering.Lower<DirectionalKernel>(trace, LoweringPlans.Directional(trace, inputs), compileChunk));
         });
         return new BoundDirectional(kernel, constants, info).Invoke;

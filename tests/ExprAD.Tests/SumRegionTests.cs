@@ -173,3 +173,97 @@ public class SumRegionTests
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
     }
 }
+
+/// <summary>
+/// Loops over the active array: <c>x.Sum(...)</c>, <c>x.Length</c> and computed indices
+/// <c>x[i + 1]</c>. Reverse mode scatter-adds the adjoint of each element read into the gradient;
+/// indices are bounds-checked with a message that names the argument.
+/// </summary>
+[TestFixture]
+public class ArrayLoopTests
+{
+    private static double[] Point(int n, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+    }
+
+    [TestCase(2)]
+    [TestCase(7)]
+    [TestCase(300)]
+    public void RosenbrockAsALoopMatchesTheHandWrittenGradientForAnyLength(int n)
+    {
+        var gradient = AD.Gradient(x => Enumerable.Range(0, x.Length - 1).Sum(i =>
+            100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i])));
+        var jvp = AD.Jvp(x => Enumerable.Range(0, x.Length - 1).Sum(i =>
+            100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i])));
+        var x = Point(n, n);
+        var expected = new double[n];
+        double value = 0;
+        for (int i = 0; i < n - 1; i++)
+        {
+            double t = x[i + 1] - x[i] * x[i];
+            value += 100 * t * t + (1 - x[i]) * (1 - x[i]);
+            expected[i] += -400 * t * x[i] - 2 * (1 - x[i]);
+            expected[i + 1] += 200 * t;
+        }
+        var g = new double[n];
+        Assert.That(gradient(x, g), Is.EqualTo(value).Within(1e-12 * (1 + value)));
+        for (int k = 0; k < n; k++) Assert.That(g[k], Is.EqualTo(expected[k]).Within(1e-10 * (1 + Math.Abs(expected[k]))), $"∂f/∂x[{k}]");
+
+        var direction = Point(n, n + 1);
+        jvp(x, direction, out double directional);
+        double dot = expected.Zip(direction, (p, q) => p * q).Sum();
+        Assert.That(directional, Is.EqualTo(dot).Within(1e-9 * (1 + Math.Abs(dot))));
+        Assert.That(AD.GetCompilationInfo(gradient)!.SourceTraceLength, Is.LessThan(10), "the loop is not unrolled");
+    }
+
+    [Test]
+    public void ElementSumsLengthsAndConstantIndicesCombine()
+    {
+        var gradient = AD.Gradient(x => x.Sum(e => e * e) + x.Sum() * x[0] + x.Length);
+        var x = Point(6, 3);
+        var g = new double[6];
+        double sum = x.Sum(), squares = x.Sum(e => e * e);
+        Assert.That(gradient(x, g), Is.EqualTo(squares + sum * x[0] + 6).Within(1e-12));
+        Assert.That(g[0], Is.EqualTo(2 * x[0] + x[0] + sum).Within(1e-12));
+        for (int k = 1; k < 6; k++) Assert.That(g[k], Is.EqualTo(2 * x[k] + x[0]).Within(1e-12));
+    }
+
+    [Test]
+    public void BadIndicesAndAliasingAreReportedNotCrashed()
+    {
+        var reads = AD.Gradient(x => Enumerable.Range(0, 10).Sum(i => x[i]));
+        var shortPoint = new double[7];
+        var e = Assert.Throws<ArgumentException>(() => reads(shortPoint, new double[7]));
+        Assert.That(e!.ParamName, Is.EqualTo("x"));
+        Assert.That(e.Message, Does.Contain("x[7]").And.Contain("length 7"));
+
+        var gradient = AD.Gradient(x => x.Sum(v => v * v));
+        var point = new double[4];
+        var aliased = Assert.Throws<ArgumentException>(() => gradient(point, point));
+        Assert.That(aliased!.ParamName, Is.EqualTo("gradient"));
+    }
+
+    [Test]
+    public void AComputedIndexReadsTheElementAndCarriesItsDerivative()
+    {
+        // f = x[(int) x[1]]: the index is piecewise constant, so the derivative is 1 at the element read.
+        var gradient = AD.Gradient(x => x[(int)x[1]] * 3);
+        double[] x = [0.5, 2.7, -4, 8], g = new double[4];
+        Assert.That(gradient(x, g), Is.EqualTo(-12));
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 0.0, 3.0, 0.0 }));
+    }
+
+    [Test]
+    public void ArrayLoopKernelsAllocateNothing()
+    {
+        var gradient = AD.Gradient(x => Enumerable.Range(0, x.Length - 1).Sum(i => Math.Sin(x[i] * x[i + 1])));
+        var x = Point(50, 5);
+        var g = new double[50];
+        gradient(x, g);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int call = 0; call < 1000; call++) gradient(x, g);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+}

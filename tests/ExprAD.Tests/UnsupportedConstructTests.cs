@@ -66,12 +66,10 @@ public class UnsupportedConstructTests
 
         yield return Grad("double.Parse of ToString", v => double.Parse(v[0].ToString()),
             Call(nameof(double.Parse)), "no derivative rule for", "Double.Parse");
-        yield return Grad("array length", v => v.Length, Kind(ExpressionType.ArrayLength), "ArrayLength");
-        yield return Grad("array length times an element", v => v[0] * v.Length, Kind(ExpressionType.ArrayLength), "ArrayLength");
-        yield return Grad("non-constant index", v => v[(int)v[1]], Kind(ExpressionType.ArrayIndex), "index must be a constant");
+        yield return Grad("index into an array built in the lambda", v => new[] { v[0], v[1] }[1], Kind(ExpressionType.ArrayIndex), "only the active array parameter can be indexed");
         yield return new Case("negative index", ArrayGradient,
             Expression.Lambda<Func<double[], double>>(X(-1), x), Kind(ExpressionType.ArrayIndex), ["index -1 is negative"]);
-        yield return Grad("LINQ Sum", v => v.Sum(), Call(nameof(Enumerable.Sum)), "Enumerable.Sum");
+        yield return Grad("LINQ Sum of Skip", v => v.Skip(1).Sum(), Call(nameof(Enumerable.Sum)), "Enumerable.Sum");
         yield return Grad("LINQ Select then Sum", v => v.Select(e => e * e).Sum(), Call(nameof(Enumerable.Sum)), "Enumerable.Sum");
         yield return Grad("LINQ Max inside arithmetic", v => Math.Pow(v[0], 2) + v.Max(), Call(nameof(Enumerable.Max)), "Enumerable.Max");
         yield return Grad("string length of ToString", v => v[0].ToString().Length, Member(nameof(string.Length)), "Length");
@@ -112,8 +110,6 @@ public class UnsupportedConstructTests
             Expression.Lambda<Func<double[], double>>(Expression.Block(X(0)), x), Kind(ExpressionType.Block), ["Block"]);
 
         // Other entry points report the same way.
-        yield return new Case("Jvp of array length", ArrayJvp, (Expression<Func<double[], double>>)(v => v[0] + v.Length),
-            Kind(ExpressionType.ArrayLength), ["ArrayLength"]);
         yield return new Case("Derivative of string length", ScalarDerivative, (Expression<Func<double, double>>)(t => t.ToString().Length),
             Member(nameof(string.Length)), ["Length"]);
         yield return new Case("Derivative of Math.Round with digits", ScalarDerivative, (Expression<Func<double, double>>)(t => Math.Round(t, 1) * t),
@@ -124,7 +120,7 @@ public class UnsupportedConstructTests
         yield return new Case("data array with an active index", WeightsGradient,
             (Expression<Func<double[], Weights, double>>)((w, d) => d.W[(int)w[0]] * w[1]),
             Kind(ExpressionType.ArrayIndex), ["only the active array parameter can be indexed"]);
-        yield return new Case("Trace of LINQ", Tracing, (Expression<Func<double[], double>>)(v => v.Sum()),
+        yield return new Case("Trace of LINQ", Tracing, (Expression<Func<double[], double>>)(v => v.Skip(1).Sum()),
             Call(nameof(Enumerable.Sum)), ["Enumerable.Sum"]);
     }
 
@@ -176,7 +172,7 @@ public class UnsupportedConstructTests
     public void UnsupportedLambdaFailsAgainOnEveryRequest()
     {
         for (int i = 0; i < 3; i++)
-            Assert.Throws<NotSupportedException>(() => AD.Gradient(v => v.Length * v[0]));
+            Assert.Throws<NotSupportedException>(() => AD.Gradient(v => v.Skip(1).Sum() * v[0]));
     }
 
     // The counterpart: the same methods are fine on inactive values, which are evaluated, not differentiated.

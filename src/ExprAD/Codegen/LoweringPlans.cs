@@ -8,6 +8,9 @@ namespace ExprAD.Codegen;
 internal static class LoweringPlans
 {
     private static readonly MethodInfo Read = typeof(Runtime).GetMethod(nameof(Runtime.Read))!;
+    private static readonly MethodInfo ReadChecked = typeof(Runtime).GetMethod(nameof(Runtime.ReadChecked))!;
+    private static readonly MethodInfo AddChecked = typeof(Runtime).GetMethod(nameof(Runtime.AddChecked))!;
+    private static readonly MethodInfo CheckNoOverlap = typeof(Runtime).GetMethod(nameof(Runtime.CheckNoOverlap))!;
     private static readonly MethodInfo Write = typeof(Runtime).GetMethod(nameof(Runtime.Write))!;
     private static readonly MethodInfo ClearFrom = typeof(Runtime).GetMethod(nameof(Runtime.ClearFrom))!;
     private static readonly MethodInfo CheckAtLeast = typeof(Runtime).GetMethod(nameof(Runtime.CheckAtLeast))!;
@@ -46,14 +49,42 @@ internal static class LoweringPlans
             if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
         parameters.Add(gradient);
+        // With loops over x, adjoints are added into the gradient as the adjoint loops run: it is cleared
+        // first, must not share memory with x, and the adjoints of constant-index reads are added last.
+        // Without, every read of x happens before the first write, so x and gradient may even share memory.
+        bool accumulate = derived.HasEffects;
+        if (accumulate)
+        {
+            prologue.Add(Expression.Call(CheckNoOverlap, x, gradient));
+            prologue.Add(Expression.Call(ClearFrom, gradient, Expression.Constant(0)));
+        }
         return new LoweringPlan
         {
             Parameters = parameters,
             Prologue = prologue,
-            ReadInput = ins => Expression.Call(Read, x, Expression.Constant(ins.B)),
-            // All reads of x happen before the first write, so x and gradient may even share memory.
-            Epilogue = outputs => WriteAdjoints(gradient, inputs, outputs, first: 1).Append(outputs[0]),
+            ReadInput = ins => ReadElement(x, ins.B, inputs),
+            ReadInputAt = (_, index) => Expression.Call(ReadChecked, x, index, Expression.Constant("x")),
+            ReadLength = _ => Expression.Call(Length, x),
+            Accumulate = (_, index, value) => Expression.Call(AddChecked, gradient, index, value, Expression.Constant("gradient")),
+            Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
         };
+    }
+
+    /// <summary>
+    /// Reads x[index] for a constant index: unchecked when the up-front length check covers it (every
+    /// top-level read), checked otherwise (a constant index met only inside a loop).
+    /// </summary>
+    private static Expression ReadElement(ParameterExpression x, int index, IReadOnlyList<Instruction> checkedInputs) =>
+        index < RequiredLength(checkedInputs)
+            ? Expression.Call(Read, x, Expression.Constant(index))
+            : Expression.Call(ReadChecked, x, Expression.Constant(index), Expression.Constant(x.Name));
+
+    private static int RequiredLength(IReadOnlyList<Instruction> inputs) => inputs.Count == 0 ? 0 : inputs.Max(i => i.B) + 1;
+
+    private static IEnumerable<Expression> AddAdjoints(ParameterExpression gradient, IReadOnlyList<Instruction> inputs, IReadOnlyList<Expression> outputs, int first)
+    {
+        for (int k = 0; k < inputs.Count; k++)
+            yield return Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[first + k], Expression.Constant("gradient"));
     }
 
     /// <summary>Forward-mode directional derivative: inputs of parameter 0 come from x, of parameter 1 from the direction.</summary>
@@ -70,7 +101,9 @@ internal static class LoweringPlans
                 RequireLength(x, inputs),
                 Expression.Call(CheckExactlyReadOnly, direction, Expression.Call(Length, x), Expression.Constant("direction")),
             ],
-            ReadInput = ins => Expression.Call(Read, ins.A == 0 ? x : direction, Expression.Constant(ins.B)),
+            ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, inputs),
+            ReadInputAt = (parameter, index) => Expression.Call(ReadChecked, parameter == 0 ? x : direction, index, Expression.Constant(parameter == 0 ? "x" : "direction")),
+            ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [Expression.Assign(derivative, outputs[1]), outputs[0]],
         };
     }
@@ -96,11 +129,8 @@ internal static class LoweringPlans
         };
     }
 
-    private static Expression RequireLength(ParameterExpression x, IReadOnlyList<Instruction> inputs)
-    {
-        int required = inputs.Count == 0 ? 0 : inputs.Max(i => i.B) + 1;
-        return Expression.Call(CheckAtLeast, x, Expression.Constant(required), Expression.Constant(x.Name));
-    }
+    private static Expression RequireLength(ParameterExpression x, IReadOnlyList<Instruction> inputs) =>
+        Expression.Call(CheckAtLeast, x, Expression.Constant(RequiredLength(inputs)), Expression.Constant(x.Name));
 
     private static IEnumerable<Expression> WriteAdjoints(ParameterExpression gradient, IReadOnlyList<Instruction> inputs, IReadOnlyList<Expression> outputs, int first)
     {

@@ -20,6 +20,28 @@ public static class Runtime
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Write(Span<double> span, int index, double value) => Unsafe.Add(ref MemoryMarshal.GetReference(span), index) = value;
 
+    /// <summary>Reads <c>span[index]</c> for an index computed at run time, with a bounds check that names the argument.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double ReadChecked(ReadOnlySpan<double> span, int index, string argument)
+    {
+        if ((uint)index >= (uint)span.Length) ThrowIndex(argument, index, span.Length);
+        return Unsafe.Add(ref MemoryMarshal.GetReference(span), index);
+    }
+
+    /// <summary>Adds <paramref name="value"/> into <c>span[index]</c>, with a bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddChecked(Span<double> span, int index, double value, string argument)
+    {
+        if ((uint)index >= (uint)span.Length) ThrowIndex(argument, index, span.Length);
+        Unsafe.Add(ref MemoryMarshal.GetReference(span), index) += value;
+    }
+
+    /// <summary>Throws when the gradient shares memory with the point: the gradient is accumulated while the point is still read.</summary>
+    public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> gradient)
+    {
+        if (x.Overlaps(gradient)) throw new ArgumentException("`gradient` must not share memory with `x`.", "gradient");
+    }
+
     /// <summary>Zeroes <c>span[from..]</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ClearFrom(Span<double> span, int from)
@@ -80,6 +102,10 @@ public static class Runtime
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowIndex(string argument, int index, int length) =>
+        throw new ArgumentException($"The function reads `{argument}[{index}]`, but `{argument}` has length {length}.", argument);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNull(string argument) => throw new ArgumentNullException(argument);

@@ -14,6 +14,15 @@ internal sealed class LoweringPlan
     /// <summary>Reads the value of an <see cref="Op.Input"/> instruction.</summary>
     public required Func<Instruction, Expression> ReadInput { get; init; }
 
+    /// <summary>Reads element (index) of array parameter (int) for an <see cref="Op.InputAt"/>.</summary>
+    public Func<int, Expression, Expression>? ReadInputAt { get; init; }
+
+    /// <summary>The length of an array parameter, for <see cref="Op.InputLength"/>.</summary>
+    public Func<int, Expression>? ReadLength { get; init; }
+
+    /// <summary>The statement adding (value) into the gradient of parameter (int) at (index), for <see cref="Op.ScatterAdd"/>.</summary>
+    public Func<int, Expression, Expression, Expression>? Accumulate { get; init; }
+
     /// <summary>Statements run before anything else (argument checks).</summary>
     public IReadOnlyList<Expression> Prologue { get; init; } = [];
 
@@ -275,11 +284,22 @@ internal static class TraceLowering
             for (int i = _start; i < _end; i++)
             {
                 var ins = _trace.Instructions[i];
-                if (ins.Op == Op.Const || _lastUse[i] < 0) continue;
+                if (ins.Op == Op.ScatterAdd)
+                {
+                    Body.Add(Need(_plan.Accumulate)(ins.C, ValueOf(ins.A), ValueOf(ins.B)));
+                    ReleaseOperandsReadLastAt(i);
+                    continue;
+                }
+                if (ins.Op == Op.Const || _lastUse[i] < 0 && !(ins.Op == Op.Sum && _trace.Regions[ins.C].Body.HasEffects)) continue;
                 Expression value;
                 switch (ins.Op)
                 {
                     case Op.Input: value = _plan.ReadInput(ins); break;
+                    case Op.InputAt:
+                        value = Need(_plan.ReadInputAt)(ins.B, ValueOf(ins.A));
+                        ReleaseOperandsReadLastAt(i);
+                        break;
+                    case Op.InputLength: value = Need(_plan.ReadLength)(ins.A); break;
                     case Op.Data: value = _trace.DataReads[ins.A].Accessor; break;
                     case Op.LoopIndex: value = _loopIndex!; break;
                     case Op.Capture: value = _captures[ins.A]; break;
@@ -340,6 +360,9 @@ internal static class TraceLowering
             _pool.Give(index);
             _pool.Give(end);
         }
+
+        private static T Need<T>(T? hook) where T : class =>
+            hook ?? throw new InvalidOperationException("This kind of delegate does not support the instruction.");
 
         private void ReleaseOperandsReadLastAt(int i) =>
             _trace.ForEachUse(_trace.Instructions[i], operand => { if (_lastUseHere[operand] == i) Release(operand); });

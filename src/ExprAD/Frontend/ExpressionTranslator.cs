@@ -109,7 +109,9 @@ internal sealed class ExpressionTranslator
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
             case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); operands.Add(c.IfTrue); operands.Add(c.IfFalse); break;
-            case MethodCallExpression m when LinqLoops.TryMatchRangeSum(m, out var loop): operands.Add(loop.Start); operands.Add(loop.Count); break;
+            case MethodCallExpression m when LinqLoops.TryMatchRangeSum(m, out var loop) && IsLoopSource(loop):
+                if (loop.Start is not null) { operands.Add(loop.Start); operands.Add(loop.Count); }
+                break;
             // A method without a rule is reported as such before its arguments are looked at.
             case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
             case InvocationExpression i: operands.AddRange(i.Arguments.Where(a => !IsArrayAlias(a))); break;
@@ -218,6 +220,8 @@ internal sealed class ExpressionTranslator
                 return _b.Emit(Op.Not, Operand(node.Operand, node));
             case ExpressionType.Quote:
                 throw Error.CannotDifferentiate(node, "a quoted lambda is not a number; invoke it instead");
+            case ExpressionType.ArrayLength when ArrayParameterOf(node.Operand) is { } parameter:
+                return _b.InputLength(parameter);
             case ExpressionType.Convert:
             case ExpressionType.ConvertChecked:
             {
@@ -285,10 +289,9 @@ internal sealed class ExpressionTranslator
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
             throw Error.CannotDifferentiate(node, "only the active array parameter can be indexed here");
         var index = Operand(node.Right, node);
-        if (!_b.TryGetConstant(index, out var i))
-            throw Error.CannotDifferentiate(node, "the index must be a constant (computed indices need loop support)");
-        if (i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
-        return _b.Input(binding.Parameter, (int)i);
+        if (_b.TryGetConstant(index, out var i) && i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
+        // A computed index is bounds-checked when read; a constant one by the up-front length check.
+        return _b.InputAt(binding.Parameter, index);
     }
 
     private Value VisitConditional(ConditionalExpression node)
@@ -304,7 +307,7 @@ internal sealed class ExpressionTranslator
 
     private Value VisitMethodCall(MethodCallExpression node)
     {
-        if (LinqLoops.TryMatchRangeSum(node, out var rangeSum)) return VisitRangeSum(node, rangeSum);
+        if (LinqLoops.TryMatchRangeSum(node, out var rangeSum) && IsLoopSource(rangeSum)) return VisitRangeSum(node, rangeSum);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
@@ -316,31 +319,46 @@ internal sealed class ExpressionTranslator
         };
     }
 
+    /// <summary>A loop runs over a range, or over the active array parameter.</summary>
+    private bool IsLoopSource(LinqLoops.RangeSum loop) => loop.Array is null || ArrayParameterOf(loop.Array) is not null;
+
+    private int? ArrayParameterOf(Expression e) =>
+        e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
+
     /// <summary>
-    /// <c>Enumerable.Range(start, count).Sum(i => body)</c>: a sum region. The body is translated in a scope of
-    /// its own, where only the nodes that depend on <c>i</c> are emitted; the rest are hoisted and captured.
+    /// <c>Enumerable.Range(start, count).Sum(i => body)</c>, <c>x.Sum(v => body)</c>, <c>x.Sum()</c>: a sum region.
+    /// The body is translated in a scope of its own, where only the nodes that depend on the loop
+    /// variable are emitted; the rest are hoisted and captured.
     /// </summary>
     private Value VisitRangeSum(MethodCallExpression node, LinqLoops.RangeSum loop)
     {
-        var start = Translate(loop.Start);
-        var count = Translate(loop.Count);
-        var index = loop.Selector.Parameters[0];
+        int? array = loop.Array is null ? null : ArrayParameterOf(loop.Array);
+        var start = array is null ? Translate(loop.Start!) : _b.Integer(0);
+        var count = array is { } p ? _b.InputLength(p) : Translate(loop.Count!);
+        var variable = loop.Selector?.Parameters[0];
         var body = _scope.Builder.CreateBody();
-        var scope = new Scope(body, _scope, LinqLoops.DependentOn(loop.Selector.Body, index));
+        var loopDependent = variable is null ? new HashSet<Expression>(ReferenceEqualityComparer.Instance) : LinqLoops.DependentOn(loop.Selector!.Body, variable);
         var outer = _scope;
-        _scope = scope;
+        _scope = new Scope(body, outer, loopDependent);
         try
         {
-            _bindings[index] = new Binding(BindingKind.Value, -1, body.LoopIndex());
-            var summand = Translate(loop.Selector.Body);
+            // The loop variable: the index over a range, the element over an array.
+            var value = array is { } a ? body.InputAt(a, body.LoopIndex()) : body.LoopIndex();
+            Value summand;
+            if (variable is null) summand = value;
+            else
+            {
+                _bindings[variable] = new Binding(BindingKind.Value, -1, value);
+                summand = Translate(loop.Selector!.Body);
+            }
             if (body.KindOf(summand) == ValueKind.Integer) summand = body.Emit(Op.IntToDouble, summand);
-            if (body.KindOf(summand) != ValueKind.Scalar) throw Error.UnsupportedType(loop.Selector.Body, loop.Selector.Body.Type);
+            if (body.KindOf(summand) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
             return outer.Builder.EmitSum(start, count, body, [summand])[0];
         }
         finally
         {
             _scope = outer;
-            _bindings.Remove(index);
+            if (variable is not null) _bindings.Remove(variable);
         }
     }
 

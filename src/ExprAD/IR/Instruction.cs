@@ -28,9 +28,9 @@ internal readonly struct Instruction : IEquatable<Instruction>
     /// <summary>Number of value operands (0 to 3). A region's captured values are further uses, listed in its <see cref="Region"/>.</summary>
     public int Arity => Op switch
     {
-        Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture => 0,
-        Op.Sum => 2,
-        Op.Project => 1,
+        Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.InputLength => 0,
+        Op.Sum or Op.ScatterAdd => 2,
+        Op.Project or Op.InputAt => 1,
         _ => RuleTable.Get(Op).Arity,
     };
 

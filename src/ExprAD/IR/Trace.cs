@@ -93,6 +93,10 @@ internal sealed class Trace
 
     public Instruction this[Value v] => Instructions[v.Index];
 
+    /// <summary>True when the trace, or a loop body in it, has effects (adds into a gradient).</summary>
+    public bool HasEffects => _hasEffects ??= Instructions.Any(i => i.Kind == ValueKind.Effect) || Regions.Any(r => r.Body.HasEffects);
+    private bool? _hasEffects;
+
     /// <summary>The active inputs (independent variables), ordered by parameter and element index.</summary>
     public ImmutableArray<Value> Inputs()
     {
@@ -128,6 +132,9 @@ internal sealed class Trace
                     break;
                 case Op.Data: text.Append("data ").Append(DataReads[ins.A].Accessor); break;
                 case Op.LoopIndex: text.Append("index"); break;
+                case Op.InputAt: text.Append(Environment.ParameterNames[ins.B]).Append('[').Append(new Value(ins.A)).Append(']'); break;
+                case Op.InputLength: text.Append(Environment.ParameterNames[ins.A]).Append(".Length"); break;
+                case Op.ScatterAdd: text.Append("gradient ").Append(Environment.ParameterNames[ins.C]).Append('[').Append(new Value(ins.A)).Append("] += ").Append(new Value(ins.B)); break;
                 case Op.Capture: text.Append("capture ").Append(ins.A); break;
                 case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
                 case Op.Sum:

@@ -36,6 +36,9 @@ internal sealed class TraceBuilder
 
     public TraceEnvironment Environment { get; }
 
+    /// <summary>True when an instruction built so far is an effect.</summary>
+    public bool HasEffects => _instructions.Any(i => i.Kind == ValueKind.Effect) || _regions.Any(r => r.Body.HasEffects);
+
     /// <summary>The builder of the enclosing trace, when this one builds a loop body.</summary>
     public TraceBuilder? Parent { get; }
 
@@ -109,6 +112,24 @@ internal sealed class TraceBuilder
     public Value Input(int parameter, int element = -1) =>
         Append(new Instruction(Op.Input, ValueKind.Scalar, parameter, element));
 
+    /// <summary>Element <paramref name="index"/> of array parameter <paramref name="parameter"/> (a constant index gives an ordinary input).</summary>
+    public Value InputAt(int parameter, Value index)
+    {
+        if (KindOf(index) != ValueKind.Integer) throw new InvalidOperationException("An index must be an integer.");
+        if (TryGetConstant(index, out var i) && i >= 0) return Input(parameter, (int)i);
+        return Append(new Instruction(Op.InputAt, ValueKind.Scalar, index.Index, parameter));
+    }
+
+    /// <summary>The length of array parameter <paramref name="parameter"/>.</summary>
+    public Value InputLength(int parameter) => Append(new Instruction(Op.InputLength, ValueKind.Integer, parameter));
+
+    /// <summary>Adds <paramref name="value"/> into the gradient of array parameter <paramref name="parameter"/> at <paramref name="index"/>.</summary>
+    public void ScatterAdd(int parameter, Value index, Value value)
+    {
+        // Never hash-consed: two equal contributions must both be added.
+        _instructions.Add(new Instruction(Op.ScatterAdd, ValueKind.Effect, index.Index, value.Index, parameter));
+    }
+
     /// <summary>A value read at call time; equal accessors share one read.</summary>
     public Value Data(DataRead read)
     {
@@ -136,7 +157,9 @@ internal sealed class TraceBuilder
     public Value Emit(Instruction ins) => ins.Op switch
     {
         Op.Const => Constant(ins.Kind, ins.Number),
-        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.Project => Append(ins),
+        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.Project or Op.InputLength => Append(ins),
+        Op.InputAt => InputAt(ins.B, new Value(ins.A)),
+        Op.ScatterAdd => Effect(ins),
         Op.Sum => throw new InvalidOperationException("Regions are re-emitted with EmitSum."),
         _ => ins.Arity switch
         {
@@ -257,6 +280,12 @@ internal sealed class TraceBuilder
             _ => new Value(-1),
         };
         return result.Index >= 0;
+    }
+
+    private Value Effect(Instruction ins)
+    {
+        _instructions.Add(ins);
+        return new Value(_instructions.Count - 1);
     }
 
     private Value Append(Instruction ins)

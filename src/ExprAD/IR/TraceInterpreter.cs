@@ -12,13 +12,19 @@ internal static class TraceInterpreter
     /// The value of every instruction. <paramref name="input"/> gives the value of an input
     /// instruction; <paramref name="constants"/> are the runtime constants that data reads use.
     /// </summary>
-    public static double[] Run(Trace trace, Func<Instruction, double> input, object[] constants)
+    public static double[] Run(Trace trace, Func<Instruction, double> input, object[] constants,
+        Func<int, int>? length = null, Action<int, int, double>? scatterAdd = null)
     {
         var reads = trace.DataReads.Select(r => CompileRead(trace, r)).ToArray();
-        return Run(trace, input, ins => reads[ins.A](constants), [], 0);
+        var context = new Context(input, ins => reads[ins.A](constants),
+            length ?? (_ => throw new InvalidOperationException("No array lengths given.")),
+            scatterAdd ?? ((_, _, _) => throw new InvalidOperationException("No gradient to add into.")));
+        return Run(trace, context, [], 0);
     }
 
-    private static double[] Run(Trace trace, Func<Instruction, double> input, Func<Instruction, double> read, double[] captured, int index)
+    private sealed record Context(Func<Instruction, double> Input, Func<Instruction, double> Read, Func<int, int> Length, Action<int, int, double> ScatterAdd);
+
+    private static double[] Run(Trace trace, Context context, double[] captured, int index)
     {
         var values = new double[trace.Count];
         var sums = new Dictionary<int, double[]>();
@@ -34,7 +40,7 @@ internal static class TraceInterpreter
                     var totals = new double[region.Body.Outputs.Length];
                     for (int n = 0, count = (int)values[ins.B]; n < count; n++)
                     {
-                        var body = Run(region.Body, input, read, captures, (int)values[ins.A] + n);
+                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n);
                         for (int k = 0; k < totals.Length; k++) totals[k] += body[region.Body.Outputs[k].Index];
                     }
                     sums[i] = totals;
@@ -44,8 +50,11 @@ internal static class TraceInterpreter
                     values[i] = ins.Op switch
                     {
                         Op.Const => ins.Number,
-                        Op.Input => input(ins),
-                        Op.Data => read(ins),
+                        Op.Input => context.Input(ins),
+                        Op.InputAt => context.Input(new Instruction(Op.Input, ValueKind.Scalar, ins.B, (int)values[ins.A])),
+                        Op.InputLength => context.Length(ins.A),
+                        Op.ScatterAdd => Scatter(context, ins, values),
+                        Op.Data => context.Read(ins),
                         Op.LoopIndex => index,
                         Op.Capture => captured[ins.A],
                         Op.Project => sums[ins.A][ins.B],
@@ -55,6 +64,12 @@ internal static class TraceInterpreter
             }
         }
         return values;
+    }
+
+    private static double Scatter(Context context, Instruction ins, double[] values)
+    {
+        context.ScatterAdd(ins.C, (int)values[ins.A], values[ins.B]);
+        return 0;
     }
 
     private static double Evaluate(Trace trace, Instruction ins, double[] values)

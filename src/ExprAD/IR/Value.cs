@@ -11,6 +11,8 @@ internal enum ValueKind : byte
     Boolean,
     /// <summary>The several results of a region (a loop); read one at a time with <c>Project</c>.</summary>
     Tuple,
+    /// <summary>No value: an instruction kept for its effect (adding into the gradient).</summary>
+    Effect,
 }
 
 /// <summary>A reference to the instruction of a trace that defines a value (its position in the trace).</summary>

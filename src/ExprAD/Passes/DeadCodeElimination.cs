@@ -15,6 +15,12 @@ internal static class DeadCodeElimination
     {
         var live = new bool[trace.Count];
         foreach (var o in trace.Outputs) live[o.Index] = true;
+        // Effects, and loops whose bodies have effects, are kept for what they do.
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            if (ins.Kind == ValueKind.Effect || ins.Op == Op.Sum && trace.Regions[ins.C].Body.HasEffects) live[i] = true;
+        }
         // Operands precede their users, so one backward sweep marks everything reachable.
         for (int i = trace.Count - 1; i >= 0; i--)
         {

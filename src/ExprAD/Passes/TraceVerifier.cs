@@ -30,6 +30,15 @@ internal static class TraceVerifier
                 case Op.Data:
                     if (ins.A < 0 || ins.A >= trace.DataReads.Length || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
                     continue;
+                case Op.InputLength:
+                    if (ins.Kind != ValueKind.Integer) Fail("a length is an integer");
+                    continue;
+                case Op.InputAt:
+                    if (ins.A >= i || Kind(0) != ValueKind.Integer || ins.Kind != ValueKind.Scalar) Fail("bad indexed input");
+                    continue;
+                case Op.ScatterAdd:
+                    if (ins.A >= i || ins.B >= i || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Scalar || ins.Kind != ValueKind.Effect) Fail("bad scatter-add");
+                    continue;
                 case Op.LoopIndex:
                     if (captures is null || ins.Kind != ValueKind.Integer) Fail("a loop index outside a loop body");
                     continue;

@@ -12,6 +12,11 @@ internal enum Op : byte
     // i = start .. start + count - 1 of the body's outputs.
     Sum, Project,
 
+    // Active arrays with computed indices. InputAt: operand A the index, B the parameter (immediate).
+    // InputLength: the length of parameter A. ScatterAdd (an effect, emitted by reverse mode): adds
+    // operand B into the gradient of parameter C at index operand A.
+    InputAt, InputLength, ScatterAdd,
+
     // Arithmetic (scalar or integer; the kind of the first operand decides).
     Neg, Add, Sub, Mul, Div, Rem,
 

@@ -15,8 +15,9 @@ namespace ExprAD.Transforms;
 internal static class ForwardMode
 {
     /// <summary>
-    /// Seeds the tangent of input <paramref name="input"/> (an <see cref="Op.Input"/> instruction of the
-    /// source trace) in direction <paramref name="direction"/>; null means "not seeded" (zero).
+    /// Seeds the tangent of input <paramref name="input"/> (an <see cref="Op.Input"/>, or an <see cref="Op.InputAt"/>
+    /// whose index operand is already a value of <paramref name="b"/>) in direction <paramref name="direction"/>;
+    /// null means "not seeded" (zero).
     /// </summary>
     public delegate Value? Seed(TraceBuilder b, Instruction input, int direction);
 
@@ -68,13 +69,15 @@ internal static class ForwardMode
                     for (int d = 0; d < directions; d++) tangents[d][i] = loopResults[ins.A].Tangents[d][ins.B];
                     continue;
             }
-            var y = primal[i] = b.Emit(ins.WithOperands(v => primal[v.Index]));
-            if (ins.Kind != ValueKind.Scalar || ins.IsLeaf && ins.Op != Op.Input) continue;
-            if (ins.Op == Op.Input)
+            var mapped = ins.WithOperands(v => primal[v.Index]);
+            var y = primal[i] = b.Emit(mapped);
+            if (ins.Op is Op.Input or Op.InputAt)
             {
-                for (int d = 0; d < directions; d++) tangents[d][i] = seed(b, ins, d);
+                // The seed sees the instruction with its index already in this builder.
+                for (int d = 0; d < directions; d++) tangents[d][i] = seed(b, mapped, d);
                 continue;
             }
+            if (ins.Kind != ValueKind.Scalar || ins.IsLeaf) continue;
             var primitive = RuleTable.Get(ins.Op);
             if (!primitive.IsDifferentiable) continue;
             int arity = primitive.Arity;

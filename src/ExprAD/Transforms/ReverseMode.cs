@@ -63,6 +63,18 @@ internal static class ReverseMode
                 continue;
             }
             if (adjoints[i] is not { } adjoint) continue;
+            // Array elements read with a computed index, and any input read inside a loop, add their
+            // adjoint into the gradient where they are (a scatter-add); top-level inputs are outputs.
+            if (ins.Op == Op.InputAt)
+            {
+                b.ScatterAdd(ins.B, primal[ins.A], adjoint);
+                continue;
+            }
+            if (ins.Op == Op.Input && b.Parent is not null)
+            {
+                b.ScatterAdd(ins.A, b.Integer(ins.B), adjoint);
+                continue;
+            }
             if (ins.Kind != ValueKind.Scalar || ins.IsLeaf || ins.Op == Op.Project) continue;
             var primitive = RuleTable.Get(ins.Op);
             if (!primitive.IsDifferentiable) continue;
@@ -123,9 +135,6 @@ internal static class ReverseMode
             anyMasked |= masked[j];
         }
         if (resultAdjoints.All(a => a is null)) return;
-        foreach (var bodyIns in body.Instructions)
-            if (bodyIns.Op == Op.Input)
-                throw new NotSupportedException("Reverse mode reads active inputs inside a loop body only through captures.");
 
         var child = b.CreateBody();
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
@@ -146,7 +155,7 @@ internal static class ReverseMode
         for (int j = 0; j < body.Count; j++)
             if (body.Instructions[j].Op == Op.Capture && innerAdjoints[j] is { } a)
                 captured.Add((body.Instructions[j].A, a, innerMasked[j]));
-        if (captured.Count == 0) return;
+        if (captured.Count == 0 && !child.HasEffects) return;
         var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
         for (int k = 0; k < captured.Count; k++)
             Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
