@@ -214,7 +214,16 @@ public static class AD
         LambdaExpression f, string request, ImmutableArray<ParameterRole> roles, Func<Trace, Func<LambdaExpression, Delegate>, (Trace Derived, Expression<TKernel> Lowered)> lower)
         where TKernel : Delegate
     {
-        var (key, constants) = StructuralKey.Of(f, request);
+        // The same tree instance always has the same key and the same runtime constants: asking again
+        // with it skips even the walk over the tree (which matters for trees of many thousand nodes).
+        var byRequest = KnownTrees.GetOrCreateValue(f);
+        if (byRequest.TryGetValue(request, out var known))
+        {
+            KernelCache.RecordHit();
+            return ((TKernel)known.Kernel.Kernel, known.Constants, known.Kernel.Info);
+        }
+        var (key, runtimeConstants) = StructuralKey.Of(f, request);
+        var constants = runtimeConstants;
         var compiled = KernelCache.GetOrCompile(key, () =>
         {
             var clock = Stopwatch.StartNew();
@@ -233,6 +242,11 @@ public static class AD
             var recorded = compilers.Contains(CompilerKind.SystemLinqExpressions) ? CompilerKind.SystemLinqExpressions : CompilerKind.FastExpressionCompiler;
             return new CompiledKernel(kernel, new CompilationInfo(recorded, derived.Count, source.Count, clock.Elapsed));
         });
-        return ((TKernel)compiled.Kernel, constants.ToArray(), compiled.Info);
+        var constantValues = constants.ToArray();
+        byRequest.TryAdd(request, (compiled, constantValues));
+        return ((TKernel)compiled.Kernel, constantValues, compiled.Info);
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<LambdaExpression,
+        System.Collections.Concurrent.ConcurrentDictionary<string, (CompiledKernel Kernel, object[] Constants)>> KnownTrees = new();
 }

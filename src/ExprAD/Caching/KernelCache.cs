@@ -42,6 +42,9 @@ internal static class KernelCache
         }
     }
 
+    /// <summary>Counts a hit served without a lookup (the same tree instance asked again).</summary>
+    public static void RecordHit() => Interlocked.Increment(ref _hits);
+
     public static int Count => Entries.Count;
     public static long Hits => Interlocked.Read(ref _hits);
     public static long Misses => Interlocked.Read(ref _misses);
