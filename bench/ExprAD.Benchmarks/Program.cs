@@ -1,0 +1,18 @@
+using BenchmarkDotNet.Running;
+using ExprAD.Benchmarks;
+
+// `--info` prints, for every benchmarked function, how ExprAD compiled it (trace lengths,
+// compiler, compile time) and checks each ExprAD gradient against its hand-written twin.
+// `--fec-repro` shows FastExpressionCompiler declining large blocks at random (see bench/README.md).
+// Anything else goes to BenchmarkDotNet, e.g. `-- --filter '*'` or `-- --filter '*Rosenbrock*'`.
+if (args.Length > 0 && args[0] == "--info")
+{
+    Info.Print();
+    return;
+}
+if (args.Length > 0 && args[0] == "--fec-repro")
+{
+    FecRepro.Run();
+    return;
+}
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
