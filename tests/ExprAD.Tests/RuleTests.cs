@@ -33,6 +33,9 @@ public sealed class RuleTests
 
     private static double[] P(params double[] x) => x;
 
+    private static readonly double[] Table = [2, 3, 5];
+    private static readonly double[][] Jagged = [[1], [1, 2, 3, 4], [7, 8, 9]];
+
     private static Row R(string name, Expression<Func<double[], double>> lambda, Func<double[], double> plain, params double[][] points) =>
         new(name, lambda, plain, points);
 
@@ -58,6 +61,10 @@ public sealed class RuleTests
         // Conversions: Math.Sign returns int (int -> double is inserted), (int) truncates.
         R("sign", x => Math.Sign(x[0]), x => Math.Sign(x[0]), P(1.5), P(-0.3)),
         R("sign times x", x => Math.Sign(x[0]) * x[0], x => Math.Sign(x[0]) * x[0], P(1.5), P(-0.3)),
+
+        // Data arrays at computed indices (element, row of a jagged array, its length): no derivative of their own.
+        R("data element and row length", x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1],
+            x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1], P(1.5, 0.5), P(-0.7, 2.5)),
         R("int cast", x => (int)(x[0] * 10) * x[0], x => (int)(x[0] * 10) * x[0], P(0.537), P(-1.234)),
 
         // Trigonometric functions.

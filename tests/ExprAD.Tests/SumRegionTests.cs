@@ -267,3 +267,101 @@ public class ArrayLoopTests
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
     }
 }
+
+/// <summary>
+/// Loops over data: elements of data arrays and rows of jagged ones at loop-dependent indices,
+/// and their lengths, read at call time. The first program of the loops issue, the regularised
+/// logistic loss, is checked as written against a hand-written loop.
+/// </summary>
+[TestFixture]
+public class DataLoopTests
+{
+    public sealed class Dataset
+    {
+        public double[][] X = [];
+        public double[] Y = [];
+    }
+
+    private static Dataset Make(int rows, int features, int seed)
+    {
+        var random = new Random(seed);
+        return new Dataset
+        {
+            X = Enumerable.Range(0, rows).Select(_ => Enumerable.Range(0, features).Select(_ => random.NextDouble() - 0.5).ToArray()).ToArray(),
+            Y = Enumerable.Range(0, rows).Select(_ => random.Next(2) * 2.0 - 1).ToArray(),
+        };
+    }
+
+    private static double HandLogistic(double[] w, Dataset d, double[] gradient)
+    {
+        double loss = 0;
+        Array.Clear(gradient);
+        for (int i = 0; i < d.Y.Length; i++)
+        {
+            double z = 0;
+            for (int j = 0; j < w.Length; j++) z += w[j] * d.X[i][j];
+            double margin = -d.Y[i] * z;
+            loss += Math.Log(1 + Math.Exp(margin));
+            double sigmoid = 1 / (1 + Math.Exp(-margin));
+            for (int j = 0; j < w.Length; j++) gradient[j] -= sigmoid * d.Y[i] * d.X[i][j];
+        }
+        for (int j = 0; j < w.Length; j++)
+        {
+            loss += 0.01 * w[j] * w[j];
+            gradient[j] += 0.02 * w[j];
+        }
+        return loss;
+    }
+
+    [Test]
+    public void LogisticRegressionAsWrittenInTheIssue()
+    {
+        var gradient = AD.Gradient<Dataset>((w, d) => Enumerable.Range(0, d.Y.Length).Sum(i =>
+                Math.Log(1 + Math.Exp(-d.Y[i] * Enumerable.Range(0, w.Length).Sum(j => w[j] * d.X[i][j]))))
+            + 0.01 * w.Sum(v => v * v));
+        foreach (var (rows, features) in new[] { (1, 1), (50, 3), (400, 20) })
+        {
+            var data = Make(rows, features, rows);
+            var w = Enumerable.Range(0, features).Select(j => 0.1 * j - 0.3).ToArray();
+            var expected = new double[features];
+            double loss = HandLogistic(w, data, expected);
+            var g = new double[features];
+            Assert.That(gradient(w, data, g), Is.EqualTo(loss).Within(1e-12 * loss), $"{rows} x {features}");
+            for (int j = 0; j < features; j++)
+                Assert.That(g[j], Is.EqualTo(expected[j]).Within(1e-11 * (1 + Math.Abs(expected[j]))), $"{rows} x {features}, ∂/∂w[{j}]");
+        }
+        Assert.That(AD.GetCompilationInfo(gradient)!.SourceTraceLength, Is.LessThan(20), "not unrolled over the data");
+    }
+
+    [Test]
+    public void DataArrayAsTheDataArgumentAndRowLengths()
+    {
+        var gradient = AD.Gradient<double[][]>((p, rows) => Enumerable.Range(0, rows.Length).Sum(i =>
+            Enumerable.Range(0, rows[i].Length).Sum(j => Math.Tanh(p[0] * rows[i][j] + p[1]))));
+        double[][] data = [[0.1, 0.5], [-0.3], [0.7, 0.2, -0.9]];
+        double p0 = 0.7, p1 = 0.2, value = 0, g0 = 0, g1 = 0;
+        foreach (var row in data)
+            foreach (var u in row)
+            {
+                double t = Math.Tanh(p0 * u + p1);
+                value += t;
+                g0 += (1 - t * t) * u;
+                g1 += 1 - t * t;
+            }
+        var g = new double[2];
+        Assert.That(gradient([p0, p1], data, g), Is.EqualTo(value).Within(1e-13));
+        Assert.That(g[0], Is.EqualTo(g0).Within(1e-13));
+        Assert.That(g[1], Is.EqualTo(g1).Within(1e-13));
+
+        data[1] = [-0.3, 4.0];
+        Assert.That(gradient([p0, p1], data, g), Is.EqualTo(value + Math.Tanh(p0 * 4 + p1)).Within(1e-13), "data is read at call time");
+    }
+
+    [Test]
+    public void AnIndexOutsideADataArrayIsReported()
+    {
+        var gradient = AD.Gradient<double[]>((p, u) => Enumerable.Range(0, 5).Sum(t => p[0] * u[t]));
+        var e = Assert.Throws<IndexOutOfRangeException>(() => gradient([1.0], new double[3], new double[1]));
+        Assert.That(e!.Message, Does.Contain("element 3").And.Contain("length 3"));
+    }
+}

@@ -42,6 +42,26 @@ public static class Runtime
         if (x.Overlaps(gradient)) throw new ArgumentException("`gradient` must not share memory with `x`.", "gradient");
     }
 
+    /// <summary>An element of a data array, with a bounds check whose message says what was read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Element(double[] array, int index)
+    {
+        if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
+        return array[index];
+    }
+
+    /// <summary>A row of a jagged data array, with a bounds check whose message says what was read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double[] Row(double[][] array, int index)
+    {
+        if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
+        return array[index];
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDataIndex(int index, int length) =>
+        throw new IndexOutOfRangeException($"The function reads element {index} of a data array of length {length}.");
+
     /// <summary>Zeroes <c>span[from..]</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ClearFrom(Span<double> span, int from)

@@ -122,9 +122,12 @@ internal static class TraceLowering
             var chunk = Expression.Lambda(chunkType, Expression.Block(typeof(void), pool.Locals, block.Body), chunkParameters);
             calls.Add(Expression.Invoke(Expression.Constant(compileChunk(chunk), chunkType), chunkParameters));
         }
-        var outputs = trace.Outputs.Select(o => trace.Instructions[o.Index].Op == Op.Const
-            ? ConstantOf(trace.Instructions[o.Index])
-            : FromSpill(spill, slots[o.Index], trace.Instructions[o.Index].Kind)).ToArray();
+        var outputs = trace.Outputs.Select(o => trace.Instructions[o.Index] switch
+        {
+            { Op: Op.Const } constant => ConstantOf(constant),
+            { Op: Op.Data } read => trace.DataReads[read.A].Accessor,
+            var value => FromSpill(spill, slots[o.Index], value.Kind),
+        }).ToArray();
         var epilogue = plan.Epilogue(outputs).ToList();
         // Outputs are read from the spill buffer before it is returned; the result is kept in a local.
         var result = Expression.Variable(epilogue[^1].Type, "result");
@@ -157,7 +160,10 @@ internal static class TraceLowering
                     foreach (var s in released) freeSlots.Push(s);
             }
             var ins = trace.Instructions[i];
-            if (ins.Op is Op.Const or Op.Sum || lastUse[i] < 0) continue;
+            // Data reads are re-read by each chunk that needs them rather than spilled.
+            if (ins.Op is Op.Const or Op.Sum or Op.Data || lastUse[i] < 0) continue;
+            if (ins.Kind is ValueKind.Array or ValueKind.Jagged)
+                throw new NotSupportedException("A row of a data array is used across a very long stretch of code; read it closer to its use.");
             if (lastUse[i] != int.MaxValue && chunkOf[lastUse[i]] == chunk) continue;
             slots[i] = freeSlots.Count > 0 ? freeSlots.Pop() : slotCount++;
             if (lastUse[i] == int.MaxValue) continue; // outputs keep their slot to the end
@@ -276,7 +282,8 @@ internal static class TraceLowering
         /// <summary>Loads the values defined by earlier chunks that this chunk reads.</summary>
         public void EmitReloads()
         {
-            foreach (var i in _reloads) Define(i, FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
+            foreach (var i in _reloads)
+                Define(i, _trace.Instructions[i].Op == Op.Data ? _trace.DataReads[_trace.Instructions[i].A].Accessor : FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
         }
 
         public void EmitInstructions()

@@ -104,7 +104,13 @@ internal sealed class ExpressionTranslator
         {
             // Operands that are not numbers are never entered: the node itself is then reported, with
             // its whole text, rather than a fragment of it.
-            case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b: operands.Add(b.Right); break;
+            case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b:
+                if (ArrayParameterOf(b.Left) is null && DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left)) operands.Add(b.Left);
+                operands.Add(b.Right);
+                break;
+            case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null:
+                operands.Add(u.Operand);
+                break;
             case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
@@ -145,6 +151,10 @@ internal sealed class ExpressionTranslator
     }
 
     private static bool HasKind(Expression e) => KindOf(e.Type) is not null;
+
+    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>), or null.</summary>
+    private static ValueKind? DataArrayKind(Type type) =>
+        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : null;
 
     private Value TranslateNode(Expression node)
     {
@@ -201,6 +211,7 @@ internal sealed class ExpressionTranslator
             var t when t == typeof(float) || t == typeof(long) || t == typeof(decimal) => (Expression.Convert(node, typeof(double)), ValueKind.Scalar),
             var t when t == typeof(short) || t == typeof(byte) || t == typeof(sbyte) || t == typeof(ushort) || t == typeof(char) =>
                 (Expression.Convert(node, typeof(int)), ValueKind.Integer),
+            var t when DataArrayKind(t) is { } arrayKind => (node, arrayKind),
             _ => throw Error.CannotDifferentiate(node, $"a value of type `{node.Type.Name}` cannot be used as a number"),
         };
         return _b.Data(new DataRead(new CallTimeRewriter(this).Visit(accessor)!, kind));
@@ -222,6 +233,8 @@ internal sealed class ExpressionTranslator
                 throw Error.CannotDifferentiate(node, "a quoted lambda is not a number; invoke it instead");
             case ExpressionType.ArrayLength when ArrayParameterOf(node.Operand) is { } parameter:
                 return _b.InputLength(parameter);
+            case ExpressionType.ArrayLength when DataArrayKind(node.Operand.Type) is not null:
+                return _b.Emit(Op.ArrayLength, Translate(node.Operand));
             case ExpressionType.Convert:
             case ExpressionType.ConvertChecked:
             {
@@ -287,7 +300,12 @@ internal sealed class ExpressionTranslator
     private Value VisitArrayIndex(BinaryExpression node)
     {
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
-            throw Error.CannotDifferentiate(node, "only the active array parameter can be indexed here");
+        {
+            // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
+            if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left))
+                throw Error.CannotDifferentiate(node, "only the active array parameter and data arrays can be indexed here");
+            return _b.Emit(Op.Element, Translate(node.Left), Operand(node.Right, node));
+        }
         var index = Operand(node.Right, node);
         if (_b.TryGetConstant(index, out var i) && i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
         // A computed index is bounds-checked when read; a constant one by the up-front length check.
@@ -361,6 +379,11 @@ internal sealed class ExpressionTranslator
             if (variable is not null) _bindings.Remove(variable);
         }
     }
+
+    /// <summary>True for an array that comes from data (or a row of one): never from the active parameter.</summary>
+    private bool IsDataValue(Expression e) =>
+        _activity.TryGetValue(e, out var a) && (a & Activity.Variable) == 0 ||
+        e is BinaryExpression { NodeType: ExpressionType.ArrayIndex } inner && ArrayParameterOf(inner.Left) is null && IsDataValue(inner.Left);
 
     private Value VisitMember(MemberExpression node)
     {

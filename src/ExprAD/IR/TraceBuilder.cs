@@ -226,6 +226,12 @@ internal sealed class TraceBuilder
             case OpSignature.IntegerToScalar:
                 Expect(Kind(a) == ValueKind.Integer, "operand must be an integer");
                 return ValueKind.Scalar;
+            case OpSignature.ArrayElement:
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged && Kind(b) == ValueKind.Integer, "an array and an integer index");
+                return Kind(a) == ValueKind.Jagged ? ValueKind.Array : ValueKind.Scalar;
+            case OpSignature.ArrayLength:
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged, "an array");
+                return ValueKind.Integer;
             default:
                 throw new InvalidOperationException(p.Signature.ToString());
         }
@@ -234,6 +240,7 @@ internal sealed class TraceBuilder
     private bool TryFold(Primitive p, ValueKind kind, Value a, Value b, Value c, int arity, out Value result)
     {
         result = default;
+        if (p.Signature is OpSignature.ArrayElement or OpSignature.ArrayLength) return false;
         var operands = new double[arity];
         for (int k = 0; k < arity; k++)
         {

@@ -9,6 +9,10 @@ internal enum ValueKind : byte
     Integer,
     /// <summary>A bool: comparisons and their logic, the conditions of selects.</summary>
     Boolean,
+    /// <summary>A data array (<c>double[]</c>), read at call time; never differentiated.</summary>
+    Array,
+    /// <summary>A jagged data array (<c>double[][]</c>), read at call time; never differentiated.</summary>
+    Jagged,
     /// <summary>The several results of a region (a loop); read one at a time with <c>Project</c>.</summary>
     Tuple,
     /// <summary>No value: an instruction kept for its effect (adding into the gradient).</summary>

@@ -39,4 +39,7 @@ internal enum Op : byte
 
     // c ? a : b, evaluated eagerly; the derivative is that of the branch taken.
     Select,
+
+    // Data arrays: an element (of a jagged array: a row), and the length.
+    Element, ArrayLength,
 }

@@ -38,6 +38,10 @@ internal enum OpSignature : byte
     ScalarToInteger,
     /// <summary>An integer operand, a scalar result.</summary>
     IntegerToScalar,
+    /// <summary>An array (or jagged array) and an integer index; a scalar (or an array).</summary>
+    ArrayElement,
+    /// <summary>An array or jagged array; an integer.</summary>
+    ArrayLength,
 }
 
 /// <summary>

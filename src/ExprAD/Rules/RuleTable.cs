@@ -267,6 +267,25 @@ internal static class RuleTable
             Evaluate = a => a[0] != 0 ? a[1] : a[2], Emit = a => Expression.Condition(a[0], a[1], a[2]),
             PassThrough = (b, a) => [null, a[0], b.Emit(Op.Not, a[0])],
         });
+        AddArrayAccess();
+    }
+
+    private static void AddArrayAccess()
+    {
+        var element = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element))!;
+        var row = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Row))!;
+        Add(new Primitive
+        {
+            Op = Op.Element, Name = "element", Arity = 2, Signature = OpSignature.ArrayElement,
+            Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate data arrays."),
+            Emit = a => Expression.Call(a[0].Type == typeof(double[]) ? element : row, a[0], a[1]),
+        });
+        Add(new Primitive
+        {
+            Op = Op.ArrayLength, Name = "length", Arity = 1, Signature = OpSignature.ArrayLength,
+            Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate data arrays."),
+            Emit = a => Expression.ArrayLength(a[0]),
+        });
     }
 
     private static void Add(Primitive p)
