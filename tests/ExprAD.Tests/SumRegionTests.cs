@@ -365,3 +365,60 @@ public class DataLoopTests
         Assert.That(e!.Message, Does.Contain("element 3").And.Contain("length 3"));
     }
 }
+
+/// <summary>
+/// LINQ pipelines fused into one loop: Select (with and without the index), Zip with an array,
+/// Where as a mask, ToArray, ending in Sum or Average; in both modes against hand-written loops.
+/// </summary>
+[TestFixture]
+public class PipelineTests
+{
+    private static readonly double[] Weights = [0.5, -1.25, 2.0, 0.75, -0.1];
+
+    private static void Check(Expression<Func<double[], double>> f, Func<double[], double> plain, double[] x)
+    {
+        var gradient = AD.Gradient(f);
+        var jvp = AD.Jvp(f);
+        var g = new double[x.Length];
+        double value = gradient(x, g);
+        Assert.That(value, Is.EqualTo(plain(x)).Within(1e-12 * (1 + Math.Abs(value))), "value");
+        for (int k = 0; k < x.Length; k++)
+        {
+            // Central differences of the plain C# function (the function is smooth at these points).
+            double h = 1e-6;
+            var plus = (double[])x.Clone(); plus[k] += h;
+            var minus = (double[])x.Clone(); minus[k] -= h;
+            double fd = (plain(plus) - plain(minus)) / (2 * h);
+            Assert.That(g[k], Is.EqualTo(fd).Within(1e-6 * (1 + Math.Abs(fd))), $"∂f/∂x[{k}]");
+            var unit = new double[x.Length];
+            unit[k] = 1;
+            jvp(x, unit, out double tangent);
+            Assert.That(tangent, Is.EqualTo(g[k]).Within(1e-12 * (1 + Math.Abs(g[k]))), $"forward ∂f/∂x[{k}]");
+        }
+    }
+
+    private static readonly double[] X = [0.3, -0.8, 1.1, 0.4, -0.2];
+
+    [Test] public void SelectThenSum() => Check(x => x.Select(e => e * e).Sum(), x => x.Select(e => e * e).Sum(), X);
+
+    [Test] public void SelectWithIndexThenSum() =>
+        Check(x => x.Select((e, i) => e * i).Sum(v => Math.Sin(v)), x => x.Select((e, i) => e * i).Sum(v => Math.Sin(v)), X);
+
+    [Test] public void ZipWithADataArray() =>
+        Check(x => x.Zip(Weights, (p, q) => p * q).Sum(), x => x.Zip(Weights, (p, q) => p * q).Sum(), X);
+
+    [Test] public void ZipStopsAtTheShorterArray() =>
+        Check(x => x.Zip(new[] { 1.0, 2.0 }, (p, q) => p * q * p).Sum(), x => x.Zip(new[] { 1.0, 2.0 }, (p, q) => p * q * p).Sum(), X);
+
+    [Test] public void WhereIsAMask() =>
+        Check(x => x.Where(e => e > 0).Sum(e => e * e * e), x => x.Where(e => e > 0).Sum(e => e * e * e), X);
+
+    [Test] public void AverageWithAndWithoutAMask()
+    {
+        Check(x => x.Average(e => Math.Exp(e)), x => x.Average(e => Math.Exp(e)), X);
+        Check(x => x.Where(e => e < 1).Average(), x => x.Where(e => e < 1).Average(), X);
+    }
+
+    [Test] public void RangeSelectToArraySum() =>
+        Check(x => Enumerable.Range(1, 4).Select(i => x[i] * i).ToArray().Sum(), x => Enumerable.Range(1, 4).Select(i => x[i] * i).ToArray().Sum(), X);
+}

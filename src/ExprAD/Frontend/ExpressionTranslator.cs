@@ -115,7 +115,7 @@ internal sealed class ExpressionTranslator
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
             case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); operands.Add(c.IfTrue); operands.Add(c.IfFalse); break;
-            case MethodCallExpression m when LinqLoops.TryMatchRangeSum(m, out var loop) && IsLoopSource(loop):
+            case MethodCallExpression m when LinqLoops.TryMatch(m, out var loop) && IsLoopSource(loop):
                 if (loop.Start is not null) { operands.Add(loop.Start); operands.Add(loop.Count); }
                 break;
             // A method without a rule is reported as such before its arguments are looked at.
@@ -325,7 +325,7 @@ internal sealed class ExpressionTranslator
 
     private Value VisitMethodCall(MethodCallExpression node)
     {
-        if (LinqLoops.TryMatchRangeSum(node, out var rangeSum) && IsLoopSource(rangeSum)) return VisitRangeSum(node, rangeSum);
+        if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline)) return VisitPipeline(node, pipeline);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
@@ -337,46 +337,77 @@ internal sealed class ExpressionTranslator
         };
     }
 
-    /// <summary>A loop runs over a range, or over the active array parameter.</summary>
-    private bool IsLoopSource(LinqLoops.RangeSum loop) => loop.Array is null || ArrayParameterOf(loop.Array) is not null;
+    /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
+    private bool IsLoopSource(LinqLoops.Pipeline loop) =>
+        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array);
 
     private int? ArrayParameterOf(Expression e) =>
         e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
 
-    /// <summary>
-    /// <c>Enumerable.Range(start, count).Sum(i => body)</c>, <c>x.Sum(v => body)</c>, <c>x.Sum()</c>: a sum region.
-    /// The body is translated in a scope of its own, where only the nodes that depend on the loop
-    /// variable are emitted; the rest are hoisted and captured.
-    /// </summary>
-    private Value VisitRangeSum(MethodCallExpression node, LinqLoops.RangeSum loop)
+    /// <summary>Element <paramref name="index"/> of an array source: the active array, or a data array (translated, so hoisted).</summary>
+    private Value ElementOf(Expression array, Value index)
     {
-        int? array = loop.Array is null ? null : ArrayParameterOf(loop.Array);
-        var start = array is null ? Translate(loop.Start!) : _b.Integer(0);
-        var count = array is { } p ? _b.InputLength(p) : Translate(loop.Count!);
-        var variable = loop.Selector?.Parameters[0];
+        if (ArrayParameterOf(array) is { } parameter) return _b.InputAt(parameter, index);
+        return _b.Emit(Op.Element, Translate(array), index);
+    }
+
+    private Value LengthOf(Expression array) =>
+        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter) : _b.Emit(Op.ArrayLength, Translate(array));
+
+    /// <summary>
+    /// A LINQ pipeline ending in Sum or Average: one sum region whose body computes each element
+    /// through the fused stages. The body is translated in a scope of its own, where only the nodes
+    /// that depend on the stages' parameters are emitted; the rest are hoisted and captured.
+    /// </summary>
+    private Value VisitPipeline(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
+        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
+        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        {
+            // Zip stops at the shorter sequence.
+            var other = LengthOf(stage.Other!);
+            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
+        }
+        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
         var body = _scope.Builder.CreateBody();
-        var loopDependent = variable is null ? new HashSet<Expression>(ReferenceEqualityComparer.Instance) : LinqLoops.DependentOn(loop.Selector!.Body, variable);
         var outer = _scope;
-        _scope = new Scope(body, outer, loopDependent);
+        _scope = new Scope(body, outer, LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables));
         try
         {
-            // The loop variable: the index over a range, the element over an array.
-            var value = array is { } a ? body.InputAt(a, body.LoopIndex()) : body.LoopIndex();
-            Value summand;
-            if (variable is null) summand = value;
-            else
+            var index = body.LoopIndex();
+            var position = loop.Array is null ? body.Sub(index, body.Capture(start)) : index;
+            var element = loop.Array is null ? index : ElementOf(loop.Array, index);
+            Value? mask = null;
+            foreach (var stage in loop.Stages)
             {
-                _bindings[variable] = new Binding(BindingKind.Value, -1, value);
-                summand = Translate(loop.Selector!.Body);
+                var parameters = stage.Lambda.Parameters;
+                _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
+                if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
+                {
+                    if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
+                    _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
+                }
+                if (stage.Kind == LinqLoops.StageKind.Zip)
+                    _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
+                var result = Translate(stage.Lambda.Body);
+                if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? body.Emit(Op.And, m, result) : result;
+                else element = result;
             }
-            if (body.KindOf(summand) == ValueKind.Integer) summand = body.Emit(Op.IntToDouble, summand);
-            if (body.KindOf(summand) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
-            return outer.Builder.EmitSum(start, count, body, [summand])[0];
+            if (body.KindOf(element) == ValueKind.Integer) element = body.Emit(Op.IntToDouble, element);
+            if (body.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
+            var zero = body.Constant(0.0);
+            var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
+            if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));
+            var sums = outer.Builder.EmitSum(start, count, body, summands);
+            if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
+            // Average: the sum over the number of elements kept (NaN for none, where LINQ would throw).
+            return outer.Builder.Div(sums[0], summands.Count > 1 ? sums[1] : outer.Builder.Emit(Op.IntToDouble, count));
         }
         finally
         {
             _scope = outer;
-            if (variable is not null) _bindings.Remove(variable);
+            foreach (var v in variables) _bindings.Remove(v);
         }
     }
 

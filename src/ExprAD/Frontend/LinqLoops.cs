@@ -3,60 +3,105 @@ using System.Reflection;
 
 namespace ExprAD.Frontend;
 
-/// <summary>Recognises the LINQ calls that become loop regions.</summary>
+/// <summary>
+/// Recognises LINQ pipelines that become one loop: a source (<c>Enumerable.Range(a, n)</c> or an
+/// array), then any number of <c>Select</c> (with or without the index), <c>Zip</c> with an array,
+/// and <c>Where</c> (a mask), ending in <c>Sum</c> or <c>Average</c> (with or without a selector).
+/// The stages are fused into the loop body: no intermediate array is built.
+/// </summary>
 internal static class LinqLoops
 {
-    /// <summary>
-    /// A sum loop: over <c>Enumerable.Range(Start, Count)</c> (then <see cref="Array"/> is null), or over the
-    /// elements of <see cref="Array"/> (then Start and Count are null); <see cref="Selector"/> maps an element or
-    /// index to its term (null: the element itself).
-    /// </summary>
-    public readonly record struct RangeSum(Expression? Start, Expression? Count, Expression? Array, LambdaExpression? Selector);
+    public enum StageKind { Select, SelectWithIndex, Zip, Where }
 
-    private static readonly MethodInfo SumOfElements = typeof(Enumerable).GetMethod(nameof(Enumerable.Sum), [typeof(IEnumerable<double>)])!;
+    public enum Terminal { Sum, Average }
+
+    /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the array zipped with.</summary>
+    public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
+
+    /// <summary>
+    /// A pipeline over <c>Range(Start, Count)</c> (then <see cref="Array"/> is null) or over the elements of
+    /// <see cref="Array"/>, with its stages in order and its terminal.
+    /// </summary>
+    public sealed record Pipeline(Expression? Start, Expression? Count, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
+    {
+        public IEnumerable<LambdaExpression> Lambdas => Stages.Select(s => s.Lambda);
+    }
 
     private static readonly MethodInfo Range = typeof(Enumerable).GetMethod(nameof(Enumerable.Range))!;
 
-    private static readonly MethodInfo SumOfDoubles = typeof(Enumerable).GetMethods()
-        .Single(m => m.Name == nameof(Enumerable.Sum) && m.IsGenericMethodDefinition && m.GetParameters() is [_, { ParameterType: var f }]
-            && f.IsGenericType && f.GetGenericArguments()[1] == typeof(double));
-
-    /// <summary>Matches <c>Range(a, n).Sum(f)</c>, <c>array.Sum(f)</c> and <c>array.Sum()</c> (any array expression: the caller checks it).</summary>
-    public static bool TryMatchRangeSum(MethodCallExpression node, out RangeSum loop)
+    public static bool TryMatch(MethodCallExpression node, out Pipeline pipeline)
     {
-        loop = default;
-        if (node.Method == SumOfElements)
+        pipeline = null!;
+        if (node.Method.DeclaringType != typeof(Enumerable) || node.Type != typeof(double)) return false;
+        var end = node.Method.Name switch
         {
-            if (node.Arguments[0].Type != typeof(double[])) return false;
-            loop = new RangeSum(null, null, node.Arguments[0], null);
+            nameof(Enumerable.Sum) => Terminal.Sum,
+            nameof(Enumerable.Average) => Terminal.Average,
+            _ => (Terminal?)null,
+        };
+        if (end is null) return false;
+        var stages = new List<Stage>();
+        if (node.Arguments.Count == 2)
+        {
+            if (Lambda(node.Arguments[1]) is not { Parameters.Count: 1 } selector) return false;
+            stages.Add(new Stage(StageKind.Select, selector, null));
+        }
+        else if (node.Arguments.Count != 1) return false;
+
+        var source = node.Arguments[0];
+        while (true)
+        {
+            if (source is MethodCallExpression { Method: var m } call && m.DeclaringType == typeof(Enumerable))
+            {
+                if (m == Range)
+                {
+                    stages.Reverse();
+                    pipeline = new Pipeline(call.Arguments[0], call.Arguments[1], null, stages, end.Value);
+                    return true;
+                }
+                var lambda = call.Arguments.Count >= 2 ? Lambda(call.Arguments[^1]) : null;
+                Stage? stage = (m.Name, call.Arguments.Count, lambda?.Parameters.Count) switch
+                {
+                    (nameof(Enumerable.Select), 2, 1) => new Stage(StageKind.Select, lambda!, null),
+                    (nameof(Enumerable.Select), 2, 2) when lambda!.Parameters[1].Type == typeof(int) => new Stage(StageKind.SelectWithIndex, lambda, null),
+                    (nameof(Enumerable.Where), 2, 1) => new Stage(StageKind.Where, lambda!, null),
+                    (nameof(Enumerable.Zip), 3, 2) when call.Arguments[1].Type == typeof(double[]) => new Stage(StageKind.Zip, lambda!, call.Arguments[1]),
+                    (nameof(Enumerable.ToArray), 1, _) or (nameof(Enumerable.AsEnumerable), 1, _) => null,
+                    _ => new Stage((StageKind)(-1), null!, null),
+                };
+                if (stage is { Kind: (StageKind)(-1) }) return false;
+                if (stage is { } s) stages.Add(s);
+                source = call.Arguments[0];
+                continue;
+            }
+            if (source.Type != typeof(double[])) return false;
+            stages.Reverse();
+            pipeline = new Pipeline(null, null, source, stages, end.Value);
             return true;
         }
-        if (!node.Method.IsGenericMethod || node.Method.GetGenericMethodDefinition() != SumOfDoubles) return false;
-        var selector = node.Arguments[1];
-        while (selector is UnaryExpression { NodeType: ExpressionType.Quote } quote) selector = quote.Operand;
-        if (selector is not LambdaExpression lambda) return false;
-        if (node.Arguments[0] is MethodCallExpression { Method: var range } source && range == Range)
-            loop = new RangeSum(source.Arguments[0], source.Arguments[1], null, lambda);
-        else if (node.Arguments[0].Type == typeof(double[]))
-            loop = new RangeSum(null, null, node.Arguments[0], lambda);
-        else return false;
-        return true;
     }
 
-    /// <summary>The nodes of <paramref name="body"/> that depend on <paramref name="variable"/> (iteratively, bottom-up).</summary>
-    public static HashSet<Expression> DependentOn(Expression body, ParameterExpression variable)
+    private static LambdaExpression? Lambda(Expression e)
+    {
+        while (e is UnaryExpression { NodeType: ExpressionType.Quote } quote) e = quote.Operand;
+        return e as LambdaExpression;
+    }
+
+    /// <summary>The nodes of the lambdas' bodies that depend on any of <paramref name="variables"/> (iteratively, bottom-up).</summary>
+    public static HashSet<Expression> DependentOn(IEnumerable<Expression> bodies, IReadOnlySet<ParameterExpression> variables)
     {
         var dependent = new HashSet<Expression>(ReferenceEqualityComparer.Instance);
         var operands = new List<Expression?>();
-        foreach (var node in ExpressionNodes.PostOrder(body, (n, list) => ExpressionNodes.TryGetOperands(n, list), _ => false))
-        {
-            operands.Clear();
-            bool depends = node == variable;
-            // Unknown node kinds are taken to depend on the loop: they stay inside it (and are reported there).
-            if (!ExpressionNodes.TryGetOperands(node, operands)) depends = true;
-            foreach (var operand in operands) depends |= operand is not null && dependent.Contains(operand);
-            if (depends) dependent.Add(node);
-        }
+        foreach (var body in bodies)
+            foreach (var node in ExpressionNodes.PostOrder(body, (n, list) => ExpressionNodes.TryGetOperands(n, list), dependent.Contains))
+            {
+                operands.Clear();
+                bool depends = node is ParameterExpression p && variables.Contains(p);
+                // Unknown node kinds are taken to depend on the loop: they stay inside it (and are reported there).
+                if (!ExpressionNodes.TryGetOperands(node, operands)) depends = true;
+                foreach (var operand in operands) depends |= operand is not null && dependent.Contains(operand);
+                if (depends) dependent.Add(node);
+            }
         return dependent;
     }
 }
