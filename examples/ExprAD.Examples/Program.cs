@@ -1,6 +1,6 @@
 // ExprAD examples: the paper's evaluation traces, gradient descent on Rosenbrock, and why
 // finite differences are no substitute for AD. Run with:
-//   dotnet run --project examples/ExprAD.Examples
+//   dotnet run -c Release --project examples/ExprAD.Examples
 using System.Globalization;
 using System.Linq.Expressions;
 using ExprAD;
