@@ -233,12 +233,13 @@ public sealed class EvaluationTrace
     private string Formula(int i)
     {
         var ins = _trace.Instructions[i];
-        if (ins.Op == Op.Sum)
+        if (ins.IsRegion)
         {
             var region = _trace.Regions[ins.C];
             var captures = string.Join(", ", region.Captures.Select((c, k) => $"capture {k} = {Operand(c.Index)}"));
             var body = string.Join("; ", region.Body.ToString().Split('\n').Select(l => l.Trim()));
-            return $"Σ over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1 of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
+            var symbol = ins.Op switch { Op.Sum => "Σ", Op.ArgMax => "argmax", _ => "argmin" };
+            return $"{symbol} over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1 of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
         }
         if (ins.Op == Op.Project) return $"{Operand(ins.A)}[{ins.B}]";
         var p = RuleTable.Get(ins.Op);

@@ -422,3 +422,67 @@ public class PipelineTests
     [Test] public void RangeSelectToArraySum() =>
         Check(x => Enumerable.Range(1, 4).Select(i => x[i] * i).ToArray().Sum(), x => Enumerable.Range(1, 4).Select(i => x[i] * i).ToArray().Sum(), X);
 }
+
+/// <summary>
+/// Max and Min over pipelines: a loop finds the index of the extremum (not differentiated), and
+/// the element there is read again, so the derivative is that of the element chosen (the first on
+/// ties). Log-sum-exp, the GradBench <c>lse</c> problem, is the motivating case.
+/// </summary>
+[TestFixture]
+public class ExtremumTests
+{
+    private static readonly double[] X = [0.3, -0.8, 1.1, 0.4, -0.2];
+
+    [Test]
+    public void LogSumExpWithTheMaxShift()
+    {
+        var gradient = AD.Gradient(x => x.Max() + Math.Log(x.Sum(v => Math.Exp(v - x.Max()))));
+        var g = new double[X.Length];
+        double m = X.Max(), sum = X.Sum(v => Math.Exp(v - m));
+        Assert.That(gradient(X, g), Is.EqualTo(m + Math.Log(sum)).Within(1e-14));
+        for (int k = 0; k < X.Length; k++)
+            Assert.That(g[k], Is.EqualTo(Math.Exp(X[k] - m) / sum).Within(1e-14), $"softmax[{k}]");
+
+        // Large inputs: the shift keeps it finite where the naive form overflows.
+        double[] big = [1000, 1001, 999];
+        var gb = new double[3];
+        Assert.That(gradient(big, gb), Is.EqualTo(1001 + Math.Log(Math.Exp(-1) + 1 + Math.Exp(-2))).Within(1e-9));
+        Assert.That(gb.Sum(), Is.EqualTo(1).Within(1e-12));
+    }
+
+    [Test]
+    public void MaxAndMinWithSelectorsMasksAndRangesInBothModes()
+    {
+        Expression<Func<double[], double>> f = x =>
+            x.Select((e, i) => e * (i + 1)).Max() - x.Where(e => e > -0.5).Min(e => e * e) +
+            Enumerable.Range(0, x.Length).Max(i => Math.Sin(x[i]) * x[0]);
+        Func<double[], double> plain = x =>
+            x.Select((e, i) => e * (i + 1)).Max() - x.Where(e => e > -0.5).Min(e => e * e) +
+            Enumerable.Range(0, x.Length).Max(i => Math.Sin(x[i]) * x[0]);
+        var gradient = AD.Gradient(f);
+        var jvp = AD.Jvp(f);
+        var g = new double[X.Length];
+        Assert.That(gradient(X, g), Is.EqualTo(plain(X)).Within(1e-14));
+        for (int k = 0; k < X.Length; k++)
+        {
+            double h = 1e-7;
+            var plus = (double[])X.Clone(); plus[k] += h;
+            var minus = (double[])X.Clone(); minus[k] -= h;
+            double fd = (plain(plus) - plain(minus)) / (2 * h);
+            Assert.That(g[k], Is.EqualTo(fd).Within(1e-6), $"∂f/∂x[{k}]");
+            var unit = new double[X.Length];
+            unit[k] = 1;
+            jvp(X, unit, out double tangent);
+            Assert.That(tangent, Is.EqualTo(g[k]).Within(1e-13), $"forward ∂f/∂x[{k}]");
+        }
+    }
+
+    [Test]
+    public void TiesSendTheDerivativeToTheFirstElement()
+    {
+        var gradient = AD.Gradient(x => x.Max());
+        var g = new double[3];
+        Assert.That(gradient([2.0, 5.0, 5.0], g), Is.EqualTo(5));
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 1.0, 0.0 }));
+    }
+}

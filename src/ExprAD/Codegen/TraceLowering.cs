@@ -92,7 +92,7 @@ internal static class TraceLowering
                 starts.Add(i);
                 size = 0;
             }
-            size += ins.Op == Op.Sum ? 1 + trace.Regions[ins.C].Body.Count : 1;
+            size += ins.IsRegion ? 1 + trace.Regions[ins.C].Body.Count : 1;
         }
         return starts;
     }
@@ -297,7 +297,7 @@ internal static class TraceLowering
                     ReleaseOperandsReadLastAt(i);
                     continue;
                 }
-                if (ins.Op == Op.Const || _lastUse[i] < 0 && !(ins.Op == Op.Sum && _trace.Regions[ins.C].Body.HasEffects)) continue;
+                if (ins.Op == Op.Const || _lastUse[i] < 0 && !(ins.IsRegion && _trace.Regions[ins.C].Body.HasEffects)) continue;
                 Expression value;
                 switch (ins.Op)
                 {
@@ -314,6 +314,15 @@ internal static class TraceLowering
                         EmitSum(i, ins);
                         ReleaseOperandsReadLastAt(i);
                         continue;
+                    case Op.ArgMax or Op.ArgMin:
+                    {
+                        var result = EmitArgExtremum(ins);
+                        ReleaseOperandsReadLastAt(i);
+                        _values[i] = result;
+                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], result));
+                        if (_lastUseHere[i] < 0) Release(i);
+                        continue;
+                    }
                     case Op.Project:
                         // The projection names the accumulator itself: no copy.
                         _values[i] = _results[ins.A][ins.B];
@@ -370,6 +379,43 @@ internal static class TraceLowering
 
         private static T Need<T>(T? hook) where T : class =>
             hook ?? throw new InvalidOperationException("This kind of delegate does not support the instruction.");
+
+        /// <summary>
+        /// for (index = start, end = start + count; index &lt; end; index++) { body; if (index == start || v &gt; best) (best, arg) = (v, index) };
+        /// returns the local holding arg (-1 when the loop does not run).
+        /// </summary>
+        private ParameterExpression EmitArgExtremum(Instruction ins)
+        {
+            var region = _trace.Regions[ins.C];
+            var body = region.Body;
+            var index = _pool.Take(typeof(int));
+            var end = _pool.Take(typeof(int));
+            var first = _pool.Take(typeof(int));
+            var arg = _pool.Take(typeof(int));
+            var best = _pool.Take(typeof(double));
+            Body.Add(Expression.Assign(index, ValueOf(ins.A)));
+            Body.Add(Expression.Assign(first, index));
+            Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
+            Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
+            Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
+
+            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
+            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
+            inner.EmitInstructions();
+            var value = inner.ValueOf(body.Outputs[0].Index);
+            var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
+            inner.Body.Add(Expression.IfThen(Expression.OrElse(Expression.Equal(index, first), better),
+                Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
+            inner.Body.Add(Expression.PreIncrementAssign(index));
+            inner.ReleaseAll();
+
+            var exit = Expression.Label("loopEnd");
+            Body.Add(Expression.Loop(
+                Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
+                exit));
+            foreach (var local in new[] { index, end, first, best }) _pool.Give(local);
+            return arg;
+        }
 
         private void ReleaseOperandsReadLastAt(int i) =>
             _trace.ForEachUse(_trace.Instructions[i], operand => { if (_lastUseHere[operand] == i) Release(operand); });

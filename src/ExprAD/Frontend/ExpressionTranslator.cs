@@ -370,32 +370,26 @@ internal sealed class ExpressionTranslator
             count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
         }
         var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
+        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
         var body = _scope.Builder.CreateBody();
         var outer = _scope;
-        _scope = new Scope(body, outer, LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables));
+        _scope = new Scope(body, outer, dependent);
         try
         {
             var index = body.LoopIndex();
-            var position = loop.Array is null ? body.Sub(index, body.Capture(start)) : index;
-            var element = loop.Array is null ? index : ElementOf(loop.Array, index);
-            Value? mask = null;
-            foreach (var stage in loop.Stages)
+            var (element, mask) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index);
+            if (loop.End is LinqLoops.Terminal.Max or LinqLoops.Terminal.Min)
             {
-                var parameters = stage.Lambda.Parameters;
-                _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
-                if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
-                {
-                    if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
-                    _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
-                }
-                if (stage.Kind == LinqLoops.StageKind.Zip)
-                    _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
-                var result = Translate(stage.Lambda.Body);
-                if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? body.Emit(Op.And, m, result) : result;
-                else element = result;
+                // The extremum is the element at its arg-extremum: found by a loop (an index, not differentiated),
+                // then read again outside the loop, so its derivative is that of the element chosen.
+                var excluded = body.Constant(loop.End == LinqLoops.Terminal.Max ? double.NegativeInfinity : double.PositiveInfinity);
+                var candidate = mask is { } kept ? body.Select(kept, element, excluded) : element;
+                var at = outer.Builder.EmitArgExtremum(loop.End == LinqLoops.Terminal.Max ? Op.ArgMax : Op.ArgMin, start, count, body, candidate);
+                // Re-read in the enclosing scope; nodes that depend on the stage parameters must stay there too.
+                var union = outer.LoopDependent is null ? null : new HashSet<Expression>(outer.LoopDependent.Concat(dependent), ReferenceEqualityComparer.Instance);
+                _scope = new Scope(outer.Builder, outer.Parent, union);
+                return PipelineElement(node, loop, at, loop.Array is null ? _b.Sub(at, start) : at).Element;
             }
-            if (body.KindOf(element) == ValueKind.Integer) element = body.Emit(Op.IntToDouble, element);
-            if (body.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
             var zero = body.Constant(0.0);
             var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
             if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));
@@ -409,6 +403,34 @@ internal sealed class ExpressionTranslator
             _scope = outer;
             foreach (var v in variables) _bindings.Remove(v);
         }
+    }
+
+    /// <summary>
+    /// Translates, in the current scope, the element of a pipeline at loop index <paramref name="index"/> (its
+    /// <paramref name="position"/> in the sequence) through every stage; also returns the Where mask, if any.
+    /// </summary>
+    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value index, Value position)
+    {
+        var element = loop.Array is null ? index : ElementOf(loop.Array, index);
+        Value? mask = null;
+        foreach (var stage in loop.Stages)
+        {
+            var parameters = stage.Lambda.Parameters;
+            _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
+            if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
+            {
+                if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
+                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
+            }
+            if (stage.Kind == LinqLoops.StageKind.Zip)
+                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
+            var result = Translate(stage.Lambda.Body);
+            if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? _b.Emit(Op.And, m, result) : result;
+            else element = result;
+        }
+        if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
+        if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
+        return (element, mask);
     }
 
     /// <summary>True for an array that comes from data (or a row of one): never from the active parameter.</summary>

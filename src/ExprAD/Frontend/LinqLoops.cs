@@ -6,14 +6,14 @@ namespace ExprAD.Frontend;
 /// <summary>
 /// Recognises LINQ pipelines that become one loop: a source (<c>Enumerable.Range(a, n)</c> or an
 /// array), then any number of <c>Select</c> (with or without the index), <c>Zip</c> with an array,
-/// and <c>Where</c> (a mask), ending in <c>Sum</c> or <c>Average</c> (with or without a selector).
+/// and <c>Where</c> (a mask), ending in <c>Sum</c>, <c>Average</c>, <c>Max</c> or <c>Min</c> (with or without a selector).
 /// The stages are fused into the loop body: no intermediate array is built.
 /// </summary>
 internal static class LinqLoops
 {
     public enum StageKind { Select, SelectWithIndex, Zip, Where }
 
-    public enum Terminal { Sum, Average }
+    public enum Terminal { Sum, Average, Max, Min }
 
     /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the array zipped with.</summary>
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
@@ -37,6 +37,8 @@ internal static class LinqLoops
         {
             nameof(Enumerable.Sum) => Terminal.Sum,
             nameof(Enumerable.Average) => Terminal.Average,
+            nameof(Enumerable.Max) => Terminal.Max,
+            nameof(Enumerable.Min) => Terminal.Min,
             _ => (Terminal?)null,
         };
         if (end is null) return false;

@@ -29,10 +29,13 @@ internal readonly struct Instruction : IEquatable<Instruction>
     public int Arity => Op switch
     {
         Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.InputLength => 0,
-        Op.Sum or Op.ScatterAdd => 2,
+        Op.Sum or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
         Op.Project or Op.InputAt => 1,
         _ => RuleTable.Get(Op).Arity,
     };
+
+    /// <summary>True for loops: instructions with a body (<see cref="C"/> indexes the trace's regions).</summary>
+    public bool IsRegion => Op is Op.Sum or Op.ArgMax or Op.ArgMin;
 
     /// <summary>True for leaves: instructions without value operands.</summary>
     public bool IsLeaf => Arity == 0;

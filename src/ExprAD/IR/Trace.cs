@@ -86,7 +86,7 @@ internal sealed class Trace
     public void ForEachUse(Instruction ins, Action<int> use)
     {
         for (int k = 0; k < ins.Arity; k++) use(ins.Operand(k).Index);
-        if (ins.Op == Op.Sum) foreach (var c in Regions[ins.C].Captures) use(c.Index);
+        if (ins.IsRegion) foreach (var c in Regions[ins.C].Captures) use(c.Index);
     }
 
     public int Count => Instructions.Length;
@@ -137,9 +137,9 @@ internal sealed class Trace
                 case Op.ScatterAdd: text.Append("gradient ").Append(Environment.ParameterNames[ins.C]).Append('[').Append(new Value(ins.A)).Append("] += ").Append(new Value(ins.B)); break;
                 case Op.Capture: text.Append("capture ").Append(ins.A); break;
                 case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
-                case Op.Sum:
+                case Op.Sum or Op.ArgMax or Op.ArgMin:
                     var region = Regions[ins.C];
-                    text.Append("sum ").Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B))
+                    text.Append(ins.Op.ToString().ToLowerInvariant()).Append(' ').Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B))
                         .Append(" capturing (").AppendJoin(", ", region.Captures).Append(") {").AppendLine();
                     foreach (var line in region.Body.ToString().Split('\n')) text.Append("    ").AppendLine(line.TrimEnd('\r'));
                     text.Append('}');

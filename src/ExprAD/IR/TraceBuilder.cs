@@ -112,6 +112,18 @@ internal sealed class TraceBuilder
     public Value Input(int parameter, int element = -1) =>
         Append(new Instruction(Op.Input, ValueKind.Scalar, parameter, element));
 
+    /// <summary>
+    /// The index i in start .. start + count - 1 at which <paramref name="output"/> of <paramref name="body"/> is
+    /// largest (<see cref="Op.ArgMax"/>) or smallest (<see cref="Op.ArgMin"/>); the first on ties, -1 for no iteration.
+    /// </summary>
+    public Value EmitArgExtremum(Op op, Value start, Value count, TraceBuilder body, Value output)
+    {
+        if (op is not (Op.ArgMax or Op.ArgMin) || body.Parent != this || body.KindOf(output) != ValueKind.Scalar)
+            throw new InvalidOperationException("An arg-extremum ranges over a scalar body output.");
+        _regions.Add(new Region(body.Build([output]), body._captures.ToImmutableArray()));
+        return Append(new Instruction(op, ValueKind.Integer, start.Index, count.Index, _regions.Count - 1));
+    }
+
     /// <summary>Element <paramref name="index"/> of array parameter <paramref name="parameter"/> (a constant index gives an ordinary input).</summary>
     public Value InputAt(int parameter, Value index)
     {
@@ -160,7 +172,7 @@ internal sealed class TraceBuilder
         Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.Project or Op.InputLength => Append(ins),
         Op.InputAt => InputAt(ins.B, new Value(ins.A)),
         Op.ScatterAdd => Effect(ins),
-        Op.Sum => throw new InvalidOperationException("Regions are re-emitted with EmitSum."),
+        Op.Sum or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
         _ => ins.Arity switch
         {
             1 => Emit(ins.Op, new Value(ins.A)),

@@ -24,13 +24,11 @@ internal static class TraceCopy
                     renamed[i] = (capture ?? throw new InvalidOperationException("A capture outside a loop body."))(ins.A);
                     break;
                 case Op.Sum:
-                {
-                    var region = source.Regions[ins.C];
-                    var child = target.CreateBody();
-                    var body = Replay(region.Body, child, c => child.Capture(renamed[region.Captures[c].Index]));
-                    results[i] = target.EmitSum(renamed[ins.A], renamed[ins.B], child, region.Body.Outputs.Select(o => body[o.Index]).ToArray());
+                    results[i] = ReplayRegion(source, ins, target, renamed);
                     break;
-                }
+                case Op.ArgMax or Op.ArgMin:
+                    renamed[i] = ReplayRegion(source, ins, target, renamed)[0];
+                    break;
                 case Op.Project:
                     renamed[i] = results[ins.A][ins.B];
                     break;
@@ -40,5 +38,17 @@ internal static class TraceCopy
             }
         }
         return renamed;
+    }
+
+    /// <summary>Re-emits one loop whose operands and captures are already renamed; returns its results.</summary>
+    public static Value[] ReplayRegion(Trace source, Instruction ins, TraceBuilder target, Value[] renamed)
+    {
+        var region = source.Regions[ins.C];
+        var child = target.CreateBody();
+        var body = Replay(region.Body, child, c => child.Capture(renamed[region.Captures[c].Index]));
+        var outputs = region.Body.Outputs.Select(o => body[o.Index]).ToArray();
+        return ins.Op == Op.Sum
+            ? target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs)
+            : [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])];
     }
 }

@@ -46,6 +46,21 @@ internal static class TraceInterpreter
                     sums[i] = totals;
                     break;
                 }
+                case Op.ArgMax or Op.ArgMin:
+                {
+                    var region = trace.Regions[ins.C];
+                    var captures = region.Captures.Select(c => values[c.Index]).ToArray();
+                    int best = -1;
+                    double bestValue = 0;
+                    for (int n = 0, count = (int)values[ins.B]; n < count; n++)
+                    {
+                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n);
+                        double v = body[region.Body.Outputs[0].Index];
+                        if (best < 0 || (ins.Op == Op.ArgMax ? v > bestValue : v < bestValue)) { best = (int)values[ins.A] + n; bestValue = v; }
+                    }
+                    values[i] = best;
+                    break;
+                }
                 default:
                     values[i] = ins.Op switch
                     {

@@ -19,7 +19,7 @@ internal static class DeadCodeElimination
         for (int i = 0; i < trace.Count; i++)
         {
             var ins = trace.Instructions[i];
-            if (ins.Kind == ValueKind.Effect || ins.Op == Op.Sum && trace.Regions[ins.C].Body.HasEffects) live[i] = true;
+            if (ins.Kind == ValueKind.Effect || ins.IsRegion && trace.Regions[ins.C].Body.HasEffects) live[i] = true;
         }
         // Operands precede their users, so one backward sweep marks everything reachable.
         for (int i = trace.Count - 1; i >= 0; i--)
@@ -78,6 +78,15 @@ internal static class DeadCodeElimination
                     var byResult = new Value[region.Body.Outputs.Length];
                     for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
                     results[i] = byResult;
+                    break;
+                }
+                case Op.ArgMax or Op.ArgMin:
+                {
+                    var region = trace.Regions[ins.C];
+                    var body = Apply(region.Body);
+                    var child = b.CreateBody();
+                    var output = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
+                    renamed[i] = b.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, output[0]);
                     break;
                 }
                 case Op.Project:

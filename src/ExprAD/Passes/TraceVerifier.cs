@@ -57,6 +57,17 @@ internal static class TraceVerifier
                         if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
                     continue;
                 }
+                case Op.ArgMax or Op.ArgMin:
+                {
+                    if (ins.Kind != ValueKind.Integer || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("an arg-extremum has integer start, count and result");
+                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
+                    var region = trace.Regions[ins.C];
+                    foreach (var c in region.Captures)
+                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray());
+                    if (region.Body.Outputs.Length != 1 || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar) Fail("an arg-extremum compares one scalar");
+                    continue;
+                }
                 case Op.Project:
                     if (ins.A >= i || trace.Instructions[ins.A].Op != Op.Sum || ins.B < 0 ||
                         ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length || ins.Kind != ValueKind.Scalar)

@@ -12,6 +12,10 @@ internal enum Op : byte
     // i = start .. start + count - 1 of the body's outputs.
     Sum, Project,
 
+    // Regions whose result is the loop index (an integer, never differentiated) at which the body's
+    // single output is largest (smallest); the first such index on ties. Operands start and count.
+    ArgMax, ArgMin,
+
     // Active arrays with computed indices. InputAt: operand A the index, B the parameter (immediate).
     // InputLength: the length of parameter A. ScatterAdd (an effect, emitted by reverse mode): adds
     // operand B into the gradient of parameter C at index operand A.

@@ -64,6 +64,10 @@ internal static class ForwardMode
                 case Op.Sum:
                     loopResults[i] = TransformSum(source, ins, b, directions, seed, primal, tangents);
                     continue;
+                case Op.ArgMax or Op.ArgMin:
+                    // An index: no tangent. The extremum's derivative comes from re-reading the element at it.
+                    primal[i] = TraceCopy.ReplayRegion(source, ins, b, primal)[0];
+                    continue;
                 case Op.Project:
                     primal[i] = loopResults[ins.A].Primal[ins.B];
                     for (int d = 0; d < directions; d++) tangents[d][i] = loopResults[ins.A].Tangents[d][ins.B];
