@@ -98,6 +98,42 @@ public static class AD
     }
 
     /// <summary>
+    /// The function alone, compiled by the same pipeline (trace, simplification, loops, code generation)
+    /// without any derivative: the primal that a gradient's cost is compared with.
+    /// </summary>
+    /// <param name="f">The function of an array.</param>
+    /// <returns>A delegate computing f(x).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
+    public static ValueFunc Value(Expression<Func<double[], double>> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var (kernel, constants, info) = Compile<ValueKernel>(f, "value", OneArray, (source, compileChunk) =>
+        {
+            var trace = DeadCodeElimination.Apply(source);
+            return (trace, TraceLowering.Lower<ValueKernel>(trace, LoweringPlans.Value(trace, InputsOf(source)), compileChunk));
+        });
+        return new BoundValue(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>The function of an array and data alone, compiled without any derivative.</summary>
+    /// <typeparam name="TData">The data argument's type.</typeparam>
+    /// <param name="f">The function.</param>
+    /// <returns>A delegate computing f(x, data).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
+    public static ValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double>> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var (kernel, constants, info) = Compile<ValueKernel<TData>>(f, "value-data", ArrayAndData, (source, compileChunk) =>
+        {
+            var trace = DeadCodeElimination.Apply(source);
+            return (trace, TraceLowering.Lower<ValueKernel<TData>>(trace, LoweringPlans.Value(trace, InputsOf(source)), compileChunk));
+        });
+        return new BoundValue<TData>(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
     /// Forward mode: the value of f : R^n -> R and its directional derivative ∇f(x) · v (a Jacobian-vector product) in one sweep.
     /// </summary>
     /// <param name="f">The function of an array, indexed with constant indices.</param>

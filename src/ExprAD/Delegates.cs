@@ -20,6 +20,18 @@ public delegate double GradientFunc(ReadOnlySpan<double> x, Span<double> gradien
 /// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
 public delegate double GradientFunc<TData>(ReadOnlySpan<double> x, TData data, Span<double> gradient);
 
+/// <summary>A compiled function of an array (no derivative): the primal alone, from the same trace and code generator.</summary>
+/// <param name="x">The point; at least as long as the largest constant index the function reads, plus one.</param>
+/// <exception cref="ArgumentException"><paramref name="x"/> is too short.</exception>
+public delegate double ValueFunc(ReadOnlySpan<double> x);
+
+/// <summary>A compiled function of an array and data (no derivative).</summary>
+/// <param name="x">The point.</param>
+/// <param name="data">The data argument.</param>
+/// <exception cref="ArgumentException"><paramref name="x"/> is too short.</exception>
+/// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
+public delegate double ValueFunc<TData>(ReadOnlySpan<double> x, TData data);
+
 /// <summary>
 /// A compiled forward-mode directional derivative (Jacobian-vector product) of f : R^n -> R.
 /// Returns f(x) and sets <paramref name="derivative"/> to ∇f(x) · <paramref name="direction"/>. Allocation-free and thread-safe.

@@ -7,6 +7,8 @@ namespace ExprAD.Codegen;
 internal delegate double ScalarKernel(object[] constants, double x);
 internal delegate double GradientKernel(object[] constants, ReadOnlySpan<double> x, Span<double> gradient);
 internal delegate double GradientKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data, Span<double> gradient);
+internal delegate double ValueKernel(object[] constants, ReadOnlySpan<double> x);
+internal delegate double ValueKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data);
 internal delegate double DirectionalKernel(object[] constants, ReadOnlySpan<double> x, ReadOnlySpan<double> direction, out double derivative);
 internal delegate (double, double) ScalarGradientKernel1(object[] constants, double x1);
 internal delegate (double, double, double) ScalarGradientKernel2(object[] constants, double x1, double x2);
@@ -33,6 +35,16 @@ internal sealed class BoundGradient(GradientKernel k, object[] c, CompilationInf
 internal sealed class BoundGradient<TData>(GradientKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
 {
     public double Invoke(ReadOnlySpan<double> x, TData data, Span<double> gradient) => k(Constants, x, data, gradient);
+}
+
+internal sealed class BoundValue(ValueKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public double Invoke(ReadOnlySpan<double> x) => k(Constants, x);
+}
+
+internal sealed class BoundValue<TData>(ValueKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public double Invoke(ReadOnlySpan<double> x, TData data) => k(Constants, x, data);
 }
 
 internal sealed class BoundDirectional(DirectionalKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)

@@ -87,6 +87,29 @@ internal static class LoweringPlans
             yield return Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[first + k], Expression.Constant("gradient"));
     }
 
+    /// <summary>The value alone, over an array parameter (and a data parameter when the trace has one).</summary>
+    public static LoweringPlan Value(Trace trace, IReadOnlyList<Instruction> inputs)
+    {
+        var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
+        var environment = trace.Environment;
+        var parameters = new List<ParameterExpression> { environment.Constants, x };
+        var prologue = new List<Expression> { RequireLength(x, inputs) };
+        if (environment.Data is { } data)
+        {
+            parameters.Add(data);
+            if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
+        }
+        return new LoweringPlan
+        {
+            Parameters = parameters,
+            Prologue = prologue,
+            ReadInput = ins => ReadElement(x, ins.B, inputs),
+            ReadInputAt = (_, index) => Expression.Call(ReadChecked, x, index, Expression.Constant("x")),
+            ReadLength = _ => Expression.Call(Length, x),
+            Epilogue = outputs => [outputs[0]],
+        };
+    }
+
     /// <summary>Forward-mode directional derivative: inputs of parameter 0 come from x, of parameter 1 from the direction.</summary>
     public static LoweringPlan Directional(Trace derived, IReadOnlyList<Instruction> inputs)
     {

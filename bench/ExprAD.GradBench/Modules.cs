@@ -1,0 +1,89 @@
+using System.Linq.Expressions;
+using System.Text.Json.Nodes;
+
+namespace ExprAD.GradBench;
+
+/// <summary>
+/// The modules, each objective written as an ExprAD lambda the way a user would write it; every
+/// derivative comes from ExprAD (no hand-written derivative anywhere).
+/// </summary>
+public static class Modules
+{
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq()];
+
+    private static double[] Doubles(JsonNode node) => node.AsArray().Select(v => (double)v!).ToArray();
+
+    private static JsonArray Json(double[] values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+
+    /// <summary>hello: square (x²) and double (its derivative, 2x).</summary>
+    private static Module Hello()
+    {
+        var square = AD.Gradient((double x) => x * x);
+        return new Module("hello", (function, input) =>
+        {
+            double x = (double)input;
+            double result = 0;
+            return function switch
+            {
+                "square" => new Evaluation(() => result = square(x).Value, () => JsonValue.Create(result)),
+                "double" => new Evaluation(() => result = square(x).D1, () => JsonValue.Create(result)),
+                _ => throw new NotSupportedException($"hello has no function {function}"),
+            };
+        });
+    }
+
+    // Log-sum-exp with the max shift.
+    private static readonly Expression<Func<double[], double>> LogSumExp =
+        x => x.Max() + Math.Log(x.Sum(v => Math.Exp(v - x.Max())));
+
+    /// <summary>lse: primal = max(x) + log Σ exp(x - max x); gradient = its gradient (the softmax).</summary>
+    private static Module Lse() => new("lse", (function, input) =>
+    {
+        var x = Doubles(input["x"]!);
+        switch (function)
+        {
+            case "primal":
+            {
+                var f = AD.Value(LogSumExp);
+                double y = 0;
+                return new Evaluation(() => y = f(x), () => JsonValue.Create(y));
+            }
+            case "gradient":
+            {
+                var g = AD.Gradient(LogSumExp);
+                var gradient = new double[x.Length];
+                return new Evaluation(() => g(x, gradient), () => Json(gradient));
+            }
+            default: throw new NotSupportedException($"lse has no function {function}");
+        }
+    });
+
+    // Least squares against the sign function at n points t_i = -1 + 2i/(n-1): the polynomial's
+    // coefficients are x, the data argument is n.
+    private static readonly Expression<Func<double[], int, double>> LeastSquares = (x, n) =>
+        0.5 * Enumerable.Range(0, n).Sum(i =>
+            Math.Pow(Math.Sign(-1 + 2.0 * i / (n - 1)) - Enumerable.Range(0, x.Length).Sum(j => x[j] * Math.Pow(-1 + 2.0 * i / (n - 1), j)), 2));
+
+    /// <summary>llsq: primal = ½ Σ (sign t_i - Σ_j x_j t_i^j)², gradient = d/dx.</summary>
+    private static Module Llsq() => new("llsq", (function, input) =>
+    {
+        var x = Doubles(input["x"]!);
+        int n = (int)input["n"]!;
+        switch (function)
+        {
+            case "primal":
+            {
+                var f = AD.Value(LeastSquares);
+                double y = 0;
+                return new Evaluation(() => y = f(x, n), () => JsonValue.Create(y));
+            }
+            case "gradient":
+            {
+                var g = AD.Gradient(LeastSquares);
+                var gradient = new double[x.Length];
+                return new Evaluation(() => g(x, n, gradient), () => Json(gradient));
+            }
+            default: throw new NotSupportedException($"llsq has no function {function}");
+        }
+    });
+}

@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using ExprAD.GradBench;
+using NUnit.Framework;
+
+namespace ExprAD.Tests;
+
+/// <summary>
+/// The GradBench tool against the suite's golden outputs in ../shared/benchdata (reference outputs
+/// of the suite's own implementation), compared by the suite's rule: same structure, floats equal
+/// when |x - y| / max(1, |x| + |y|) &lt;= 1e-4. Also the protocol's other messages.
+/// </summary>
+[TestFixture]
+public class GradBenchToolTests
+{
+    /// <summary>shared/benchdata/gradbench beside the repository (the repository root holds ExprAD.sln), or null.</summary>
+    private static string? BenchData()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ExprAD.sln"))) directory = directory.Parent;
+        var data = directory?.Parent is { } parent ? Path.Combine(parent.FullName, "shared", "benchdata", "gradbench") : null;
+        return data is not null && Directory.Exists(data) ? data : null;
+    }
+
+    public static IEnumerable<TestCaseData> Goldens()
+    {
+        // Without the data no case is generated, and TheVisibleGoldensExist fails.
+        if (BenchData() is not { } data) yield break;
+        foreach (var module in new[] { "lse", "llsq" })
+            foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
+                yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
+    }
+
+    [Test]
+    public void TheVisibleGoldensExist()
+    {
+        Assert.That(BenchData(), Is.Not.Null, "../shared/benchdata/gradbench beside the repository");
+        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(8));
+    }
+
+    [TestCaseSource(nameof(Goldens))]
+    public void MatchesTheGolden(string goldenPath)
+    {
+        var golden = JsonNode.Parse(File.ReadAllText(goldenPath))!.AsObject();
+        var name = Path.GetFileName(goldenPath);
+        var caseName = name[..name.IndexOf('.')];
+        var input = JsonNode.Parse(File.ReadAllText(Path.Combine(Path.GetDirectoryName(goldenPath)!, caseName + ".input.json")))!;
+        var tool = new Tool();
+        var message = new JsonObject
+        {
+            ["id"] = 7, ["kind"] = "evaluate", ["module"] = (string)golden["module"]!, ["function"] = (string)golden["function"]!,
+            ["input"] = input, ["description"] = caseName,
+        };
+        var reply = JsonNode.Parse(tool.Handle(message.ToJsonString()))!.AsObject();
+        Assert.That((int)reply["id"]!, Is.EqualTo(7));
+        Assert.That((bool)reply["success"]!, Is.True, (string?)reply["error"]);
+        Assert.That(reply["timings"]!.AsArray().Count(t => (string)t!["name"]! == "evaluate"), Is.GreaterThanOrEqualTo(1));
+        AssertSame(golden["output"]!, reply["output"]!, "output");
+    }
+
+    /// <summary>The suite's rule for comparing outputs.</summary>
+    private static void AssertSame(JsonNode expected, JsonNode actual, string path)
+    {
+        switch (expected)
+        {
+            case JsonArray e:
+                var a = actual.AsArray();
+                Assert.That(a.Count, Is.EqualTo(e.Count), $"{path}: length");
+                for (int i = 0; i < e.Count; i++) AssertSame(e[i]!, a[i]!, $"{path}[{i}]");
+                break;
+            case JsonObject e:
+                var o = actual.AsObject();
+                Assert.That(o.Select(p => p.Key).Order(), Is.EqualTo(e.Select(p => p.Key).Order()), $"{path}: keys");
+                foreach (var (key, value) in e) AssertSame(value!, o[key]!, $"{path}.{key}");
+                break;
+            default:
+                double x = (double)expected, y = (double)actual;
+                Assert.That(Math.Abs(x - y) / Math.Max(1, Math.Abs(x) + Math.Abs(y)), Is.LessThanOrEqualTo(1e-4), $"{path}: {y} vs golden {x}");
+                break;
+        }
+    }
+
+    [Test]
+    public void TheProtocolsOtherMessages()
+    {
+        var tool = new Tool();
+        Assert.That(JsonNode.Parse(tool.Handle("""{"id":0,"kind":"start","eval":"lse"}"""))!["tool"]!.ToString(), Is.EqualTo("exprad"));
+        Assert.That((bool)JsonNode.Parse(tool.Handle("""{"id":1,"kind":"define","module":"llsq"}"""))!["success"]!, Is.True);
+        var missing = JsonNode.Parse(tool.Handle("""{"id":2,"kind":"define","module":"nosuch"}"""))!;
+        Assert.That((bool)missing["success"]!, Is.False);
+        Assert.That(JsonNode.Parse(tool.Handle("""{"id":3,"kind":"analysis","of":2,"valid":true}"""))!.ToJsonString(), Is.EqualTo("""{"id":3}"""));
+        var hello = JsonNode.Parse(tool.Handle("""{"id":4,"kind":"evaluate","module":"hello","function":"double","input":3.5}"""))!;
+        Assert.That((double)hello["output"]!, Is.EqualTo(7.0));
+        var unknown = JsonNode.Parse(tool.Handle("""{"id":5,"kind":"evaluate","module":"lse","function":"nosuch","input":{"x":[1.0]}}"""))!;
+        Assert.That((bool)unknown["success"]!, Is.False);
+    }
+}
