@@ -48,6 +48,4 @@ internal static class KernelCache
     public static int Count => Entries.Count;
     public static long Hits => Interlocked.Read(ref _hits);
     public static long Misses => Interlocked.Read(ref _misses);
-
-    public static void Clear() => Entries.Clear();
 }
