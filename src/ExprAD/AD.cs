@@ -237,7 +237,7 @@ public static class AD
     }
 
     private static Trace Reverse(Trace source) =>
-        DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
+        DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
 
     private static Instruction[] InputsOf(Trace trace) => trace.Inputs().Select(v => trace[v]).ToArray();
 

@@ -486,3 +486,32 @@ public class ExtremumTests
         Assert.That(g, Is.EqualTo(new[] { 0.0, 1.0, 0.0 }));
     }
 }
+
+/// <summary>Loop fusion: the primal sum and its adjoint loop become one loop, with the same results.</summary>
+[TestFixture]
+public class LoopFusionTests
+{
+    [Test]
+    public void ThePrimalSumAndItsAdjointLoopBecomeOneLoopWithTheSameResults()
+    {
+        Expression<Func<double[], double>> f = x => x.Sum(v => Math.Exp(v) * v) + Math.Sin(x[0]) * Enumerable.Range(0, 3).Sum(i => x[i] * i);
+        var (_, constants) = StructuralKey.Of(f, "test");
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants);
+        var reverse = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
+        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(reverse));
+        TraceVerifier.Verify(fused);
+        int Loops(Trace t) => t.Instructions.Count(i => i.Op == Op.Sum);
+        Assert.That(Loops(reverse), Is.EqualTo(4), "two primal sums and two adjoint loops");
+        Assert.That(Loops(fused), Is.EqualTo(2), "each adjoint loop joined its primal sum");
+
+        var point = new[] { 0.3, -0.2, 0.9, 0.1 };
+        double Input(Instruction ins) => point[ins.B];
+        var before = new double[4];
+        var after = new double[4];
+        var r0 = TraceInterpreter.Run(reverse, Input, [], _ => point.Length, (_, i, v) => before[i] += v);
+        var r1 = TraceInterpreter.Run(fused, Input, [], _ => point.Length, (_, i, v) => after[i] += v);
+        for (int k = 0; k < reverse.Outputs.Length; k++)
+            Assert.That(r1[fused.Outputs[k].Index], Is.EqualTo(r0[reverse.Outputs[k].Index]).Within(1e-14), $"output {k}");
+        Assert.That(after, Is.EqualTo(before).Within(1e-14));
+    }
+}

@@ -1,0 +1,112 @@
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Passes;
+
+/// <summary>
+/// Fuses two sums over the same range into one loop when the later one reads nothing computed
+/// after the earlier one (so it may run there). Reverse mode leaves exactly this shape: the
+/// primal sum, and later its adjoint loop, which recomputes the same body; fused, hash-consing
+/// inside the joint body computes each shared value once, and the data is read once.
+/// Trace -> Trace; the adjoint's additions into the gradient move earlier, which changes only the
+/// order in which the gradient's terms are added.
+/// </summary>
+internal static class LoopFusion
+{
+    /// <summary>Fuses sums in <paramref name="trace"/>, then inside every loop body (where fusion brings recomputed inner loops together).</summary>
+    public static Trace Apply(Trace trace)
+    {
+        var fused = FuseTopLevel(trace);
+        if (fused.Regions.Length == 0) return fused;
+        var b = new TraceBuilder(fused.Environment);
+        b.AdoptDataReads(fused);
+        var renamed = new Value[fused.Count];
+        var results = new Dictionary<int, Value[]>();
+        for (int i = 0; i < fused.Count; i++)
+        {
+            var ins = fused.Instructions[i];
+            switch (ins.Op)
+            {
+                case Op.Sum or Op.ArgMax or Op.ArgMin:
+                {
+                    var region = fused.Regions[ins.C];
+                    var body = Apply(region.Body);
+                    var child = b.CreateBody();
+                    var inner = TraceCopy.Replay(body, child, c => child.Capture(renamed[region.Captures[c].Index]));
+                    var outputs = body.Outputs.Select(o => inner[o.Index]).ToArray();
+                    if (ins.Op == Op.Sum) results[i] = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
+                    else renamed[i] = b.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0]);
+                    break;
+                }
+                case Op.Project:
+                    renamed[i] = results[ins.A][ins.B];
+                    break;
+                default:
+                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
+                    break;
+            }
+        }
+        return b.Build(fused.Outputs.Select(o => renamed[o.Index]));
+    }
+
+    private static Trace FuseTopLevel(Trace trace)
+    {
+        var partner = new Dictionary<int, int>(); // earlier sum -> later sum fused into it
+        var fusedAway = new HashSet<int>();
+        for (int later = 0; later < trace.Count; later++)
+        {
+            var ins = trace.Instructions[later];
+            if (ins.Op != Op.Sum) continue;
+            for (int earlier = later - 1; earlier >= 0; earlier--)
+            {
+                var candidate = trace.Instructions[earlier];
+                if (candidate.Op != Op.Sum || partner.ContainsKey(earlier) || fusedAway.Contains(earlier)) continue;
+                if (candidate.A != ins.A || candidate.B != ins.B) continue;
+                if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier)) continue;
+                partner[earlier] = later;
+                fusedAway.Add(later);
+                break;
+            }
+        }
+        if (partner.Count == 0) return trace;
+
+        var b = new TraceBuilder(trace.Environment);
+        b.AdoptDataReads(trace);
+        var renamed = new Value[trace.Count];
+        var results = new Dictionary<int, Value[]>();
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            if (fusedAway.Contains(i)) continue;
+            switch (ins.Op)
+            {
+                case Op.Sum when partner.TryGetValue(i, out int later):
+                {
+                    var first = trace.Regions[ins.C];
+                    var second = trace.Regions[trace.Instructions[later].C];
+                    var child = b.CreateBody();
+                    var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
+                    var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
+                    var outputs = first.Body.Outputs.Select(o => a[o.Index]).Concat(second.Body.Outputs.Select(o => z[o.Index])).ToArray();
+                    var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
+                    results[i] = sums[..first.Body.Outputs.Length];
+                    results[later] = sums[first.Body.Outputs.Length..];
+                    break;
+                }
+                case Op.Sum or Op.ArgMax or Op.ArgMin:
+                {
+                    var values = TraceCopy.ReplayRegion(trace, ins, b, renamed);
+                    if (ins.Op == Op.Sum) results[i] = values; else renamed[i] = values[0];
+                    break;
+                }
+                case Op.Project:
+                    renamed[i] = results[ins.A][ins.B];
+                    break;
+                default:
+                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
+                    break;
+            }
+        }
+        return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
+    }
+}
