@@ -347,25 +347,61 @@ internal static class TraceLowering
 
         /// <summary>
         /// for (index = start, end = start + count; index &lt; end; index++) { body; accumulators += body outputs }.
-        /// The body's locals come from this method's pool; captured values stay live until the loop is done.
         /// </summary>
         private void EmitSum(int i, Instruction ins)
+        {
+            var outputs = _trace.Regions[ins.C].Body.Outputs;
+            var accumulators = outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
+            foreach (var a in accumulators) Body.Add(Expression.Assign(a, Expression.Constant(0.0)));
+            _results[i] = accumulators;
+            EmitLoop(ins, (inner, _, _) =>
+            {
+                for (int k = 0; k < accumulators.Length; k++)
+                    inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
+            });
+        }
+
+        /// <summary>
+        /// for (...) { body; if (index == start || v &gt; best) (best, arg) = (v, index) }; returns the local
+        /// holding arg (-1 when the loop does not run). ArgMin compares with &lt;.
+        /// </summary>
+        private ParameterExpression EmitArgExtremum(Instruction ins)
+        {
+            var output = _trace.Regions[ins.C].Body.Outputs[0];
+            var arg = _pool.Take(typeof(int));
+            var best = _pool.Take(typeof(double));
+            Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
+            Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
+            EmitLoop(ins, (inner, index, first) =>
+            {
+                var value = inner.ValueOf(output.Index);
+                var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
+                inner.Body.Add(Expression.IfThen(Expression.OrElse(Expression.Equal(index, first), better),
+                    Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
+            });
+            _pool.Give(best);
+            return arg;
+        }
+
+        /// <summary>
+        /// The loop of a region: for (index = first = start, end = start + count; index &lt; end; index++) { body; per-iteration
+        /// statements }. The body's locals come from this method's pool; captured values stay live until the loop is done.
+        /// </summary>
+        private void EmitLoop(Instruction ins, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration)
         {
             var region = _trace.Regions[ins.C];
             var body = region.Body;
             var index = _pool.Take(typeof(int));
+            var first = _pool.Take(typeof(int));
             var end = _pool.Take(typeof(int));
             Body.Add(Expression.Assign(index, ValueOf(ins.A)));
+            Body.Add(Expression.Assign(first, index));
             Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
-            var accumulators = body.Outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
-            foreach (var a in accumulators) Body.Add(Expression.Assign(a, Expression.Constant(0.0)));
-            _results[i] = accumulators;
 
             var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
             var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
             inner.EmitInstructions();
-            for (int k = 0; k < accumulators.Length; k++)
-                inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(body.Outputs[k].Index)));
+            eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
             inner.ReleaseAll();
 
@@ -373,49 +409,11 @@ internal static class TraceLowering
             Body.Add(Expression.Loop(
                 Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
                 exit));
-            _pool.Give(index);
-            _pool.Give(end);
+            foreach (var local in new[] { index, first, end }) _pool.Give(local);
         }
 
         private static T Need<T>(T? hook) where T : class =>
             hook ?? throw new InvalidOperationException("This kind of delegate does not support the instruction.");
-
-        /// <summary>
-        /// for (index = start, end = start + count; index &lt; end; index++) { body; if (index == start || v &gt; best) (best, arg) = (v, index) };
-        /// returns the local holding arg (-1 when the loop does not run).
-        /// </summary>
-        private ParameterExpression EmitArgExtremum(Instruction ins)
-        {
-            var region = _trace.Regions[ins.C];
-            var body = region.Body;
-            var index = _pool.Take(typeof(int));
-            var end = _pool.Take(typeof(int));
-            var first = _pool.Take(typeof(int));
-            var arg = _pool.Take(typeof(int));
-            var best = _pool.Take(typeof(double));
-            Body.Add(Expression.Assign(index, ValueOf(ins.A)));
-            Body.Add(Expression.Assign(first, index));
-            Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
-            Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
-            Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
-
-            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
-            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
-            inner.EmitInstructions();
-            var value = inner.ValueOf(body.Outputs[0].Index);
-            var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
-            inner.Body.Add(Expression.IfThen(Expression.OrElse(Expression.Equal(index, first), better),
-                Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
-            inner.Body.Add(Expression.PreIncrementAssign(index));
-            inner.ReleaseAll();
-
-            var exit = Expression.Label("loopEnd");
-            Body.Add(Expression.Loop(
-                Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
-                exit));
-            foreach (var local in new[] { index, end, first, best }) _pool.Give(local);
-            return arg;
-        }
 
         private void ReleaseOperandsReadLastAt(int i) =>
             _trace.ForEachUse(_trace.Instructions[i], operand => { if (_lastUseHere[operand] == i) Release(operand); });

@@ -9,9 +9,10 @@ internal static class TraceCopy
     /// Re-emits every instruction of <paramref name="source"/> into <paramref name="target"/> (which
     /// simplifies and hash-conses as usual) and returns the new value of each instruction; a loop's
     /// own entry stays default and its projections map to the new loop's results. A loop body's
-    /// captures are mapped through <paramref name="capture"/>.
+    /// captures are mapped through <paramref name="capture"/>; every loop body goes through
+    /// <paramref name="transformBody"/> first, when given (a pass applied at every depth).
     /// </summary>
-    public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null)
+    public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null, Func<Trace, Trace>? transformBody = null)
     {
         var renamed = new Value[source.Count];
         var results = new Dictionary<int, Value[]>();
@@ -24,10 +25,10 @@ internal static class TraceCopy
                     renamed[i] = (capture ?? throw new InvalidOperationException("A capture outside a loop body."))(ins.A);
                     break;
                 case Op.Sum:
-                    results[i] = ReplayRegion(source, ins, target, renamed);
+                    results[i] = ReplayRegion(source, ins, target, renamed, transformBody);
                     break;
                 case Op.ArgMax or Op.ArgMin:
-                    renamed[i] = ReplayRegion(source, ins, target, renamed)[0];
+                    renamed[i] = ReplayRegion(source, ins, target, renamed, transformBody)[0];
                     break;
                 case Op.Project:
                     renamed[i] = results[ins.A][ins.B];
@@ -41,12 +42,13 @@ internal static class TraceCopy
     }
 
     /// <summary>Re-emits one loop whose operands and captures are already renamed; returns its results.</summary>
-    public static Value[] ReplayRegion(Trace source, Instruction ins, TraceBuilder target, Value[] renamed)
+    public static Value[] ReplayRegion(Trace source, Instruction ins, TraceBuilder target, Value[] renamed, Func<Trace, Trace>? transformBody = null)
     {
         var region = source.Regions[ins.C];
         var child = target.CreateBody();
-        var body = Replay(region.Body, child, c => child.Capture(renamed[region.Captures[c].Index]));
-        var outputs = region.Body.Outputs.Select(o => body[o.Index]).ToArray();
+        var bodyTrace = transformBody?.Invoke(region.Body) ?? region.Body;
+        var body = Replay(bodyTrace, child, c => child.Capture(renamed[region.Captures[c].Index]), transformBody);
+        var outputs = bodyTrace.Outputs.Select(o => body[o.Index]).ToArray();
         return ins.Op == Op.Sum
             ? target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs)
             : [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])];

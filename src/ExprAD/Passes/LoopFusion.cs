@@ -20,32 +20,8 @@ internal static class LoopFusion
         if (fused.Regions.Length == 0) return fused;
         var b = new TraceBuilder(fused.Environment);
         b.AdoptDataReads(fused);
-        var renamed = new Value[fused.Count];
-        var results = new Dictionary<int, Value[]>();
-        for (int i = 0; i < fused.Count; i++)
-        {
-            var ins = fused.Instructions[i];
-            switch (ins.Op)
-            {
-                case Op.Sum or Op.ArgMax or Op.ArgMin:
-                {
-                    var region = fused.Regions[ins.C];
-                    var body = Apply(region.Body);
-                    var child = b.CreateBody();
-                    var inner = TraceCopy.Replay(body, child, c => child.Capture(renamed[region.Captures[c].Index]));
-                    var outputs = body.Outputs.Select(o => inner[o.Index]).ToArray();
-                    if (ins.Op == Op.Sum) results[i] = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
-                    else renamed[i] = b.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0]);
-                    break;
-                }
-                case Op.Project:
-                    renamed[i] = results[ins.A][ins.B];
-                    break;
-                default:
-                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
-                    break;
-            }
-        }
+        // Replay applies the pass to every body before copying it (ReplayRegion recurses through transformBody).
+        var renamed = TraceCopy.Replay(fused, b, transformBody: FuseTopLevel);
         return b.Build(fused.Outputs.Select(o => renamed[o.Index]));
     }
 
