@@ -37,18 +37,10 @@ internal static class LoweringPlans
     /// </summary>
     public static LoweringPlan Gradient(Trace derived, IReadOnlyList<Instruction> inputs)
     {
-        var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
         var gradient = Expression.Parameter(typeof(Span<double>), "gradient");
-        var environment = derived.Environment;
-        var parameters = new List<ParameterExpression> { environment.Constants, x };
-        var prologue = new List<Expression> { RequireLength(x, inputs) };
-        prologue.Add(Expression.Call(CheckExactlyWritable, gradient, Expression.Call(Length, x), Expression.Constant("gradient")));
-        if (environment.Data is { } data)
-        {
-            parameters.Add(data);
-            if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
-        }
-        parameters.Add(gradient);
+        var plan = Value(derived, inputs, gradient);
+        var x = plan.Parameters[1];
+        var prologue = plan.Prologue.Append(Expression.Call(CheckExactlyWritable, gradient, Expression.Call(Length, x), Expression.Constant("gradient"))).ToList();
         // With loops over x, adjoints are added into the gradient as the adjoint loops run: it is cleared
         // first, must not share memory with x, and the adjoints of constant-index reads are added last.
         // Without, every read of x happens before the first write, so x and gradient may even share memory.
@@ -58,13 +50,9 @@ internal static class LoweringPlans
             prologue.Add(Expression.Call(CheckNoOverlap, x, gradient));
             prologue.Add(Expression.Call(ClearFrom, gradient, Expression.Constant(0)));
         }
-        return new LoweringPlan
+        return plan with
         {
-            Parameters = parameters,
             Prologue = prologue,
-            ReadInput = ins => ReadElement(x, ins.B, inputs),
-            ReadInputAt = (_, index) => Expression.Call(ReadChecked, x, index, Expression.Constant("x")),
-            ReadLength = _ => Expression.Call(Length, x),
             Accumulate = (_, index, value) => Expression.Call(AddChecked, gradient, index, value, Expression.Constant("gradient")),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
         };
@@ -87,8 +75,11 @@ internal static class LoweringPlans
             yield return Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[first + k], Expression.Constant("gradient"));
     }
 
-    /// <summary>The value alone, over an array parameter (and a data parameter when the trace has one).</summary>
-    public static LoweringPlan Value(Trace trace, IReadOnlyList<Instruction> inputs)
+    /// <summary>
+    /// The value alone, over an array parameter (and a data parameter when the trace has one); a trailing
+    /// parameter (the gradient, for <see cref="Gradient"/>) may be appended.
+    /// </summary>
+    public static LoweringPlan Value(Trace trace, IReadOnlyList<Instruction> inputs, ParameterExpression? trailing = null)
     {
         var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
         var environment = trace.Environment;
@@ -99,6 +90,7 @@ internal static class LoweringPlans
             parameters.Add(data);
             if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
+        if (trailing is not null) parameters.Add(trailing);
         return new LoweringPlan
         {
             Parameters = parameters,

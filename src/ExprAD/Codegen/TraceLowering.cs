@@ -6,7 +6,7 @@ using ExprAD.Rules;
 namespace ExprAD.Codegen;
 
 /// <summary>How a trace meets the delegate it is lowered into: parameters, inputs, checks, outputs.</summary>
-internal sealed class LoweringPlan
+internal sealed record LoweringPlan
 {
     /// <summary>The lambda's parameters in order; must include the trace environment's parameters that data reads use.</summary>
     public required IReadOnlyList<ParameterExpression> Parameters { get; init; }
