@@ -9,7 +9,29 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq()];
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule()];
+
+    /// <summary>gmm: objective and jacobian (the gradient with respect to alpha, mu, q, l).</summary>
+    private static Module GmmModule() => new("gmm", (function, input) =>
+    {
+        var (data, w) = Gmm.Read(input);
+        switch (function)
+        {
+            case "objective":
+            {
+                var f = AD.Value(Gmm.Objective);
+                double y = 0;
+                return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
+            }
+            case "jacobian":
+            {
+                var g = AD.Gradient(Gmm.Objective);
+                var gradient = new double[w.Length];
+                return new Evaluation(() => g(w, data, gradient), () => Gmm.Output(data, gradient));
+            }
+            default: throw new NotSupportedException($"gmm has no function {function}");
+        }
+    });
 
     private static double[] Doubles(JsonNode node) => node.AsArray().Select(v => (double)v!).ToArray();
 

@@ -25,9 +25,11 @@ public class GradBenchToolTests
     {
         // Without the data no case is generated, and TheVisibleGoldensExist fails.
         if (BenchData() is not { } data) yield break;
-        foreach (var module in new[] { "lse", "llsq" })
+        foreach (var module in new[] { "lse", "llsq", "gmm" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
+        foreach (var golden in Directory.GetFiles(Path.Combine(data, "fixtures"), "gmm_*.golden.json").Order())
+            yield return new TestCaseData(golden).SetName($"fixtures: {Path.GetFileName(golden)}");
     }
 
     [Test]

@@ -62,7 +62,8 @@ internal sealed class ExpressionTranslator
         var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
         var b = new TraceBuilder(environment);
-        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(lambda.Body, dataParameter), dataParameter);
+        var body = InvocationInliner.Inline(lambda.Body);
+        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter);
         for (int i = 0; i < roles.Length; i++)
         {
             if (roles[i] == ParameterRole.Scalar)
@@ -70,9 +71,9 @@ internal sealed class ExpressionTranslator
             else if (roles[i] == ParameterRole.Array)
                 translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ArrayInput, i, default));
         }
-        var result = translator.Translate(lambda.Body);
+        var result = translator.Translate(body);
         if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
-        if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(lambda.Body, lambda.Body.Type);
+        if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(body, body.Type);
         return b.Build([result]);
     }
 
@@ -120,12 +121,8 @@ internal sealed class ExpressionTranslator
                 break;
             // A method without a rule is reported as such before its arguments are looked at.
             case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
-            case InvocationExpression i: operands.AddRange(i.Arguments.Where(a => !IsArrayAlias(a))); break;
         }
     }
-
-    private bool IsArrayAlias(Expression e) =>
-        e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput;
 
     /// <summary>
     /// True for an inactive node (one that reads no variable) that is not plain arithmetic on numbers:
@@ -445,39 +442,9 @@ internal sealed class ExpressionTranslator
         throw Error.CannotDifferentiate(node, $"the member `{node.Member.Name}` is read from an active value");
     }
 
-    private Value VisitInvocation(InvocationExpression node)
-    {
-        var target = node.Expression;
-        while (target is UnaryExpression { NodeType: ExpressionType.Quote } quote) target = quote.Operand;
-        if (target is not LambdaExpression lambda)
-            throw Error.CannotDifferentiate(node, "only lambda expressions can be invoked (a compiled delegate cannot be looked into); pass an Expression<...> and invoke it");
-
-        var saved = new List<(ParameterExpression, Binding?)>();
-        for (int i = 0; i < lambda.Parameters.Count; i++)
-        {
-            var parameter = lambda.Parameters[i];
-            var argument = node.Arguments[i];
-            Binding binding;
-            if (argument is ParameterExpression p && _bindings.TryGetValue(p, out var alias) && alias.Kind == BindingKind.ArrayInput)
-                binding = alias;
-            else
-                binding = new Binding(BindingKind.Value, -1, Operand(argument, node));
-            saved.Add((parameter, _bindings.TryGetValue(parameter, out var old) ? old : null));
-            _bindings[parameter] = binding;
-        }
-        var outerTranslated = _scope.Translated;
-        _scope.Translated = new Dictionary<Expression, Value>(ReferenceEqualityComparer.Instance);
-        try
-        {
-            return Translate(lambda.Body);
-        }
-        finally
-        {
-            _scope.Translated = outerTranslated;
-            foreach (var (parameter, old) in saved)
-                if (old is { } o) _bindings[parameter] = o; else _bindings.Remove(parameter);
-        }
-    }
+    // Invoked lambda expressions were inlined before translation (InvocationInliner); what is left invokes a delegate.
+    private static Value VisitInvocation(InvocationExpression node) =>
+        throw Error.CannotDifferentiate(node, "only lambda expressions can be invoked (a compiled delegate cannot be looked into); pass an Expression<...> and invoke it");
 
     /// <summary>Rewrites an inactive sub-expression to read its call-time inputs from the trace environment.</summary>
     private sealed class CallTimeRewriter(ExpressionTranslator owner) : ExpressionVisitor

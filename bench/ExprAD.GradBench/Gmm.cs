@@ -1,0 +1,113 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Text.Json.Nodes;
+
+namespace ExprAD.GradBench;
+
+/// <summary>The data of a GMM problem: the points and the sizes; the parameters travel packed in one vector.</summary>
+public sealed class GmmData
+{
+    public int D, K, N;
+    public double M, Gamma;
+    public double[][] X = [];
+    /// <summary>The parts of the objective that do not depend on the parameters.</summary>
+    public double Constant;
+    public int MuOffset => K;
+    public int QOffset => K + K * D;
+    public int LOffset => K + 2 * K * D;
+    public int LCount => D * (D - 1) / 2;
+}
+
+/// <summary>
+/// gmm: the Gaussian mixture log-posterior of GradBench, written as ExprAD lambdas over the packed
+/// parameter vector w = [alpha (k), mu (k d), q (k d), l (k d(d-1)/2)] and composed with
+/// Expression.Invoke; its gradient ("jacobian") comes from AD.Gradient.
+/// </summary>
+public static class Gmm
+{
+    // beta(i, k) = alpha_k + Σ_j q_kj - ½ ‖Q_k (x_i - mu_k)‖², where Q_k is lower triangular with diagonal
+    // exp(q_kj) and its strictly lower part filled column by column from l_k: entry (r, c), c < r, is
+    // l_k[c (d-1) - c (c-1)/2 + r - c - 1].
+    private static readonly Expression<Func<double[], GmmData, int, int, double>> Beta = (w, g, i, k) =>
+        w[k] + Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + k * g.D + j])
+        - 0.5 * Enumerable.Range(0, g.D).Sum(r => Math.Pow(
+            Math.Exp(w[g.QOffset + k * g.D + r]) * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
+            + Enumerable.Range(0, r).Sum(c => w[g.LOffset + k * g.LCount + c * (g.D - 1) - c * (c - 1) / 2 + r - c - 1]
+                                              * (g.X[i][c] - w[g.MuOffset + k * g.D + c])), 2));
+
+    // The parameter-dependent part of the prior and the -n LSE(alpha) term.
+    private static readonly Expression<Func<double[], GmmData, double>> Rest = (w, g) =>
+        -g.N * (Enumerable.Range(0, g.K).Max(k => w[k]) + Math.Log(Enumerable.Range(0, g.K).Sum(k => Math.Exp(w[k] - Enumerable.Range(0, g.K).Max(j => w[j])))))
+        - Enumerable.Range(0, g.K).Sum(k =>
+            0.5 * g.Gamma * g.Gamma * (Enumerable.Range(0, g.D).Sum(j => Math.Exp(2 * w[g.QOffset + k * g.D + j]))
+                                       + Enumerable.Range(0, g.LCount).Sum(j => w[g.LOffset + k * g.LCount + j] * w[g.LOffset + k * g.LCount + j]))
+            - g.M * Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + k * g.D + j]));
+
+    /// <summary>constant + Σ_i LSE_k beta(i, k) + rest, composed from the lambdas above.</summary>
+    public static readonly Expression<Func<double[], GmmData, double>> Objective = Compose();
+
+    private static Expression<Func<double[], GmmData, double>> Compose()
+    {
+        var w = Expression.Parameter(typeof(double[]), "w");
+        var g = Expression.Parameter(typeof(GmmData), "g");
+        var i = Expression.Parameter(typeof(int), "i");
+        var k = Expression.Parameter(typeof(int), "k");
+        var range = typeof(Enumerable).GetMethod(nameof(Enumerable.Range))!;
+        MethodInfo Reduce(string name) => typeof(Enumerable).GetMethods()
+            .Single(m => m.Name == name && m.IsGenericMethodDefinition && m.ReturnType == typeof(double) && m.GetParameters().Length == 2
+                && m.GetParameters()[1].ParameterType.GetGenericArguments()[1] == typeof(double)).MakeGenericMethod(typeof(int));
+        Expression Components() => Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.K)));
+        Expression BetaAt(Expression row, Expression component) => Expression.Invoke(Beta, w, g, row, component);
+        // LSE_k beta(i, k) = max + log Σ exp(beta - max)
+        var max = Expression.Call(Reduce(nameof(Enumerable.Max)), Components(), Expression.Lambda<Func<int, double>>(BetaAt(i, k), k));
+        var k2 = Expression.Parameter(typeof(int), "k");
+        var sum = Expression.Call(Reduce(nameof(Enumerable.Sum)), Components(),
+            Expression.Lambda<Func<int, double>>(Expression.Call(typeof(Math).GetMethod(nameof(Math.Exp))!, Expression.Subtract(BetaAt(i, k2), max)), k2));
+        var lse = Expression.Add(max, Expression.Call(typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!, sum));
+        var points = Expression.Call(Reduce(nameof(Enumerable.Sum)),
+            Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.N))), Expression.Lambda<Func<int, double>>(lse, i));
+        var body = Expression.Add(Expression.Add(Expression.Field(g, nameof(GmmData.Constant)), points), Expression.Invoke(Rest, w, g));
+        return Expression.Lambda<Func<double[], GmmData, double>>(body, w, g);
+    }
+
+    /// <summary>Reads a GradBench gmm input: the data, and the packed parameters.</summary>
+    public static (GmmData Data, double[] Parameters) Read(JsonNode input)
+    {
+        int d = (int)input["d"]!, k = (int)input["k"]!, n = (int)input["n"]!;
+        double m = (double)input["m"]!, gamma = (double)input["gamma"]!;
+        double[] Row(JsonNode node) => node.AsArray().Select(v => (double)v!).ToArray();
+        var data = new GmmData { D = d, K = k, N = n, M = m, Gamma = gamma, X = input["x"]!.AsArray().Select(r => Row(r!)).ToArray() };
+        var w = new List<double>(Row(input["alpha"]!));
+        foreach (var name in new[] { "mu", "q", "l" })
+            foreach (var row in input[name]!.AsArray()) w.AddRange(Row(row!));
+        // -(n d / 2) log 2π + k C, C = N' d (log γ - ½ log 2) - [d(d-1)/4 log π + Σ_{j=1..d} lgamma(N'/2 + (1-j)/2)], N' = d + m + 1.
+        double nPrime = d + m + 1;
+        double c = nPrime * d * (Math.Log(gamma) - 0.5 * Math.Log(2)) - (d * (d - 1) / 4.0 * Math.Log(Math.PI)
+            + Enumerable.Range(1, d).Sum(j => LogGamma(nPrime / 2 + (1 - j) / 2.0)));
+        data.Constant = -(n * d / 2.0) * Math.Log(2 * Math.PI) + k * c;
+        return (data, w.ToArray());
+    }
+
+    /// <summary>Splits a packed gradient into GradBench's jacobian output.</summary>
+    public static JsonObject Output(GmmData g, double[] gradient)
+    {
+        JsonArray Flat(int offset, int count) => new(gradient.Skip(offset).Take(count).Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+        JsonArray Rows(int offset, int width) => new(Enumerable.Range(0, g.K).Select(r => (JsonNode?)Flat(offset + r * width, width)).ToArray());
+        return new JsonObject
+        {
+            ["alpha"] = Flat(0, g.K), ["mu"] = Rows(g.MuOffset, g.D), ["q"] = Rows(g.QOffset, g.D), ["l"] = Rows(g.LOffset, g.LCount),
+        };
+    }
+
+    /// <summary>ln Γ(x) for x &gt; 0 (Lanczos approximation, g = 7, n = 9): a constant of the objective, not differentiated.</summary>
+    public static double LogGamma(double x)
+    {
+        double[] c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+        if (x < 0.5) return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
+        x -= 1;
+        double a = c[0], t = x + 7.5;
+        for (int i = 1; i < 9; i++) a += c[i] / (x + i);
+        return 0.5 * Math.Log(2 * Math.PI) + (x + 0.5) * Math.Log(t) - t + Math.Log(a);
+    }
+}

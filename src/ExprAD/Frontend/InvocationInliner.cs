@@ -1,0 +1,49 @@
+using System.Linq.Expressions;
+
+namespace ExprAD.Frontend;
+
+/// <summary>
+/// Inlines <c>Expression.Invoke(lambda, arguments)</c> by substituting the arguments for the
+/// lambda's parameters, before translation. Every operation is pure, so substitution means the
+/// same as binding; an argument used twice is the same node twice, which translation shares.
+/// This lets a composed lambda pass any argument, including the data object, to a part.
+/// </summary>
+internal sealed class InvocationInliner : ExpressionVisitor
+{
+    private readonly Dictionary<ParameterExpression, Expression> _substitutions = new();
+
+    /// <summary>The body with every invoked lambda inlined (the same object when there is none).</summary>
+    public static Expression Inline(Expression body)
+    {
+        var operands = new List<Expression?>();
+        bool any = ExpressionNodes.PostOrder(body, (n, list) => ExpressionNodes.TryGetOperands(n, list), _ => false)
+            .Any(n => n is InvocationExpression { Expression: LambdaExpression or UnaryExpression { NodeType: ExpressionType.Quote } });
+        return any ? new InvocationInliner().Visit(body)! : body;
+    }
+
+    public override Expression? Visit(Expression? node)
+    {
+        if (node is not null && !StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
+        return base.Visit(node);
+    }
+
+    protected override Expression VisitParameter(ParameterExpression node) =>
+        _substitutions.TryGetValue(node, out var argument) ? argument : node;
+
+    protected override Expression VisitInvocation(InvocationExpression node)
+    {
+        var target = node.Expression;
+        while (target is UnaryExpression { NodeType: ExpressionType.Quote } quote) target = quote.Operand;
+        if (target is not LambdaExpression lambda) return base.VisitInvocation(node);
+        var arguments = node.Arguments.Select(a => Visit(a)!).ToArray();
+        for (int i = 0; i < arguments.Length; i++) _substitutions[lambda.Parameters[i]] = arguments[i];
+        try
+        {
+            return Visit(lambda.Body)!;
+        }
+        finally
+        {
+            foreach (var p in lambda.Parameters) _substitutions.Remove(p);
+        }
+    }
+}
