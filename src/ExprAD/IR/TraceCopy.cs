@@ -2,27 +2,44 @@ using ExprAD.Rules;
 
 namespace ExprAD.IR;
 
-/// <summary>Copies a trace, loops included, into a builder.</summary>
+/// <summary>
+/// Replaces the default copy of loop <paramref name="index"/>: emits it into the target and stores the new
+/// results of every loop it stands for in <paramref name="results"/> (by original result number); false
+/// leaves the loop to the default copy.
+/// </summary>
+internal delegate bool RegionReplay(int index, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results);
+
+/// <summary>Copies a trace, loops included, into a builder: the one copy loop that passes over traces customise.</summary>
 internal static class TraceCopy
 {
     /// <summary>
     /// Re-emits every instruction of <paramref name="source"/> into <paramref name="target"/> (which
     /// simplifies and hash-conses as usual) and returns the new value of each instruction; a loop's
     /// own entry stays default and its projections map to the new loop's results. A loop body's
-    /// captures are mapped through <paramref name="capture"/>; every loop body goes through
-    /// <paramref name="transformBody"/> first, when given (a pass applied at every depth).
+    /// captures are mapped through <paramref name="capture"/> (kept as they are when it is null); every loop body goes through
+    /// <paramref name="transformBody"/> first, when given (a pass applied at every depth). Instructions for
+    /// which <paramref name="include"/> is false are skipped; <paramref name="replayRegion"/> may emit a loop
+    /// its own way (a pass that trims or fuses loops).
     /// </summary>
-    public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null, Func<Trace, Trace>? transformBody = null)
+    public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null, Func<Trace, Trace>? transformBody = null,
+        Func<int, bool>? include = null, RegionReplay? replayRegion = null)
     {
         var renamed = new Value[source.Count];
         var results = new Dictionary<int, Value[]>();
         for (int i = 0; i < source.Count; i++)
         {
             var ins = source.Instructions[i];
+            if (include?.Invoke(i) == false) continue;
+            if (ins.IsRegion && replayRegion?.Invoke(i, ins, renamed, results) == true)
+            {
+                if (ins.Op != Op.Sum) renamed[i] = results[i][0];
+                continue;
+            }
             switch (ins.Op)
             {
                 case Op.Capture:
-                    renamed[i] = (capture ?? throw new InvalidOperationException("A capture outside a loop body."))(ins.A);
+                    // Without a mapping the body is copied as a standalone trace, its captures unchanged.
+                    renamed[i] = capture is null ? target.Emit(ins) : capture(ins.A);
                     break;
                 case Op.Sum:
                     results[i] = ReplayRegion(source, ins, target, renamed, transformBody);

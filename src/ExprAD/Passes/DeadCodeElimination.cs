@@ -59,45 +59,22 @@ internal static class DeadCodeElimination
 
         var b = new TraceBuilder(trace.Environment);
         b.AdoptDataReads(trace);
-        var renamed = new Value[trace.Count];
-        var results = new Dictionary<int, Value[]>();
-        for (int i = 0; i < trace.Count; i++)
+        bool TrimSum(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (!live[i]) continue;
-            var ins = trace.Instructions[i];
-            switch (ins.Op)
-            {
-                case Op.Sum:
-                {
-                    var region = trace.Regions[ins.C];
-                    var keep = projected.TryGetValue(i, out var set) ? set.ToArray() : [];
-                    var body = Apply(region.Body.WithOutputs(keep.Select(k => region.Body.Outputs[k]).ToImmutableArray()));
-                    var child = b.CreateBody();
-                    var summands = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
-                    var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands);
-                    var byResult = new Value[region.Body.Outputs.Length];
-                    for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
-                    results[i] = byResult;
-                    break;
-                }
-                case Op.ArgMax or Op.ArgMin:
-                {
-                    var region = trace.Regions[ins.C];
-                    var body = Apply(region.Body);
-                    var child = b.CreateBody();
-                    var output = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
-                    renamed[i] = b.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, output[0]);
-                    break;
-                }
-                case Op.Project:
-                    renamed[i] = results[ins.A][ins.B];
-                    break;
-                default:
-                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
-                    break;
-            }
+            if (ins.Op != Op.Sum) return false;
+            var region = trace.Regions[ins.C];
+            var keep = projected.TryGetValue(i, out var set) ? set.ToArray() : [];
+            var body = Apply(region.Body.WithOutputs(keep.Select(k => region.Body.Outputs[k]).ToImmutableArray()));
+            var child = b.CreateBody();
+            var summands = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
+            var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands);
+            var byResult = new Value[region.Body.Outputs.Length];
+            for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
+            results[i] = byResult;
+            return true;
         }
-        return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
+        var renamedAll = TraceCopy.Replay(trace, b, transformBody: Apply, include: i => live[i], replayRegion: TrimSum);
+        return b.Build(trace.Outputs.Select(o => renamedAll[o.Index]));
     }
 
     private static Value[] Copy(Trace source, TraceBuilder target, Func<int, Value> capture)

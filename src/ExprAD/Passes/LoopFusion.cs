@@ -48,41 +48,21 @@ internal static class LoopFusion
 
         var b = new TraceBuilder(trace.Environment);
         b.AdoptDataReads(trace);
-        var renamed = new Value[trace.Count];
-        var results = new Dictionary<int, Value[]>();
-        for (int i = 0; i < trace.Count; i++)
+        bool Fuse(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            var ins = trace.Instructions[i];
-            if (fusedAway.Contains(i)) continue;
-            switch (ins.Op)
-            {
-                case Op.Sum when partner.TryGetValue(i, out int later):
-                {
-                    var first = trace.Regions[ins.C];
-                    var second = trace.Regions[trace.Instructions[later].C];
-                    var child = b.CreateBody();
-                    var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
-                    var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
-                    var outputs = first.Body.Outputs.Select(o => a[o.Index]).Concat(second.Body.Outputs.Select(o => z[o.Index])).ToArray();
-                    var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
-                    results[i] = sums[..first.Body.Outputs.Length];
-                    results[later] = sums[first.Body.Outputs.Length..];
-                    break;
-                }
-                case Op.Sum or Op.ArgMax or Op.ArgMin:
-                {
-                    var values = TraceCopy.ReplayRegion(trace, ins, b, renamed);
-                    if (ins.Op == Op.Sum) results[i] = values; else renamed[i] = values[0];
-                    break;
-                }
-                case Op.Project:
-                    renamed[i] = results[ins.A][ins.B];
-                    break;
-                default:
-                    renamed[i] = b.Emit(ins.WithOperands(v => renamed[v.Index]));
-                    break;
-            }
+            if (!partner.TryGetValue(i, out int later)) return false;
+            var first = trace.Regions[ins.C];
+            var second = trace.Regions[trace.Instructions[later].C];
+            var child = b.CreateBody();
+            var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
+            var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
+            var outputs = first.Body.Outputs.Select(o => a[o.Index]).Concat(second.Body.Outputs.Select(o => z[o.Index])).ToArray();
+            var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
+            results[i] = sums[..first.Body.Outputs.Length];
+            results[later] = sums[first.Body.Outputs.Length..];
+            return true;
         }
-        return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
+        var renamedAll = TraceCopy.Replay(trace, b, include: i => !fusedAway.Contains(i), replayRegion: Fuse);
+        return b.Build(trace.Outputs.Select(o => renamedAll[o.Index]));
     }
 }
