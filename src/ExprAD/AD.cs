@@ -62,17 +62,19 @@ public static class AD
     /// The value and full gradient of f : R^n -> R in one reverse sweep.
     /// </summary>
     /// <param name="f">The function of an array, indexed with constant indices, for example <c>x => x[0] * x[1]</c>.</param>
+    /// <param name="options">How to compile (fold checkpointing, parallel loops); <see cref="ADOptions.Default"/> when null.</param>
     /// <returns>A delegate returning f(x) and writing ∂f/∂x into a caller-owned span.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
-    public static GradientFunc Gradient(Expression<Func<double[], double>> f)
+    public static GradientFunc Gradient(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient", OneArray, (source, compileChunk) =>
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient" + options.Key, OneArray, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
-            var trace = Reverse(source);
-            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs), compileChunk));
+            var trace = Reverse(source, options);
+            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options }, compileChunk));
         });
         return new BoundGradient(kernel, constants, info).Invoke;
     }
@@ -82,17 +84,19 @@ public static class AD
     /// </summary>
     /// <typeparam name="TData">The data argument's type; its members may be numbers or arrays of numbers.</typeparam>
     /// <param name="f">The function, for example <c>(w, d) => d.Scale * w[0] * w[0]</c>.</param>
+    /// <param name="options">How to compile (fold checkpointing, parallel loops); <see cref="ADOptions.Default"/> when null.</param>
     /// <returns>A delegate returning f(x, data) and writing ∂f/∂x into a caller-owned span.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
-    public static GradientFunc<TData> Gradient<TData>(Expression<Func<double[], TData, double>> f)
+    public static GradientFunc<TData> Gradient<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data", ArrayAndData, (source, compileChunk) =>
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data" + options.Key, ArrayAndData, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
-            var trace = Reverse(source);
-            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs), compileChunk));
+            var trace = Reverse(source, options);
+            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options }, compileChunk));
         });
         return new BoundGradient<TData>(kernel, constants, info).Invoke;
     }
@@ -102,16 +106,18 @@ public static class AD
     /// without any derivative: the primal that a gradient's cost is compared with.
     /// </summary>
     /// <param name="f">The function of an array.</param>
+    /// <param name="options">How to compile (parallel loops); <see cref="ADOptions.Default"/> when null.</param>
     /// <returns>A delegate computing f(x).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
-    public static ValueFunc Value(Expression<Func<double[], double>> f)
+    public static ValueFunc Value(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<ValueKernel>(f, "value", OneArray, (source, compileChunk) =>
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<ValueKernel>(f, "value" + options.Key, OneArray, (source, compileChunk) =>
         {
             var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<ValueKernel>(trace, LoweringPlans.Value(trace, InputsOf(source)), compileChunk));
+            return (trace, TraceLowering.Lower<ValueKernel>(trace, LoweringPlans.Value(trace, InputsOf(source)) with { Options = options }, compileChunk));
         });
         return new BoundValue(kernel, constants, info).Invoke;
     }
@@ -119,16 +125,18 @@ public static class AD
     /// <summary>The function of an array and data alone, compiled without any derivative.</summary>
     /// <typeparam name="TData">The data argument's type.</typeparam>
     /// <param name="f">The function.</param>
+    /// <param name="options">How to compile (parallel loops); <see cref="ADOptions.Default"/> when null.</param>
     /// <returns>A delegate computing f(x, data).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
-    public static ValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double>> f)
+    public static ValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (kernel, constants, info) = Compile<ValueKernel<TData>>(f, "value-data", ArrayAndData, (source, compileChunk) =>
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<ValueKernel<TData>>(f, "value-data" + options.Key, ArrayAndData, (source, compileChunk) =>
         {
             var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<ValueKernel<TData>>(trace, LoweringPlans.Value(trace, InputsOf(source)), compileChunk));
+            return (trace, TraceLowering.Lower<ValueKernel<TData>>(trace, LoweringPlans.Value(trace, InputsOf(source)) with { Options = options }, compileChunk));
         });
         return new BoundValue<TData>(kernel, constants, info).Invoke;
     }
@@ -231,13 +239,13 @@ public static class AD
         return Compile<TKernel>(f, "scalar-gradient", roles, (source, compileChunk) =>
         {
             var inputs = InputsOf(source);
-            var trace = Reverse(source);
+            var trace = Reverse(source, ADOptions.Default);
             return (trace, TraceLowering.Lower<TKernel>(trace, LoweringPlans.ScalarGradient(trace, inputs, arity), compileChunk));
         });
     }
 
-    private static Trace Reverse(Trace source) =>
-        DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
+    private static Trace Reverse(Trace source, ADOptions options) =>
+        DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval))));
 
     private static Instruction[] InputsOf(Trace trace) => trace.Inputs().Select(v => trace[v]).ToArray();
 

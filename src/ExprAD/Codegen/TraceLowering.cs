@@ -23,6 +23,9 @@ internal sealed record LoweringPlan
     /// <summary>The statement adding (value) into the gradient of parameter (int) at (index), for <see cref="Op.ScatterAdd"/>.</summary>
     public Func<int, Expression, Expression, Expression>? Accumulate { get; init; }
 
+    /// <summary>The user's compilation options (parallel loops).</summary>
+    public ADOptions Options { get; init; } = ADOptions.Default;
+
     /// <summary>Statements run before anything else (argument checks).</summary>
     public IReadOnlyList<Expression> Prologue { get; init; } = [];
 

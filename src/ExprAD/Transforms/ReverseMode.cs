@@ -25,7 +25,7 @@ internal static class ReverseMode
     /// output <c>k</c> (null: not seeded). Outputs of the result: the primal outputs, then the adjoints
     /// of <paramref name="source"/>'s <see cref="Trace.Inputs"/>, in that order (zero when unreached).
     /// </summary>
-    public static Trace Apply(Trace source, Func<TraceBuilder, int, Value?> seed)
+    public static Trace Apply(Trace source, Func<TraceBuilder, int, Value?> seed, int checkpointInterval = 1)
     {
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);

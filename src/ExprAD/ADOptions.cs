@@ -1,0 +1,43 @@
+namespace ExprAD;
+
+/// <summary>
+/// Choices that change how a delegate is compiled (never what it computes, up to the order of floating-point sums
+/// where <see cref="ParallelLoops"/> says so). Part of the cache key: the same lambda with other options is another kernel.
+/// </summary>
+public sealed record ADOptions
+{
+    /// <summary>The options used when none are given: every fold state taped, loops run on the calling thread.</summary>
+    public static ADOptions Default { get; } = new();
+
+    /// <summary>
+    /// Reverse mode of a fold (<c>Aggregate</c>) keeps the carried state of every k-th iteration and recomputes the
+    /// states in between from the nearest kept one while sweeping back: memory falls by a factor of k, forward work
+    /// in the adjoint doubles. 1 (the default) keeps every state.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to less than 1.</exception>
+    public int CheckpointInterval
+    {
+        get => _checkpointInterval;
+        init => _checkpointInterval = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), value, "The checkpoint interval must be at least 1.");
+    }
+    private readonly int _checkpointInterval = 1;
+
+    /// <summary>
+    /// Runs the outermost sums (and their adjoints) of at least <see cref="ParallelThreshold"/> iterations on all cores.
+    /// Each worker keeps its own partial sums and gradient, and they are added in worker order, so results are the
+    /// same from run to run (but may differ in the last bits from the sequential order).
+    /// </summary>
+    public bool ParallelLoops { get; init; }
+
+    /// <summary>The fewest iterations for which a sum runs in parallel when <see cref="ParallelLoops"/> is set (default 4096).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to less than 1.</exception>
+    public int ParallelThreshold
+    {
+        get => _parallelThreshold;
+        init => _parallelThreshold = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ParallelThreshold), value, "The threshold must be at least 1.");
+    }
+    private readonly int _parallelThreshold = 4096;
+
+    /// <summary>The part of a kernel's cache key that these options contribute.</summary>
+    internal string Key => $"k{CheckpointInterval}{(ParallelLoops ? "p" + ParallelThreshold : "")}";
+}
