@@ -77,11 +77,15 @@ internal sealed class TraceBuilder
             throw new InvalidOperationException("A sum's start and count must be integers.");
         foreach (var v in summands)
             if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A sum adds scalars.");
-        var region = new Region(body.Build(summands), body._captures.ToImmutableArray());
+        // A summand given twice (a fused primal and its recomputation) is summed once, and both results are the same
+        // value, so that what is computed from them after the loop is shared too.
+        var distinct = summands.Distinct().ToList();
+        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray());
         _regions.Add(region);
         // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
         var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
-        return summands.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
+        var results = distinct.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
+        return summands.Select(s => results[distinct.IndexOf(s)]).ToArray();
     }
 
     /// <summary>Inside a fold's body: carried state <paramref name="slot"/> at the start of the iteration.</summary>
