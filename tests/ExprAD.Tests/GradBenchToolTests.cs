@@ -25,7 +25,7 @@ public class GradBenchToolTests
     {
         // Without the data no case is generated, and TheVisibleGoldensExist fails.
         if (BenchData() is not { } data) yield break;
-        foreach (var module in new[] { "lse", "llsq", "gmm" })
+        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
         foreach (var golden in Directory.GetFiles(Path.Combine(data, "fixtures"), "gmm_*.golden.json").Order())
@@ -36,7 +36,7 @@ public class GradBenchToolTests
     public void TheVisibleGoldensExist()
     {
         Assert.That(BenchData(), Is.Not.Null, "../shared/benchdata/gradbench beside the repository");
-        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(8));
+        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(10));
     }
 
     [TestCaseSource(nameof(Goldens))]

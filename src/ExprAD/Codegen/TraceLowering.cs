@@ -317,7 +317,9 @@ internal static class TraceLowering
             {
                 trace.ForEachUse(trace.Instructions[i], operand =>
                 {
-                    if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const) _reloads.Add(operand);
+                    // A backward fold names its taped fold to find the tape (in the workspace), not to read a value.
+                    if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const
+                        && trace.Instructions[operand].Kind != ValueKind.Tuple) _reloads.Add(operand);
                     _lastUseHere[operand] = i;
                 });
             }
