@@ -238,7 +238,7 @@ public sealed class EvaluationTrace
             var region = _trace.Regions[ins.C];
             var captures = string.Join(", ", region.Captures.Select((c, k) => $"capture {k} = {Operand(c.Index)}"));
             var body = string.Join("; ", region.Body.ToString().Split('\n').Select(l => l.Trim()));
-            var symbol = ins.Op switch { Op.Sum => "Σ", Op.Fold => "fold", Op.ArgMax => "argmax", _ => "argmin" };
+            var symbol = ins.Op switch { Op.Sum => "Σ", Op.Fold => "fold", Op.Map => "map", Op.ArgMax => "argmax", _ => "argmin" };
             var initial = ins.Op == Op.Fold ? $" from state ({string.Join(", ", region.Initial.Select(v => Operand(v.Index)))})" : "";
             return $"{symbol} over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1{initial} of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
         }

@@ -149,6 +149,34 @@ public static class Runtime
         return tape;
     }
 
+    /// <summary>Buffer <paramref name="id"/> of <paramref name="workspace"/>: an array of exactly <paramref name="length"/> elements (reallocated when the length changes).</summary>
+    public static double[] Buffer(Workspace workspace, int id, int length)
+    {
+        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
+        ref var buffer = ref workspace.Tapes[id];
+        if (buffer is null || buffer.Length != Math.Max(length, 0)) buffer = new double[Math.Max(length, 0)];
+        return buffer;
+    }
+
+    /// <summary>Buffer <paramref name="id"/>, <paramref name="length"/> zeros.</summary>
+    public static double[] ZeroBuffer(Workspace workspace, int id, int length)
+    {
+        var buffer = Buffer(workspace, id, length);
+        Array.Clear(buffer);
+        return buffer;
+    }
+
+    /// <summary>Buffer <paramref name="id"/> as it is (for a later chunk of the kernel that filled it).</summary>
+    public static double[] ExistingBuffer(Workspace workspace, int id) => workspace.Tapes[id]!;
+
+    /// <summary>Adds <paramref name="value"/> into <c>array[index]</c>, with a bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddTo(double[] array, int index, double value)
+    {
+        if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
+        array[index] += value;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
@@ -161,7 +189,7 @@ public static class Runtime
     private static void ThrowNull(string argument) => throw new ArgumentNullException(argument);
 }
 
-/// <summary>Scratch memory of one running kernel: the tapes of its folds, by id. Used by generated code only.</summary>
+/// <summary>Scratch memory of one running kernel: the tapes of its folds and the arrays of its maps, by id. Used by generated code only.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class Workspace
 {

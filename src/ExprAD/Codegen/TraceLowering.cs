@@ -54,6 +54,10 @@ internal static class TraceLowering
     private static readonly MethodInfo RentWorkspace = typeof(Runtime).GetMethod(nameof(Runtime.RentWorkspace))!;
     private static readonly MethodInfo ReturnWorkspace = typeof(Runtime).GetMethod(nameof(Runtime.ReturnWorkspace))!;
     private static readonly MethodInfo TapeOf = typeof(Runtime).GetMethod(nameof(Runtime.Tape))!;
+    private static readonly MethodInfo BufferOf = typeof(Runtime).GetMethod(nameof(Runtime.Buffer))!;
+    private static readonly MethodInfo ZeroBufferOf = typeof(Runtime).GetMethod(nameof(Runtime.ZeroBuffer))!;
+    private static readonly MethodInfo ExistingBuffer = typeof(Runtime).GetMethod(nameof(Runtime.ExistingBuffer))!;
+    private static readonly MethodInfo AddTo = typeof(Runtime).GetMethod(nameof(Runtime.AddTo))!;
 
     /// <summary>Lowers <paramref name="trace"/>; <paramref name="compileChunk"/> compiles the separate chunk methods of long traces.</summary>
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
@@ -61,7 +65,7 @@ internal static class TraceLowering
     {
         var lastUse = LastUses(trace);
         var chunkStarts = ChunkStarts(trace, chunkSize);
-        var context = new LoweringContext(UsesTapes(trace) ? Expression.Variable(typeof(Workspace), "workspace") : null);
+        var context = new LoweringContext(UsesWorkspace(trace) ? Expression.Variable(typeof(Workspace), "workspace") : null);
         if (chunkStarts.Count == 1)
         {
             var pool = new LocalPool();
@@ -84,23 +88,32 @@ internal static class TraceLowering
         return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts, context);
     }
 
-    /// <summary>True when a fold in the trace (at any depth) records a tape, so the kernel needs a workspace.</summary>
-    private static bool UsesTapes(Trace trace) => trace.Regions.Any(r => r.TapeInterval > 0 || UsesTapes(r.Body));
+    /// <summary>True when a fold in the trace (at any depth) records a tape, or a map or adjoint array needs a buffer: the kernel needs a workspace.</summary>
+    private static bool UsesWorkspace(Trace trace) =>
+        trace.Instructions.Any(i => i.Op is Op.Map or Op.ZeroArray) || trace.Regions.Any(r => r.TapeInterval > 0 || UsesWorkspace(r.Body));
 
     /// <summary>What every method and loop body of one lowering shares: the workspace, and the tape ids of the folds.</summary>
     private sealed class LoweringContext(ParameterExpression? workspace)
     {
-        private readonly Dictionary<(Trace, int), int> _tapeIds = new();
+        private readonly Dictionary<(Trace, int, int), int> _tapeIds = new();
 
         /// <summary>The running kernel's workspace (a local of the entry method, a parameter of chunk methods); null without tapes.</summary>
         public ParameterExpression? Workspace { get; set; } = workspace;
 
         /// <summary>The id of the tape that instruction <paramref name="index"/> of <paramref name="trace"/> writes (or, for a backward fold, its segment buffer).</summary>
-        public int TapeId(Trace trace, int index)
+        public int TapeId(Trace trace, int index, int part = 0)
         {
-            if (!_tapeIds.TryGetValue((trace, index), out int id)) _tapeIds.Add((trace, index), id = _tapeIds.Count);
+            if (!_tapeIds.TryGetValue((trace, index, part), out int id)) _tapeIds.Add((trace, index, part), id = _tapeIds.Count);
             return id;
         }
+
+        /// <summary>The workspace buffer holding array value <paramref name="index"/> of <paramref name="trace"/> (a map's result or an adjoint array), or null.</summary>
+        public int? BufferId(Trace trace, int index) => trace.Instructions[index] switch
+        {
+            { Op: Op.ZeroArray } => TapeId(trace, index),
+            { Op: Op.Project } p when trace.Instructions[p.A].Op == Op.Map => TapeId(trace, p.A, p.B),
+            _ => null,
+        };
     }
 
     /// <summary>The position of the last instruction reading each value (a region reads its captures); outputs: int.MaxValue; unread: -1.</summary>
@@ -204,9 +217,13 @@ internal static class TraceLowering
             }
             var ins = trace.Instructions[i];
             // Data reads are re-read by each chunk that needs them rather than spilled.
-            if (ins.Op is Op.Const or Op.Sum or Op.Fold or Op.Data || lastUse[i] < 0) continue;
+            if (ins.Op is Op.Const or Op.Sum or Op.Fold or Op.Map or Op.Data || lastUse[i] < 0) continue;
             if (ins.Kind is ValueKind.Array or ValueKind.Jagged)
+            {
+                // Arrays of maps and adjoint arrays live in the workspace and are fetched again by the chunks that read them.
+                if (ins.Op is Op.ZeroArray || ins.Op == Op.Project && trace.Instructions[ins.A].Op == Op.Map) continue;
                 throw new NotSupportedException("A row of a data array is used across a very long stretch of code; read it closer to its use.");
+            }
             if (lastUse[i] != int.MaxValue && chunkOf[lastUse[i]] == chunk) continue;
             slots[i] = freeSlots.Count > 0 ? freeSlots.Pop() : slotCount++;
             if (lastUse[i] == int.MaxValue) continue; // outputs keep their slot to the end
@@ -335,7 +352,9 @@ internal static class TraceLowering
         public void EmitReloads()
         {
             foreach (var i in _reloads)
-                Define(i, _trace.Instructions[i].Op == Op.Data ? _trace.DataReads[_trace.Instructions[i].A].Accessor : FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
+                Define(i, _trace.Instructions[i].Op == Op.Data ? _trace.DataReads[_trace.Instructions[i].A].Accessor
+                    : _context.BufferId(_trace, i) is { } buffer ? Expression.Call(ExistingBuffer, _context.Workspace!, Expression.Constant(buffer))
+                    : FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
         }
 
         public void EmitInstructions()
@@ -346,6 +365,12 @@ internal static class TraceLowering
                 if (ins.Op == Op.ScatterAdd)
                 {
                     Body.Add(Need(_plan.Accumulate)(ins.C, ValueOf(ins.A), ValueOf(ins.B)));
+                    ReleaseOperandsReadLastAt(i);
+                    continue;
+                }
+                if (ins.Op == Op.ArrayAdd)
+                {
+                    Body.Add(Expression.Call(AddTo, ValueOf(ins.A), ValueOf(ins.B), ValueOf(ins.C)));
                     ReleaseOperandsReadLastAt(i);
                     continue;
                 }
@@ -363,6 +388,14 @@ internal static class TraceLowering
                     case Op.LoopIndex: value = _loopIndex!; break;
                     case Op.Capture: value = _captures[ins.A]; break;
                     case Op.State: value = _states[ins.A]; break;
+                    case Op.ZeroArray:
+                        value = Expression.Call(ZeroBufferOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)), ValueOf(ins.A));
+                        ReleaseOperandsReadLastAt(i);
+                        break;
+                    case Op.Map:
+                        EmitMap(i, ins);
+                        ReleaseOperandsReadLastAt(i);
+                        continue;
                     case Op.TapedState: value = _tapedState!(ins.A); break;
                     case Op.Sum:
                         EmitSum(i, ins);
@@ -417,6 +450,24 @@ internal static class TraceLowering
             {
                 for (int k = 0; k < accumulators.Length; k++)
                     inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
+            });
+        }
+
+        /// <summary>for (index = start; index &lt; start + count; index++) { body; array_k[index - start] = output k }, into workspace buffers.</summary>
+        private void EmitMap(int i, Instruction ins)
+        {
+            var outputs = _trace.Regions[ins.C].Body.Outputs;
+            var arrays = new ParameterExpression[outputs.Length];
+            for (int k = 0; k < outputs.Length; k++)
+            {
+                arrays[k] = _pool.Take(typeof(double[]));
+                Body.Add(Expression.Assign(arrays[k], Expression.Call(BufferOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, k)), ValueOf(ins.B))));
+            }
+            _results[i] = arrays;
+            EmitLoop(ins, (inner, index, first) =>
+            {
+                for (int k = 0; k < arrays.Length; k++)
+                    inner.Body.Add(Expression.Assign(Expression.ArrayAccess(arrays[k], Expression.Subtract(index, first)), inner.ValueOf(outputs[k].Index)));
             });
         }
 

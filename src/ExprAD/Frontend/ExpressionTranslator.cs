@@ -108,7 +108,7 @@ internal sealed class ExpressionTranslator
             // Operands that are not numbers are never entered: the node itself is then reported, with
             // its whole text, rather than a fragment of it.
             case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b:
-                if (ArrayParameterOf(b.Left) is null && DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left)) operands.Add(b.Left);
+                if (ArrayParameterOf(b.Left) is null && (DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left) || IsMapPipeline(b.Left))) operands.Add(b.Left);
                 operands.Add(b.Right);
                 break;
             case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null && !IsVector(u.Operand):
@@ -314,8 +314,8 @@ internal sealed class ExpressionTranslator
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
         {
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
-            if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left))
-                throw Error.CannotDifferentiate(node, "only the active array parameter and data arrays can be indexed here");
+            if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left) && !IsMapPipeline(node.Left))
+                throw Error.CannotDifferentiate(node, "only the active array parameter, data arrays and arrays built with ToArray() can be indexed here");
             return _b.Emit(Op.Element, Translate(node.Left), Operand(node.Right, node));
         }
         var index = Operand(node.Right, node);
@@ -340,7 +340,11 @@ internal sealed class ExpressionTranslator
     /// or a choice between such arrays. It has a length known at compile time and is translated element by element.
     /// </summary>
     private bool IsVector(Expression e) =>
-        e.Type == typeof(double[]) && ArrayParameterOf(e) is null && !IsDataValue(e);
+        e.Type == typeof(double[]) && ArrayParameterOf(e) is null && !IsDataValue(e) && !IsMapPipeline(e);
+
+    /// <summary>True for <c>....Select(...).ToArray()</c> over a range or an array: an array value built by a map region.</summary>
+    private bool IsMapPipeline(Expression e) =>
+        e is MethodCallExpression call && LinqLoops.TryMatchMap(call, out var map) && IsLoopSource(map);
 
     /// <summary>The elements of a small array value (see <see cref="IsVector"/>), each translated in the current scope.</summary>
     private Value[] TranslateVector(Expression node)
@@ -379,6 +383,7 @@ internal sealed class ExpressionTranslator
 
     private Value VisitMethodCall(MethodCallExpression node)
     {
+        if (LinqLoops.TryMatchMap(node, out var map) && IsLoopSource(map)) return VisitMap(node, map);
         if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline))
             return pipeline.End == LinqLoops.Terminal.Aggregate ? VisitAggregate(node, pipeline)[0] : VisitPipeline(node, pipeline);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
@@ -452,6 +457,39 @@ internal sealed class ExpressionTranslator
             if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
             // Average: the sum over the number of elements kept (NaN for none, where LINQ would throw).
             return outer.Builder.Div(sums[0], summands.Count > 1 ? sums[1] : outer.Builder.Emit(Op.IntToDouble, count));
+        }
+        finally
+        {
+            _scope = outer;
+            foreach (var v in variables) _bindings.Remove(v);
+        }
+    }
+
+    /// <summary>
+    /// <c>....Select(...).ToArray()</c>: a map region building the array, element r computed by the fused stages at
+    /// position r. As for sums, the body holds only what depends on the stages' parameters; the rest is hoisted.
+    /// </summary>
+    private Value VisitMap(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        if (loop.Stages.Any(s => s.Kind == LinqLoops.StageKind.Where))
+            throw Error.CannotDifferentiate(node, "Where before ToArray() makes the length depend on the data; use a mask (a ? b : 0) in Select instead");
+        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
+        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
+        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        {
+            var other = LengthOf(stage.Other!);
+            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
+        }
+        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
+        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
+        var body = _scope.Builder.CreateBody();
+        var outer = _scope;
+        _scope = new Scope(body, outer, dependent);
+        try
+        {
+            var index = body.LoopIndex();
+            var (element, _) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index);
+            return outer.Builder.EmitMap(start, count, body, [element])[0];
         }
         finally
         {

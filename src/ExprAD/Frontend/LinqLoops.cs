@@ -14,7 +14,7 @@ internal static class LinqLoops
 {
     public enum StageKind { Select, SelectWithIndex, Zip, Where }
 
-    public enum Terminal { Sum, Average, Max, Min, Aggregate }
+    public enum Terminal { Sum, Average, Max, Min, Aggregate, Map }
 
     /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the array zipped with.</summary>
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
@@ -63,6 +63,17 @@ internal static class LinqLoops
         }
         else if (node.Arguments.Count != 1) return false;
         return TryMatchSource(node.Arguments[0], stages, end.Value, out pipeline);
+    }
+
+    /// <summary>
+    /// <c>source.Select(...).ToArray()</c> (any stages but Where, which would change the length): an array built by a loop.
+    /// A bare <c>ToArray()</c> of an array is a copy, also a map.
+    /// </summary>
+    public static bool TryMatchMap(MethodCallExpression node, out Pipeline pipeline)
+    {
+        pipeline = null!;
+        return node.Method.DeclaringType == typeof(Enumerable) && node.Method.Name == nameof(Enumerable.ToArray) && node.Type == typeof(double[])
+            && TryMatchSource(node.Arguments[0], new List<Stage>(), Terminal.Map, out pipeline);
     }
 
     /// <summary>

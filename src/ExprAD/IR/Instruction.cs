@@ -29,16 +29,17 @@ internal readonly struct Instruction : IEquatable<Instruction>
     public int Arity => Op switch
     {
         Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.InputLength => 0,
-        Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
-        Op.Project or Op.InputAt => 1,
+        Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
+        Op.Project or Op.InputAt or Op.ZeroArray => 1,
+        Op.ArrayAdd => 3,
         _ => RuleTable.Get(Op).Arity,
     };
 
     /// <summary>True for loops: instructions with a body (<see cref="C"/> indexes the trace's regions).</summary>
-    public bool IsRegion => Op is Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin;
+    public bool IsRegion => Op is Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin;
 
-    /// <summary>True for loops whose several results are read with <see cref="Op.Project"/> (sums and folds).</summary>
-    public bool HasTupleResult => Op is Op.Sum or Op.Fold;
+    /// <summary>True for loops whose several results are read with <see cref="Op.Project"/> (sums, folds and maps).</summary>
+    public bool HasTupleResult => Op is Op.Sum or Op.Fold or Op.Map;
 
     /// <summary>True for leaves: instructions without value operands.</summary>
     public bool IsLeaf => Arity == 0;

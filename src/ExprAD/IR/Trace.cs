@@ -168,7 +168,9 @@ internal sealed class Trace
                 case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
                 case Op.State: text.Append("state ").Append(ins.A); break;
                 case Op.TapedState: text.Append("taped state ").Append(ins.A); break;
-                case Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin:
+                case Op.ZeroArray: text.Append("zeros ").Append(new Value(ins.A)); break;
+                case Op.ArrayAdd: text.Append(new Value(ins.A)).Append('[').Append(new Value(ins.B)).Append("] += ").Append(new Value(ins.C)); break;
+                case Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin:
                     var region = Regions[ins.C];
                     text.Append(region.Backward ? "backward " : "").Append(ins.Op.ToString().ToLowerInvariant()).Append(' ')
                         .Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B));

@@ -88,6 +88,33 @@ internal sealed class TraceBuilder
         return summands.Select(s => results[distinct.IndexOf(s)]).ToArray();
     }
 
+    /// <summary>
+    /// Arrays of <paramref name="count"/> elements: element r of result k is <paramref name="outputs"/>[k] of <paramref name="body"/>
+    /// at index start + r. Returns one array value per output.
+    /// </summary>
+    public Value[] EmitMap(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> outputs)
+    {
+        if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
+        if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
+            throw new InvalidOperationException("A map's start and count must be integers.");
+        foreach (var v in outputs)
+            if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A map builds arrays of scalars.");
+        _regions.Add(new Region(body.Build(outputs), body._captures.ToImmutableArray()));
+        var map = Effect(new Instruction(Op.Map, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        return outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Array, map.Index, k))).ToArray();
+    }
+
+    /// <summary>A new array of <paramref name="length"/> zeros (never shared: each is a buffer of its own).</summary>
+    public Value ZeroArray(Value length)
+    {
+        if (KindOf(length) != ValueKind.Integer) throw new InvalidOperationException("A length is an integer.");
+        return Effect(new Instruction(Op.ZeroArray, ValueKind.Array, length.Index));
+    }
+
+    /// <summary>Adds <paramref name="value"/> into element <paramref name="index"/> of the array <paramref name="array"/> (a <see cref="ZeroArray"/>).</summary>
+    public void ArrayAdd(Value array, Value index, Value value) =>
+        Effect(new Instruction(Op.ArrayAdd, ValueKind.Effect, array.Index, index.Index, value.Index));
+
     /// <summary>Inside a fold's body: carried state <paramref name="slot"/> at the start of the iteration.</summary>
     public Value State(int slot, ValueKind kind = ValueKind.Scalar) => Append(new Instruction(Op.State, kind, slot));
 
@@ -219,8 +246,8 @@ internal sealed class TraceBuilder
         Op.Const => Constant(ins.Kind, ins.Number),
         Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.Project or Op.InputLength => Append(ins),
         Op.InputAt => InputAt(ins.B, new Value(ins.A)),
-        Op.ScatterAdd => Effect(ins),
-        Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
+        Op.ScatterAdd or Op.ZeroArray or Op.ArrayAdd => Effect(ins),
+        Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
         _ => ins.Arity switch
         {
             1 => Emit(ins.Op, new Value(ins.A)),

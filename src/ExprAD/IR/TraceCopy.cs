@@ -45,7 +45,7 @@ internal static class TraceCopy
                 case Op.State or Op.TapedState when leaf is not null:
                     renamed[i] = leaf(ins);
                     break;
-                case Op.Sum:
+                case Op.Sum or Op.Map:
                     results[i] = ReplayRegion(source, ins, target, renamed, transformBody);
                     break;
                 case Op.Fold:
@@ -86,8 +86,11 @@ internal static class TraceCopy
         var bodyTrace = transformBody?.Invoke(region.Body) ?? region.Body;
         var body = Replay(bodyTrace, child, c => child.Capture(renamed[region.Captures[c].Index]), transformBody);
         var outputs = bodyTrace.Outputs.Select(o => body[o.Index]).ToArray();
-        return ins.Op == Op.Sum
-            ? target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs)
-            : [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])];
+        return ins.Op switch
+        {
+            Op.Sum => target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs),
+            Op.Map => target.EmitMap(renamed[ins.A], renamed[ins.B], child, outputs),
+            _ => [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])],
+        };
     }
 }

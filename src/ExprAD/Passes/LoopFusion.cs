@@ -39,6 +39,8 @@ internal static class LoopFusion
                 if (candidate.Op != Op.Sum || partner.ContainsKey(earlier) || fusedAway.Contains(earlier)) continue;
                 if (candidate.A != ins.A || candidate.B != ins.B) continue;
                 if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier)) continue;
+                // An adjoint array is complete only once every loop adding into it is done: a loop reading one stays apart.
+                if (trace.Regions[ins.C].Captures.Any(c => trace.Instructions[c.Index].Op == Op.ZeroArray)) continue;
                 partner[earlier] = later;
                 fusedAway.Add(later);
                 break;

@@ -90,6 +90,25 @@ internal static class TraceVerifier
                         if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
                     continue;
                 }
+                case Op.Map:
+                {
+                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a map needs integer start and count");
+                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
+                    var region = trace.Regions[ins.C];
+                    foreach (var c in region.Captures)
+                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
+                    foreach (var o in region.Body.Outputs)
+                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a map builds arrays of scalars");
+                    continue;
+                }
+                case Op.ZeroArray:
+                    if (ins.A >= i || Kind(0) != ValueKind.Integer || ins.Kind != ValueKind.Array) Fail("bad zero array");
+                    continue;
+                case Op.ArrayAdd:
+                    if (ins.A >= i || ins.B >= i || ins.C >= i || Kind(0) != ValueKind.Array || Kind(1) != ValueKind.Integer || Kind(2) != ValueKind.Scalar
+                        || ins.Kind != ValueKind.Effect) Fail("bad array add");
+                    continue;
                 case Op.ArgMax or Op.ArgMin:
                 {
                     if (ins.Kind != ValueKind.Integer || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("an arg-extremum has integer start, count and result");
@@ -103,7 +122,8 @@ internal static class TraceVerifier
                 }
                 case Op.Project:
                     if (ins.A >= i || !trace.Instructions[ins.A].HasTupleResult || ins.B < 0 ||
-                        ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length || ins.Kind != ValueKind.Scalar)
+                        ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length
+                        || ins.Kind != (trace.Instructions[ins.A].Op == Op.Map ? ValueKind.Array : ValueKind.Scalar))
                         Fail("bad projection");
                     continue;
             }

@@ -24,6 +24,12 @@ internal enum Op : byte
     // A backward fold runs its iterations from last to first (reverse mode emits it, with a tape).
     Fold,
 
+    // A loop building arrays (operands start and count; Instruction.C indexes Trace.Regions): element r of result k
+    // (read with Project, kind Array) is body output k at index start + r. The arrays are active values: reverse
+    // mode gives each an adjoint array (ZeroArray, operand the length) into which reads add (ArrayAdd, an effect:
+    // operand A the array, B the index, C the value).
+    Map, ZeroArray, ArrayAdd,
+
     // Active arrays with computed indices. InputAt: operand A the index, B the parameter (immediate).
     // InputLength: the length of parameter A. ScatterAdd (an effect, emitted by reverse mode): adds
     // operand B into the gradient of parameter C at index operand A.

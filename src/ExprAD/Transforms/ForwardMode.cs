@@ -70,7 +70,10 @@ internal static class ForwardMode
                 case Op.TapedState:
                     throw new NotSupportedException("Forward mode over the reverse of a fold is not supported.");
                 case Op.Sum:
-                    loopResults[i] = TransformSum(source, ins, b, directions, seed, primal, tangents);
+                    loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents, b.EmitSum);
+                    continue;
+                case Op.Map:
+                    loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents, b.EmitMap);
                     continue;
                 case Op.Fold:
                     loopResults[i] = TransformFold(source, ins, b, directions, seed, primal, tangents);
@@ -90,6 +93,13 @@ internal static class ForwardMode
             {
                 // The seed sees the instruction with its index already in this builder.
                 for (int d = 0; d < directions; d++) tangents[d][i] = seed(b, mapped, d);
+                continue;
+            }
+            if (ins.Op == Op.Element)
+            {
+                // An element of an array built by a map: the same element of its tangent array.
+                for (int d = 0; d < directions; d++)
+                    if (tangents[d][ins.A] is { } array) tangents[d][i] = b.Emit(Op.Element, array, primal[ins.B]);
                 continue;
             }
             if (ins.Kind != ValueKind.Scalar || ins.IsLeaf) continue;
@@ -131,9 +141,12 @@ internal static class ForwardMode
         return (primal, tangents);
     }
 
-    /// <summary>One loop computing the sums of the body's outputs and of their tangents.</summary>
-    private static (Value[] Primal, Value?[][] Tangents) TransformSum(Trace source, Instruction ins, TraceBuilder b, int directions, Seed seed,
-        Value[] primal, Value?[][] tangents)
+    /// <summary>
+    /// One loop (a sum or a map, which <paramref name="emit"/> builds) computing the body's outputs and their tangents:
+    /// the tangent of a sum is the sum of the tangents, the tangent of a map the array of the tangents.
+    /// </summary>
+    private static (Value[] Primal, Value?[][] Tangents) TransformLoop(Trace source, Instruction ins, TraceBuilder b, int directions, Seed seed,
+        Value[] primal, Value?[][] tangents, Func<Value, Value, TraceBuilder, IReadOnlyList<Value>, Value[]> emit)
     {
         var region = source.Regions[ins.C];
         var body = region.Body;
@@ -150,7 +163,7 @@ internal static class ForwardMode
                     tangentSlots[d, k] = summands.Count;
                     summands.Add(t);
                 }
-        var results = b.EmitSum(primal[ins.A], primal[ins.B], child, summands);
+        var results = emit(primal[ins.A], primal[ins.B], child, summands);
         var resultTangents = new Value?[directions][];
         for (int d = 0; d < directions; d++)
         {

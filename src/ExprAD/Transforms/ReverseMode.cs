@@ -72,7 +72,19 @@ internal static class ReverseMode
                 SweepFold(source, i, b, primal, adjoints, masked, interval);
                 continue;
             }
+            if (ins.Op == Op.Map)
+            {
+                SweepMap(source, i, b, primal, adjoints, masked, interval);
+                continue;
+            }
             if (adjoints[i] is not { } adjoint) continue;
+            // An element of an array a map built: its adjoint is added into the array's adjoint array.
+            if (ins.Op == Op.Element && IsActiveArray(source, ins.A, adjoints))
+            {
+                b.ArrayAdd(ArrayAdjoint(source, b, primal, adjoints, ins.A), primal[ins.B], adjoint);
+                masked[ins.A] |= masked[i];
+                continue;
+            }
             // Array elements read with a computed index, and any input read inside a loop, add their
             // adjoint into the gradient where they are (a scatter-add); top-level inputs are outputs.
             if (ins.Op == Op.InputAt)
@@ -118,6 +130,74 @@ internal static class ReverseMode
         }
     }
 
+    /// <summary>True for an array with an adjoint: one a map built (or, in a loop body, a captured one given an adjoint outside).</summary>
+    private static bool IsActiveArray(Trace source, int array, Value?[] adjoints) =>
+        adjoints[array] is not null || source.Instructions[array] is { Op: Op.Project } p && source.Instructions[p.A].Op == Op.Map;
+
+    /// <summary>The adjoint array of an active array: zeros of the same length, created where the first read of it is swept.</summary>
+    private static Value ArrayAdjoint(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, int array) =>
+        adjoints[array] ??= b.ZeroArray(b.Emit(Op.ArrayLength, primal[array]));
+
+    /// <summary>
+    /// Before a loop body is swept: every active array it captures gets its adjoint array outside the loop, and the body
+    /// adds into that (captured) array, so that reads in every iteration land in the one adjoint.
+    /// </summary>
+    private static void SeedCapturedArrays(Trace source, Region region, TraceBuilder b, TraceBuilder child, Value[] primal,
+        Value?[] adjoints, Value?[] innerAdjoints)
+    {
+        var body = region.Body;
+        for (int j = 0; j < body.Count; j++)
+        {
+            var leaf = body.Instructions[j];
+            if (leaf.Op != Op.Capture || leaf.Kind != ValueKind.Array) continue;
+            int outer = region.Captures[leaf.A].Index;
+            if (IsActiveArray(source, outer, adjoints)) innerAdjoints[j] = child.Capture(ArrayAdjoint(source, b, primal, adjoints, outer));
+        }
+    }
+
+    /// <summary>Marks an outer array masked when a body added a masked adjoint into it.</summary>
+    private static void PropagateArrayMasks(Trace body, Region region, bool[] innerMasked, bool[] masked)
+    {
+        for (int j = 0; j < body.Count; j++)
+            if (body.Instructions[j] is { Op: Op.Capture, Kind: ValueKind.Array } leaf && innerMasked[j]) masked[region.Captures[leaf.A].Index] = true;
+    }
+
+    /// <summary>
+    /// The adjoint of a map: a loop over the same iterations that recomputes the body, seeds each output with its
+    /// element of the result's adjoint array, sweeps the body backwards and sums the adjoints of the captures.
+    /// </summary>
+    private static void SweepMap(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval)
+    {
+        var ins = source.Instructions[i];
+        var region = source.Regions[ins.C];
+        var body = region.Body;
+        var (resultAdjoints, anyMasked) = ResultAdjoints(source, i, adjoints, masked);
+        if (resultAdjoints.All(a => a is null)) return;
+
+        var child = b.CreateBody();
+        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
+        var innerAdjoints = new Value?[body.Count];
+        var innerMasked = new bool[body.Count];
+        SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
+        var position = child.Sub(child.LoopIndex(), child.Capture(primal[ins.A]));
+        for (int k = 0; k < body.Outputs.Length; k++)
+        {
+            if (resultAdjoints[k] is not { } array) continue;
+            int o = body.Outputs[k].Index;
+            var seed = child.Emit(Op.Element, child.Capture(array), position);
+            innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
+            innerMasked[o] |= anyMasked;
+        }
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        PropagateArrayMasks(body, region, innerMasked, masked);
+
+        var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
+        if (captured.Count == 0 && !child.HasEffects) return;
+        var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
+        for (int k = 0; k < captured.Count; k++)
+            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
+    }
+
     private static void Accumulate(Trace source, TraceBuilder b, Value?[] adjoints, bool[] masked, int target, Value contribution, bool isMasked)
     {
         if (source.Instructions[target].Kind != ValueKind.Scalar) return;
@@ -141,6 +221,7 @@ internal static class ReverseMode
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
+        SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
         for (int k = 0; k < body.Outputs.Length; k++)
         {
             if (resultAdjoints[k] is not { } a) continue;
@@ -150,6 +231,7 @@ internal static class ReverseMode
             innerMasked[o] |= anyMasked;
         }
         Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        PropagateArrayMasks(body, region, innerMasked, masked);
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         if (captured.Count == 0 && !child.HasEffects) return;
@@ -178,7 +260,7 @@ internal static class ReverseMode
     {
         var captured = new List<(int Capture, Value Adjoint, bool Masked)>();
         for (int j = 0; j < body.Count; j++)
-            if (body.Instructions[j].Op == Op.Capture && innerAdjoints[j] is { } a)
+            if (body.Instructions[j] is { Op: Op.Capture, Kind: ValueKind.Scalar } && innerAdjoints[j] is { } a)
                 captured.Add((body.Instructions[j].A, a, innerMasked[j]));
         return captured;
     }
@@ -205,6 +287,7 @@ internal static class ReverseMode
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A));
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
+        SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
         // The carried adjoints may be exact zeros standing for an untaken branch in a later iteration: when the body
         // passes adjoints through a select (or max, min, clamp), every product with them is zero-strong.
         bool seedsMasked = anyMasked || PassesThrough(body);
@@ -218,6 +301,7 @@ internal static class ReverseMode
         for (int k = states; k < body.Outputs.Length; k++)
             if (resultAdjoints[k] is { } a) Seed(k, child.Capture(a));
         Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        PropagateArrayMasks(body, region, innerMasked, masked);
 
         var stateLeaf = new int[states];
         Array.Fill(stateLeaf, -1);
