@@ -26,12 +26,12 @@ public sealed class GmmData
 public static class Gmm
 {
     // beta(i, k) = alpha_k + Σ_j q_kj - ½ ‖Q_k (x_i - mu_k)‖², where Q_k is lower triangular with diagonal
-    // exp(q_kj) and its strictly lower part filled column by column from l_k: entry (r, c), c < r, is
-    // l_k[c (d-1) - c (c-1)/2 + r - c - 1].
-    private static readonly Expression<Func<double[], GmmData, int, int, double>> Beta = (w, g, i, k) =>
+    // exp(q_kj) (given precomputed in expQ) and its strictly lower part filled column by column from l_k: entry
+    // (r, c), c < r, is l_k[c (d-1) - c (c-1)/2 + r - c - 1].
+    private static readonly Expression<Func<double[], GmmData, double[], int, int, double>> Beta = (w, g, expQ, i, k) =>
         w[k] + Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + k * g.D + j])
         - 0.5 * Enumerable.Range(0, g.D).Sum(r => Math.Pow(
-            Math.Exp(w[g.QOffset + k * g.D + r]) * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
+            expQ[k * g.D + r] * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
             + Enumerable.Range(0, r).Sum(c => w[g.LOffset + k * g.LCount + c * (g.D - 1) - c * (c - 1) / 2 + r - c - 1]
                                               * (g.X[i][c] - w[g.MuOffset + k * g.D + c])), 2));
 
@@ -59,7 +59,9 @@ public static class Gmm
         Expression Components() => Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.K)));
         // LSE_k beta(i, k) in one pass over k (beta computed once per component): the state (m, s) is the running
         // maximum and the sum of exp(beta - m), rescaled when the maximum grows; the result m + log s.
-        var beta = Expression.Invoke(Beta, w, g, i, k);
+        // exp(q) for every component and coordinate, computed once (a map) rather than once per point.
+        Expression<Func<double[], GmmData, double[]>> expQ = (w, g) => Enumerable.Range(0, g.K * g.D).Select(j => Math.Exp(w[g.QOffset + j])).ToArray();
+        var beta = Expression.Invoke(Beta, w, g, Expression.Invoke(expQ, w, g), i, k);
         var state = Expression.Parameter(typeof(double[]), "state");
         var exp = typeof(Math).GetMethod(nameof(Math.Exp))!;
         var log = typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!;
