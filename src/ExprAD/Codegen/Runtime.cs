@@ -169,6 +169,33 @@ public static class Runtime
     /// <summary>Buffer <paramref name="id"/> as it is (for a later chunk of the kernel that filled it).</summary>
     public static double[] ExistingBuffer(Workspace workspace, int id) => workspace.Tapes[id]!;
 
+    /// <summary>Buffer <paramref name="id"/> holding a copy of <paramref name="initial"/>: a fold's own array state.</summary>
+    public static double[] StateBuffer(Workspace workspace, int id, double[] initial)
+    {
+        var buffer = Buffer(workspace, id, initial.Length);
+        if (!ReferenceEquals(buffer, initial)) Array.Copy(initial, buffer, initial.Length);
+        return buffer;
+    }
+
+    /// <summary>Copies a fold body's next array state into the fold's state buffer; the length must not change.</summary>
+    public static void CopyInto(double[] next, double[] state)
+    {
+        if (next.Length != state.Length)
+            throw new InvalidOperationException($"An Aggregate's array state changed length from {state.Length} to {next.Length}.");
+        Array.Copy(next, state, state.Length);
+    }
+
+    /// <summary>Writes an array state into a tape at <paramref name="offset"/>.</summary>
+    public static void Store(double[] tape, int offset, double[] state) => Array.Copy(state, 0, tape, offset, state.Length);
+
+    /// <summary>Buffer <paramref name="id"/> loaded with <paramref name="length"/> values of a tape from <paramref name="offset"/>: a taped array state.</summary>
+    public static double[] Load(Workspace workspace, int id, double[] tape, int offset, int length)
+    {
+        var buffer = Buffer(workspace, id, length);
+        Array.Copy(tape, offset, buffer, 0, length);
+        return buffer;
+    }
+
     /// <summary>Adds <paramref name="value"/> into <c>array[index]</c>, with a bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddTo(double[] array, int index, double value)

@@ -58,6 +58,10 @@ internal static class TraceLowering
     private static readonly MethodInfo ZeroBufferOf = typeof(Runtime).GetMethod(nameof(Runtime.ZeroBuffer))!;
     private static readonly MethodInfo ExistingBuffer = typeof(Runtime).GetMethod(nameof(Runtime.ExistingBuffer))!;
     private static readonly MethodInfo AddTo = typeof(Runtime).GetMethod(nameof(Runtime.AddTo))!;
+    private static readonly MethodInfo StateBuffer = typeof(Runtime).GetMethod(nameof(Runtime.StateBuffer))!;
+    private static readonly MethodInfo CopyInto = typeof(Runtime).GetMethod(nameof(Runtime.CopyInto))!;
+    private static readonly MethodInfo Store = typeof(Runtime).GetMethod(nameof(Runtime.Store))!;
+    private static readonly MethodInfo Load = typeof(Runtime).GetMethod(nameof(Runtime.Load))!;
 
     /// <summary>Lowers <paramref name="trace"/>; <paramref name="compileChunk"/> compiles the separate chunk methods of long traces.</summary>
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
@@ -90,7 +94,8 @@ internal static class TraceLowering
 
     /// <summary>True when a fold in the trace (at any depth) records a tape, or a map or adjoint array needs a buffer: the kernel needs a workspace.</summary>
     private static bool UsesWorkspace(Trace trace) =>
-        trace.Instructions.Any(i => i.Op is Op.Map or Op.ZeroArray) || trace.Regions.Any(r => r.TapeInterval > 0 || UsesWorkspace(r.Body));
+        trace.Instructions.Any(i => i.Op is Op.Map or Op.ZeroArray) || trace.Regions.Any(r => r.TapeInterval > 0 || UsesWorkspace(r.Body)
+            || r.Initial.Any(v => trace.Instructions[v.Index].Kind == ValueKind.Array));
 
     /// <summary>What every method and loop body of one lowering shares: the workspace, and the tape ids of the folds.</summary>
     private sealed class LoweringContext(ParameterExpression? workspace)
@@ -536,18 +541,28 @@ internal static class TraceLowering
             return Expression.Loop(Expression.IfThenElse(condition, Expression.Block(typeof(void), body), Expression.Break(exit)), exit);
         }
 
-        /// <summary>Locals holding a fold's state (seeded from <paramref name="initial"/>) and its sums (seeded with zero): its results.</summary>
-        private ParameterExpression[] FoldResults(int i, IReadOnlyList<Expression> initial, int outputs)
+        /// <summary>
+        /// Locals holding a fold's state and its sums (seeded with zero): its results. A scalar state is a local seeded
+        /// from its initial value; an array state is a workspace buffer of the fold's own, seeded with a copy of the initial
+        /// array (the arrays the body builds are its own buffers, rebuilt every iteration).
+        /// </summary>
+        private ParameterExpression[] FoldResults(int i, Region region)
         {
-            var results = new ParameterExpression[outputs];
-            for (int k = 0; k < outputs; k++)
+            var results = new ParameterExpression[region.Body.Outputs.Length];
+            for (int k = 0; k < results.Length; k++)
             {
-                results[k] = _pool.Take(typeof(double));
-                Body.Add(Expression.Assign(results[k], k < initial.Count ? initial[k] : Expression.Constant(0.0)));
+                bool array = k < region.StateCount && _trace.Instructions[region.Initial[k].Index].Kind == ValueKind.Array;
+                results[k] = _pool.Take(array ? typeof(double[]) : typeof(double));
+                Body.Add(Expression.Assign(results[k],
+                    array ? Expression.Call(StateBuffer, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, StatePart + k)), ValueOf(region.Initial[k].Index))
+                    : k < region.StateCount ? ValueOf(region.Initial[k].Index) : Expression.Constant(0.0)));
             }
             _results[i] = results;
             return results;
         }
+
+        // Parts of a fold's workspace ids beyond its tape: its array states, and the taped arrays a backward fold loads.
+        private const int StatePart = 1 << 16, LoadPart = 2 << 16;
 
         /// <summary>After an iteration's body: the next state replaces the state (the body read its own copies), the sums grow.</summary>
         private static void UpdateFold(BlockEmitter inner, Trace body, int states, ParameterExpression[] results)
@@ -555,8 +570,37 @@ internal static class TraceLowering
             for (int k = 0; k < results.Length; k++)
             {
                 var value = inner.ValueOf(body.Outputs[k].Index);
-                inner.Body.Add(k < states ? Expression.Assign(results[k], value) : Expression.AddAssign(results[k], value));
+                inner.Body.Add(k >= states ? Expression.AddAssign(results[k], value)
+                    : results[k].Type == typeof(double[]) ? Expression.Call(CopyInto, value, results[k])
+                    : Expression.Assign(results[k], value));
             }
+        }
+
+        /// <summary>
+        /// Where each state sits in a tape record: scalars first, then every array in order; returns the record width. Array
+        /// lengths are read from <paramref name="arrays"/> (the states, or anything of the same lengths) when the fold starts.
+        /// </summary>
+        private (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) TapeLayout(IReadOnlyList<ParameterExpression> arrays, int states)
+        {
+            var offsets = new Expression[states];
+            int scalars = 0;
+            for (int k = 0; k < states; k++)
+                if (arrays[k].Type == typeof(double)) offsets[k] = Expression.Constant(scalars++);
+            Expression width = Expression.Constant(scalars);
+            var locals = new List<ParameterExpression>();
+            for (int k = 0; k < states; k++)
+            {
+                if (arrays[k].Type != typeof(double[])) continue;
+                var offset = _pool.Take(typeof(int));
+                locals.Add(offset);
+                Body.Add(Expression.Assign(offset, width));
+                offsets[k] = offset;
+                width = Expression.Add(offset, Expression.ArrayLength(arrays[k]));
+            }
+            var total = _pool.Take(typeof(int));
+            locals.Add(total);
+            Body.Add(Expression.Assign(total, width));
+            return (offsets, total, locals.ToArray());
         }
 
         /// <summary>
@@ -567,30 +611,37 @@ internal static class TraceLowering
         {
             var region = _trace.Regions[ins.C];
             int states = region.StateCount;
-            var results = FoldResults(i, region.Initial.Select(v => ValueOf(v.Index)).ToArray(), region.Body.Outputs.Length);
+            var results = FoldResults(i, region);
             ParameterExpression? tape = null;
             int interval = region.TapeInterval;
+            (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) layout = default;
             if (interval > 0)
             {
+                layout = TapeLayout(results, states);
                 tape = _pool.Take(typeof(double[]));
                 Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
-                    ValueOf(ins.B), Expression.Constant(interval), Expression.Constant(states))));
+                    ValueOf(ins.B), Expression.Constant(interval), layout.Width)));
             }
             EmitLoop(ins, (inner, index, first) =>
             {
                 if (tape is not null)
                 {
-                    // The state this iteration began with (unchanged until UpdateFold below) goes to slot (index - first) / k.
+                    // The state this iteration began with (unchanged until UpdateFold below) goes to record (index - first) / k.
                     var relative = Expression.Subtract(index, first);
-                    var stores = Enumerable.Range(0, states).Select(k => (Expression)Expression.Assign(
-                        Expression.ArrayAccess(tape, Expression.Add(Expression.Multiply(interval == 1 ? relative : Expression.Divide(relative, Expression.Constant(interval)),
-                            Expression.Constant(states)), Expression.Constant(k))), results[k])).ToList();
+                    var record = Expression.Multiply(interval == 1 ? relative : Expression.Divide(relative, Expression.Constant(interval)), layout.Width);
+                    var stores = Enumerable.Range(0, states).Select(k => results[k].Type == typeof(double[])
+                        ? (Expression)Expression.Call(Store, tape, Expression.Add(record, layout.Offsets[k]), results[k])
+                        : Expression.Assign(Expression.ArrayAccess(tape, Expression.Add(record, layout.Offsets[k])), results[k])).ToList();
                     inner.Body.Add(interval == 1 ? Expression.Block(stores)
                         : Expression.IfThen(Expression.Equal(Expression.Modulo(relative, Expression.Constant(interval)), Expression.Constant(0)), Expression.Block(stores)));
                 }
                 UpdateFold(inner, region.Body, states, results);
             }, results.Take(states).ToArray());
-            if (tape is not null) _pool.Give(tape);
+            if (tape is not null)
+            {
+                _pool.Give(tape);
+                foreach (var local in layout.Locals) _pool.Give(local);
+            }
         }
 
         /// <summary>
@@ -605,7 +656,9 @@ internal static class TraceLowering
             var tapedIndex = region.TapeOf!.Value.Index;
             var taped = _trace.Regions[_trace.Instructions[tapedIndex].C];
             int tapedStates = taped.StateCount, interval = taped.TapeInterval;
-            var results = FoldResults(i, region.Initial.Select(v => ValueOf(v.Index)).ToArray(), region.Body.Outputs.Length);
+            var results = FoldResults(i, region);
+            // The taped fold's record layout: its states and this fold's (their adjoints) have the same kinds and lengths.
+            var layout = TapeLayout(results, states);
             var tape = _pool.Take(typeof(double[]));
             Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, tapedIndex)),
                 Expression.Constant(0), Expression.Constant(1), Expression.Constant(1))));
@@ -613,8 +666,11 @@ internal static class TraceLowering
             var index = _pool.Take(typeof(int));
             var offset = _pool.Take(typeof(int));
             Body.Add(Expression.Assign(start, ValueOf(ins.A)));
-            Expression Read(ParameterExpression buffer, int k) => Expression.ArrayIndex(buffer, Expression.Add(offset, Expression.Constant(k)));
-            Expression Offset(Expression relative) => Expression.Multiply(relative, Expression.Constant(tapedStates));
+            Expression Read(ParameterExpression buffer, int k) => results[k].Type == typeof(double[])
+                ? Expression.Call(Load, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, LoadPart + k)), buffer,
+                    Expression.Add(offset, layout.Offsets[k]), Expression.ArrayLength(results[k]))
+                : Expression.ArrayIndex(buffer, Expression.Add(offset, layout.Offsets[k]));
+            Expression Offset(Expression relative) => Expression.Multiply(relative, layout.Width);
 
             // Sweeps index from `last` down to `first`, reading the taped states from `buffer` at (index - origin) * states.
             List<Expression> SweepBack(Expression last, Expression first, ParameterExpression buffer, Expression origin)
@@ -633,6 +689,8 @@ internal static class TraceLowering
             }
             else
             {
+                if (results.Take(states).Any(r => r.Type == typeof(double[])))
+                    throw new InvalidOperationException("Checkpointing applies to folds of scalar states only; reverse mode tapes array states in full.");
                 // Segments of `interval` iterations, last first: recompute the segment's states from its checkpoint, then sweep it back.
                 var segment = _pool.Take(typeof(double[]));
                 var segmentStart = _pool.Take(typeof(int));
@@ -669,7 +727,7 @@ internal static class TraceLowering
                 Body.Add(While(Expression.AndAlso(Expression.GreaterThanOrEqual(segmentStart, start), Expression.LessThan(segmentStart, end)), segmentLoop));
                 foreach (var local in primal.Concat([segment, segmentStart, segmentEnd, end])) _pool.Give(local);
             }
-            foreach (var local in new[] { tape, start, index, offset }) _pool.Give(local);
+            foreach (var local in layout.Locals.Concat([tape, start, index, offset])) _pool.Give(local);
         }
 
         private static T Need<T>(T? hook) where T : class =>

@@ -108,9 +108,10 @@ internal sealed class ExpressionTranslator
             // Operands that are not numbers are never entered: the node itself is then reported, with
             // its whole text, rather than a fragment of it.
             case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b:
-                if (ArrayParameterOf(b.Left) is null && (DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left) || IsMapPipeline(b.Left))) operands.Add(b.Left);
+                if (ArrayParameterOf(b.Left) is null && (DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left) || IsArrayValue(b.Left))) operands.Add(b.Left);
                 operands.Add(b.Right);
                 break;
+            case NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } zeros when zeros.Type == typeof(double[]): operands.Add(zeros.Expressions[0]); break;
             case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null && !IsVector(u.Operand):
                 operands.Add(u.Operand);
                 break;
@@ -166,6 +167,8 @@ internal sealed class ExpressionTranslator
             BinaryExpression bin => VisitBinary(bin),
             ConditionalExpression c => VisitConditional(c),
             MethodCallExpression call => VisitMethodCall(call),
+            NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } zeros when zeros.Type == typeof(double[]) =>
+                _b.ZeroArray(Operand(zeros.Expressions[0], zeros)),
             MemberExpression m => VisitMember(m),
             InvocationExpression i => VisitInvocation(i),
             _ => throw Error.CannotDifferentiate(node, $"expressions of kind {node.NodeType} are not supported"),
@@ -314,7 +317,7 @@ internal sealed class ExpressionTranslator
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
         {
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
-            if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left) && !IsMapPipeline(node.Left))
+            if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left) && !IsArrayValue(node.Left))
                 throw Error.CannotDifferentiate(node, "only the active array parameter, data arrays and arrays built with ToArray() can be indexed here");
             return _b.Emit(Op.Element, Translate(node.Left), Operand(node.Right, node));
         }
@@ -340,11 +343,24 @@ internal sealed class ExpressionTranslator
     /// or a choice between such arrays. It has a length known at compile time and is translated element by element.
     /// </summary>
     private bool IsVector(Expression e) =>
-        e.Type == typeof(double[]) && ArrayParameterOf(e) is null && !IsDataValue(e) && !IsMapPipeline(e);
+        e.Type == typeof(double[]) && ArrayParameterOf(e) is null && !IsDataValue(e) && !IsArrayValue(e);
 
-    /// <summary>True for <c>....Select(...).ToArray()</c> over a range or an array: an array value built by a map region.</summary>
-    private bool IsMapPipeline(Expression e) =>
-        e is MethodCallExpression call && LinqLoops.TryMatchMap(call, out var map) && IsLoopSource(map);
+    /// <summary>
+    /// True for an array computed at run time with a length known only then: <c>....Select(...).ToArray()</c> (a map),
+    /// <c>new double[n]</c>, an Aggregate whose state is such an array, or a parameter standing for one.
+    /// </summary>
+    private bool IsArrayValue(Expression e) => e.Type == typeof(double[]) && e switch
+    {
+        NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } => true,
+        ParameterExpression p => _bindings.TryGetValue(p, out var binding) && binding.Kind == BindingKind.Value,
+        MethodCallExpression call when LinqLoops.TryMatchMap(call, out var map) => IsLoopSource(map),
+        MethodCallExpression call when LinqLoops.TryMatch(call, out var fold) && fold.End == LinqLoops.Terminal.Aggregate =>
+            !IsSmallArraySeed(fold.Seed!) && IsLoopSource(fold),
+        _ => false,
+    };
+
+    /// <summary>An Aggregate seed written <c>new[] { ... }</c>: a small array of known length, carried element by element.</summary>
+    private static bool IsSmallArraySeed(Expression seed) => seed is NewArrayExpression { NodeType: ExpressionType.NewArrayInit };
 
     /// <summary>The elements of a small array value (see <see cref="IsVector"/>), each translated in the current scope.</summary>
     private Value[] TranslateVector(Expression node)
@@ -399,7 +415,7 @@ internal sealed class ExpressionTranslator
 
     /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
     private bool IsLoopSource(LinqLoops.Pipeline loop) =>
-        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array);
+        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array);
 
     private int? ArrayParameterOf(Expression e) =>
         e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
@@ -536,8 +552,11 @@ internal sealed class ExpressionTranslator
     private Value[] VisitAggregate(MethodCallExpression node, LinqLoops.Pipeline loop)
     {
         var seedExpression = loop.Seed!;
-        bool vector = seedExpression.Type == typeof(double[]);
-        var seed = vector ? TranslateVector(seedExpression) : [Scalar(Operand(seedExpression, node))];
+        // A double[] seed is either a small array (new[] { ... }: carried element by element) or an array of run-time length.
+        bool vector = IsSmallArraySeed(seedExpression);
+        bool array = !vector && seedExpression.Type == typeof(double[]);
+        var seed = vector ? TranslateVector(seedExpression) : [array ? Translate(seedExpression) : Scalar(Operand(seedExpression, node))];
+        if (array && _b.KindOf(seed[0]) != ValueKind.Array) throw Error.UnsupportedType(seedExpression, seedExpression.Type);
         if (seed.Length == 0) throw Error.CannotDifferentiate(seedExpression, "an Aggregate state needs at least one element");
         var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
         var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
@@ -556,18 +575,22 @@ internal sealed class ExpressionTranslator
         try
         {
             var index = body.LoopIndex();
-            var state = seed.Select((_, k) => body.State(k)).ToArray();
+            var state = seed.Select((_, k) => body.State(k, array ? ValueKind.Array : ValueKind.Scalar)).ToArray();
             var (element, mask) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index, asScalar: false);
             _bindings[accumulator.Parameters[0]] = vector
                 ? new Binding(BindingKind.Vector, -1, default, state)
                 : new Binding(BindingKind.Value, -1, state[0]);
             _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
-            next = vector ? TranslateVector(accumulator.Body) : [Scalar(Operand(accumulator.Body, accumulator))];
+            next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
             if (next.Length != state.Length)
                 throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
             foreach (var v in next)
-                if (body.KindOf(v) != ValueKind.Scalar) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
-            if (mask is { } keep) next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
+                if (body.KindOf(v) != (array ? ValueKind.Array : ValueKind.Scalar)) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
+            if (mask is { } keep)
+            {
+                if (array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
+                next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
+            }
         }
         finally
         {

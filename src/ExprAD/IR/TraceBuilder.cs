@@ -119,7 +119,7 @@ internal sealed class TraceBuilder
     public Value State(int slot, ValueKind kind = ValueKind.Scalar) => Append(new Instruction(Op.State, kind, slot));
 
     /// <summary>Inside a backward fold's body: state <paramref name="slot"/> of the taped fold at the start of this iteration.</summary>
-    public Value TapedState(int slot) => Append(new Instruction(Op.TapedState, ValueKind.Scalar, slot));
+    public Value TapedState(int slot, ValueKind kind = ValueKind.Scalar) => Append(new Instruction(Op.TapedState, kind, slot));
 
     /// <summary>
     /// A loop carrying state: starting from <paramref name="initial"/>, each iteration i = start .. start + count - 1
@@ -135,10 +135,12 @@ internal sealed class TraceBuilder
         if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
             throw new InvalidOperationException("A fold's start and count must be integers.");
         if (initial.Count == 0 || outputs.Count < initial.Count) throw new InvalidOperationException("A fold carries at least one state, and its body computes each.");
-        foreach (var v in initial)
-            if (KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A fold carries scalars.");
-        foreach (var v in outputs)
-            if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A fold's body computes scalars.");
+        for (int k = 0; k < outputs.Count; k++)
+        {
+            var kind = k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar;
+            if (kind is not (ValueKind.Scalar or ValueKind.Array) || body.KindOf(outputs[k]) != kind)
+                throw new InvalidOperationException("A fold carries scalars and arrays, each state's next value of its own kind, and sums scalars.");
+        }
         var region = new Region(body.Build(outputs), body._captures.ToImmutableArray())
         {
             Initial = initial.ToImmutableArray(),
@@ -148,7 +150,7 @@ internal sealed class TraceBuilder
         };
         _regions.Add(region);
         var fold = Effect(new Instruction(Op.Fold, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
-        return (fold, outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, fold.Index, k))).ToArray());
+        return (fold, outputs.Select((_, k) => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, fold.Index, k))).ToArray());
     }
 
     /// <summary>Makes the (forward) fold <paramref name="fold"/> of this builder record its state every <paramref name="interval"/> iterations.</summary>

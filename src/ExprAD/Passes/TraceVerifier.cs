@@ -10,13 +10,13 @@ namespace ExprAD.Passes;
 /// </summary>
 internal static class TraceVerifier
 {
-    public static void Verify(Trace trace) => Verify(trace, captures: null, states: 0, tapedStates: 0);
+    public static void Verify(Trace trace) => Verify(trace, captures: null, states: [], tapedStates: []);
 
     /// <summary>
     /// Verifies a trace; <paramref name="captures"/> are the kinds of the values a loop body may capture (null at the top),
     /// <paramref name="states"/> and <paramref name="tapedStates"/> the number of (taped) states a fold body may read.
     /// </summary>
-    private static void Verify(Trace trace, ValueKind[]? captures, int states, int tapedStates)
+    private static void Verify(Trace trace, ValueKind[]? captures, ValueKind[] states, ValueKind[] tapedStates)
     {
         for (int i = 0; i < trace.Count; i++)
         {
@@ -49,10 +49,10 @@ internal static class TraceVerifier
                     if (captures is null || ins.A < 0 || ins.A >= captures.Length || captures[ins.A] != ins.Kind) Fail("bad capture");
                     continue;
                 case Op.State:
-                    if (ins.A < 0 || ins.A >= states || ins.Kind != ValueKind.Scalar) Fail("a state outside a fold body, or out of range");
+                    if (ins.A < 0 || ins.A >= states.Length || ins.Kind != states[ins.A]) Fail("a state outside a fold body, out of range or of another kind");
                     continue;
                 case Op.TapedState:
-                    if (ins.A < 0 || ins.A >= tapedStates || ins.Kind != ValueKind.Scalar) Fail("a taped state outside a backward fold that reads a tape, or out of range");
+                    if (ins.A < 0 || ins.A >= tapedStates.Length || ins.Kind != tapedStates[ins.A]) Fail("a taped state outside a backward fold that reads a tape, out of range or of another kind");
                     continue;
                 case Op.Fold:
                 {
@@ -62,20 +62,20 @@ internal static class TraceVerifier
                     foreach (var v in region.Captures.Concat(region.Initial))
                         if (v.Index < 0 || v.Index >= i) Fail("a capture or initial state is not defined before the loop");
                     if (region.StateCount == 0 || region.Body.Outputs.Length < region.StateCount) Fail("a fold carries at least one state and computes each");
-                    foreach (var v in region.Initial)
-                        if (trace.Instructions[v.Index].Kind != ValueKind.Scalar) Fail("a fold carries scalars");
+                    var stateKinds = region.Initial.Select(v => trace.Instructions[v.Index].Kind).ToArray();
+                    if (stateKinds.Any(k => k is not (ValueKind.Scalar or ValueKind.Array))) Fail("a fold carries scalars and arrays");
                     if (region.TapeInterval < 0 || region.TapeInterval > 0 && region.Backward) Fail("only a forward fold records a tape");
-                    int taped = 0;
+                    ValueKind[] taped = [];
                     if (region.TapeOf is { } tape)
                     {
                         if (!region.Backward || tape.Index < 0 || tape.Index >= i || trace.Instructions[tape.Index].Op != Op.Fold) Fail("a tape is read by a backward fold, from an earlier fold");
                         var source = trace.Regions[trace.Instructions[tape.Index].C];
                         if (source.TapeInterval == 0) Fail("the fold read has no tape");
-                        taped = source.StateCount;
+                        taped = source.Initial.Select(v => trace.Instructions[v.Index].Kind).ToArray();
                     }
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), region.StateCount, taped);
-                    foreach (var o in region.Body.Outputs)
-                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a fold computes scalars");
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), stateKinds, taped);
+                    for (int k = 0; k < region.Body.Outputs.Length; k++)
+                        if (region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar)) Fail("a fold's next state has its state's kind; sums are scalars");
                     continue;
                 }
                 case Op.Sum:
@@ -85,7 +85,7 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var c in region.Captures)
                         if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
                     foreach (var o in region.Body.Outputs)
                         if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
                     continue;
@@ -97,7 +97,7 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var c in region.Captures)
                         if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
                     foreach (var o in region.Body.Outputs)
                         if (region.Body[o].Kind != ValueKind.Scalar) Fail("a map builds arrays of scalars");
                     continue;
@@ -116,14 +116,14 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var c in region.Captures)
                         if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
                     if (region.Body.Outputs.Length != 1 || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar) Fail("an arg-extremum compares one scalar");
                     continue;
                 }
                 case Op.Project:
                     if (ins.A >= i || !trace.Instructions[ins.A].HasTupleResult || ins.B < 0 ||
                         ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length
-                        || ins.Kind != (trace.Instructions[ins.A].Op == Op.Map ? ValueKind.Array : ValueKind.Scalar))
+                        || ins.Kind != ProjectionKind(trace, trace.Instructions[ins.A], ins.B))
                         Fail("bad projection");
                     continue;
             }
@@ -149,4 +149,12 @@ internal static class TraceVerifier
         foreach (var o in trace.Outputs)
             if (o.Index < 0 || o.Index >= trace.Count) throw new InvalidOperationException($"Output {o} is out of range.\n{trace}");
     }
+
+    /// <summary>The kind of result <paramref name="k"/> of a loop: arrays for a map, a fold's state kinds, scalars otherwise.</summary>
+    private static ValueKind ProjectionKind(Trace trace, Instruction loop, int k) => loop.Op switch
+    {
+        Op.Map => ValueKind.Array,
+        Op.Fold when k < trace.Regions[loop.C].StateCount => trace.Instructions[trace.Regions[loop.C].Initial[k].Index].Kind,
+        _ => ValueKind.Scalar,
+    };
 }

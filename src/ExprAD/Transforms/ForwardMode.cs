@@ -198,9 +198,10 @@ internal static class ForwardMode
             for (int k = 0; k < states; k++)
                 if (tangents[d][region.Initial[k].Index] is not null) slot[d, k] = slots++;
 
+        var kinds = region.Initial.Select(v => source.Instructions[v.Index].Kind).ToArray();
         (Value[] Primal, Value?[][] Tangents) TransformBody(TraceBuilder child) =>
             Transform(body, child, directions, seed, CapturesOf(region, child, primal, tangents,
-                k => child.State(k), (k, d) => slot[d, k] is { } s ? child.State(s) : null));
+                k => child.State(k, kinds[k]), (k, d) => slot[d, k] is { } s ? child.State(s, kinds[k]) : null));
         while (true)
         {
             var (_, trial) = TransformBody(b.CreateBody());
@@ -217,7 +218,9 @@ internal static class ForwardMode
 
         var child = b.CreateBody();
         var (innerPrimal, innerTangents) = TransformBody(child);
-        var zero = b.Constant(0.0);
+        // A state without a tangent yet starts from a zero tangent: 0.0, or zeros as long as the array.
+        Value Zero(TraceBuilder builder, int k, Value like) =>
+            kinds[k] == ValueKind.Array ? builder.ZeroArray(builder.Emit(Op.ArrayLength, like)) : builder.Constant(0.0);
         var initial = new Value[slots];
         var outputs = new List<Value>(new Value[slots]);
         for (int k = 0; k < states; k++)
@@ -227,8 +230,8 @@ internal static class ForwardMode
             for (int d = 0; d < directions; d++)
                 if (slot[d, k] is { } s)
                 {
-                    initial[s] = tangents[d][region.Initial[k].Index] ?? zero;
-                    outputs[s] = innerTangents[d][body.Outputs[k].Index] ?? child.Constant(0.0);
+                    initial[s] = tangents[d][region.Initial[k].Index] ?? Zero(b, k, primal[region.Initial[k].Index]);
+                    outputs[s] = innerTangents[d][body.Outputs[k].Index] ?? Zero(child, k, innerPrimal[body.Outputs[k].Index]);
                 }
         }
         // Sums after the states: the primal ones, then every tangent that exists.

@@ -132,7 +132,7 @@ internal static class ReverseMode
 
     /// <summary>True for an array with an adjoint: one a map built (or, in a loop body, a captured one given an adjoint outside).</summary>
     private static bool IsActiveArray(Trace source, int array, Value?[] adjoints) =>
-        adjoints[array] is not null || source.Instructions[array] is { Op: Op.Project } p && source.Instructions[p.A].Op == Op.Map;
+        adjoints[array] is not null || source.Instructions[array] is { Op: Op.Project, Kind: ValueKind.Array } p && source.Instructions[p.A].Op is Op.Map or Op.Fold;
 
     /// <summary>The adjoint array of an active array: zeros of the same length, created where the first read of it is swept.</summary>
     private static Value ArrayAdjoint(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, int array) =>
@@ -281,13 +281,29 @@ internal static class ReverseMode
         if (resultAdjoints.All(a => a is null)) return;
         if (region.Backward || region.TapeInterval > 0) throw new NotSupportedException("Reverse mode over the reverse of a fold is not supported.");
 
+        var kinds = region.Initial.Select(v => source.Instructions[v.Index].Kind).ToArray();
         var fold = primal[i];
-        b.RequestTape(fold, interval);
+        // Array states are taped in full (checkpointing recomputes scalar states only).
+        b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
         var child = b.CreateBody();
-        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A));
+        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind));
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
         SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
+        var stateLeaf = new int[states];
+        Array.Fill(stateLeaf, -1);
+        for (int j = 0; j < body.Count; j++)
+            if (body.Instructions[j].Op == Op.State) stateLeaf[body.Instructions[j].A] = j;
+        for (int k = 0; k < states; k++)
+        {
+            if (kinds[k] != ValueKind.Array) continue;
+            // The next array state must be an array the body builds (a map), whose adjoint array the carried adjoint is.
+            var next = body.Instructions[body.Outputs[k].Index];
+            if (next.Op != Op.Project || body.Instructions[next.A].Op != Op.Map || body.Outputs.Take(k).Contains(body.Outputs[k]))
+                throw new NotSupportedException("An Aggregate's array state must be replaced by a new array built with Select(...).ToArray() in every step.");
+            // Reads of the state this iteration began with add into a fresh adjoint array: the next carried adjoint.
+            if (stateLeaf[k] >= 0) innerAdjoints[stateLeaf[k]] = child.ZeroArray(child.Emit(Op.ArrayLength, innerPrimal[stateLeaf[k]]));
+        }
         // The carried adjoints may be exact zeros standing for an untaken branch in a later iteration: when the body
         // passes adjoints through a select (or max, min, clamp), every product with them is zero-strong.
         bool seedsMasked = anyMasked || PassesThrough(body);
@@ -297,29 +313,44 @@ internal static class ReverseMode
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
             innerMasked[o] |= seedsMasked;
         }
-        for (int k = 0; k < states; k++) Seed(k, child.State(k));
+        for (int k = 0; k < states; k++) Seed(k, child.State(k, kinds[k]));
         for (int k = states; k < body.Outputs.Length; k++)
             if (resultAdjoints[k] is { } a) Seed(k, child.Capture(a));
         Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
         PropagateArrayMasks(body, region, innerMasked, masked);
 
-        var stateLeaf = new int[states];
-        Array.Fill(stateLeaf, -1);
-        for (int j = 0; j < body.Count; j++)
-            if (body.Instructions[j].Op == Op.State) stateLeaf[body.Instructions[j].A] = j;
-        var zero = child.Constant(0.0);
         var outputs = new List<Value>();
-        for (int k = 0; k < states; k++) outputs.Add(stateLeaf[k] >= 0 && innerAdjoints[stateLeaf[k]] is { } a ? a : zero);
+        for (int k = 0; k < states; k++)
+            outputs.Add(stateLeaf[k] >= 0 && innerAdjoints[stateLeaf[k]] is { } a ? a
+                : kinds[k] == ValueKind.Array ? child.ZeroArray(child.Emit(Op.ArrayLength, child.State(k, ValueKind.Array)))
+                : child.Constant(0.0));
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         outputs.AddRange(captured.Select(c => c.Adjoint));
-        var initial = Enumerable.Range(0, states).Select(k => resultAdjoints[k] ?? b.Constant(0.0)).ToArray();
+        var initial = Enumerable.Range(0, states).Select(k => resultAdjoints[k]
+            ?? (kinds[k] == ValueKind.Array ? b.ZeroArray(b.Emit(Op.ArrayLength, primal[region.Initial[k].Index])) : b.Constant(0.0))).ToArray();
         var (_, results) = b.EmitFold(primal[ins.A], primal[ins.B], initial, child, outputs, backward: true, tapeOf: fold);
 
         for (int k = 0; k < states; k++)
-            Accumulate(source, b, adjoints, masked, region.Initial[k].Index, results[k], seedsMasked);
+        {
+            if (kinds[k] != ValueKind.Array)
+            {
+                Accumulate(source, b, adjoints, masked, region.Initial[k].Index, results[k], seedsMasked);
+                continue;
+            }
+            // The adjoint of an initial array that has one (built by a map) grows by the fold's final adjoint array, element by element.
+            int initialArray = region.Initial[k].Index;
+            if (!IsActiveArray(source, initialArray, adjoints)) continue;
+            var target = ArrayAdjoint(source, b, primal, adjoints, initialArray);
+            var add = b.CreateBody();
+            var at = add.LoopIndex();
+            add.ArrayAdd(add.Capture(target), at, add.Emit(Op.Element, add.Capture(results[k]), at));
+            b.EmitSum(b.Integer(0), b.Emit(Op.ArrayLength, results[k]), add, []);
+            masked[initialArray] |= seedsMasked;
+        }
         for (int k = 0; k < captured.Count; k++)
             Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, results[states + k], captured[k].Masked);
     }
+
 
     /// <summary>True when a body (or a loop in it) has an operation that passes its adjoint to one operand only.</summary>
     private static bool PassesThrough(Trace body) =>
