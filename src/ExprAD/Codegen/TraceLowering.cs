@@ -132,11 +132,12 @@ internal static class TraceLowering
             var value => FromSpill(spill, slots[o.Index], value.Kind),
         }).ToArray();
         var epilogue = plan.Epilogue(outputs).ToList();
-        // Outputs are read from the spill buffer before it is returned; the result is kept in a local.
-        var result = Expression.Variable(epilogue[^1].Type, "result");
+        // Outputs are read from the spill buffer before it is returned; the result (if the kernel returns one) is kept in a local.
+        var result = epilogue[^1].Type == typeof(void) ? null : Expression.Variable(epilogue[^1].Type, "result");
         calls.AddRange(epilogue.Take(epilogue.Count - 1));
-        calls.Add(Expression.Assign(result, epilogue[^1]));
+        calls.Add(result is null ? epilogue[^1] : Expression.Assign(result, epilogue[^1]));
         body.Add(Expression.TryFinally(Expression.Block(typeof(void), calls), Expression.Call(ReturnSpill, spill)));
+        if (result is null) return Expression.Lambda<TDelegate>(Expression.Block(typeof(void), [spill], body), plan.Parameters);
         body.Add(result);
         return Expression.Lambda<TDelegate>(Expression.Block(result.Type, [spill, result], body), plan.Parameters);
     }

@@ -54,7 +54,10 @@ internal sealed class ExpressionTranslator
         _dataParameter = dataParameter;
     }
 
-    /// <summary>Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output.</summary>
+    /// <summary>
+    /// Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output,
+    /// or, for a body <c>new[] { e1, ..., em }</c> of type <c>double[]</c>, with the m outputs e1 .. em.
+    /// </summary>
     public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants)
     {
         int dataIndex = roles.IndexOf(ParameterRole.Data);
@@ -71,10 +74,29 @@ internal sealed class ExpressionTranslator
             else if (roles[i] == ParameterRole.Array)
                 translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ArrayInput, i, default));
         }
-        var result = translator.Translate(body);
-        if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
-        if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(body, body.Type);
-        return b.Build([result]);
+        // One translator for every output, so that work the outputs share is traced (and computed) once.
+        var elements = OutputsOf(body);
+        var results = new Value[elements.Count];
+        for (int k = 0; k < results.Length; k++)
+        {
+            var result = translator.Translate(elements[k]);
+            if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
+            if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(elements[k], elements[k].Type);
+            results[k] = result;
+        }
+        return b.Build(results);
+    }
+
+    /// <summary>
+    /// The expressions of a body's outputs: the body itself, or the elements of a vector-valued function's
+    /// <c>new[] { e1, ..., em }</c> (output k is element k). Any other array-valued body is rejected, quoted.
+    /// </summary>
+    private static IReadOnlyList<Expression> OutputsOf(Expression body)
+    {
+        if (body.Type != typeof(double[])) return [body];
+        if (body is NewArrayExpression { NodeType: ExpressionType.NewArrayInit } array) return array.Expressions;
+        throw Error.CannotDifferentiate(body,
+            "a function returning double[] must return an array initializer, `new[] { e1, ..., em }`, whose elements are its outputs");
     }
 
     /// <summary>
