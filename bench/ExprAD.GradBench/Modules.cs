@@ -9,7 +9,27 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule()];
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), BaModule()];
+
+    /// <summary>ba: objective (every residual) and jacobian (the full sparse Jacobian, output truncated as the suite asks).</summary>
+    private static Module BaModule() => new("ba", (function, input) =>
+    {
+        var problem = Ba.Read(input);
+        switch (function)
+        {
+            case "objective":
+            {
+                var objective = new Ba.Objective(problem);
+                return new Evaluation(objective.Run, objective.Output);
+            }
+            case "jacobian":
+            {
+                var jacobian = new Ba.Jacobian(problem);
+                return new Evaluation(jacobian.Run, jacobian.Output);
+            }
+            default: throw new NotSupportedException($"ba has no function {function}");
+        }
+    });
 
     /// <summary>gmm: objective and jacobian (the gradient with respect to alpha, mu, q, l).</summary>
     private static Module GmmModule() => new("gmm", (function, input) =>
