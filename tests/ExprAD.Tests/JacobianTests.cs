@@ -201,6 +201,29 @@ public class JacobianTests
     }
 
     [Test]
+    public void AComputedIndexOutsideALoopAddsIntoItsRow()
+    {
+        // x[(int)x[0]] is an element at a computed index read at the top level: reverse mode, scatter-added into row 1.
+        Expression<Func<double[], double[]>> f = x => new[] { x[1] * x[3], x[(int)x[0]] * x[(int)x[0]] + x[1] };
+        Assert.That(ForwardColumns(f, ParameterRole.Array), Is.Null);
+        CheckAgainstFiniteDifferences(f, [2.3, 0.5, -1.25, 4.0]);
+    }
+
+    [Test]
+    public void ConstantOutputsHaveZeroRowsAndNoOutputsIsEmpty()
+    {
+        var x = new[] { 1.5, -2.0 };
+        var values = new double[2];
+        var jacobian = Enumerable.Repeat(7.0, 4).ToArray();
+        AD.Jacobian(p => new[] { 3.0, Math.PI })(x, values, jacobian);
+        Assert.That(values, Is.EqualTo(new[] { 3.0, Math.PI }));
+        Assert.That(jacobian, Is.EqualTo(new double[4]));
+        var none = AD.Jacobian(p => new double[] { });
+        none(x, Span<double>.Empty, Span<double>.Empty);
+        Assert.Throws<ArgumentException>(() => none(x, new double[1], Span<double>.Empty));
+    }
+
+    [Test]
     public void LoopJacobianOverwritesWhatTheSpanHeld()
     {
         Expression<Func<double[], double[]>> f = x => new[] { x.Sum(v => v * v), x[1] };
