@@ -132,6 +132,28 @@ public class BaModuleTests
         }
     }
 
+    [Test, NonParallelizable]
+    public void RunsAllocateNothing()
+    {
+        // The timed closures of the GradBench module: after warm-up, a run allocates nothing.
+        var b = RandomProblem(3, 4, 50);
+        var objective = new Ba.Objective(b);
+        var jacobian = new Ba.Jacobian(b);
+        for (int warm = 0; warm < 3; warm++)
+        {
+            objective.Run();
+            jacobian.Run();
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int run = 0; run < 100; run++)
+        {
+            objective.Run();
+            jacobian.Run();
+        }
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(double.IsFinite(jacobian.Vals[^2] + objective.ReprojectionErrors[^1]), Is.True);
+    }
+
     [Test]
     public void ARunRewritesEveryEntry()
     {
