@@ -57,13 +57,24 @@ public static class Gmm
             .Single(m => m.Name == name && m.IsGenericMethodDefinition && m.ReturnType == typeof(double) && m.GetParameters().Length == 2
                 && m.GetParameters()[1].ParameterType.GetGenericArguments()[1] == typeof(double)).MakeGenericMethod(typeof(int));
         Expression Components() => Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.K)));
-        Expression BetaAt(Expression row, Expression component) => Expression.Invoke(Beta, w, g, row, component);
-        // LSE_k beta(i, k) = max + log Σ exp(beta - max)
-        var max = Expression.Call(Reduce(nameof(Enumerable.Max)), Components(), Expression.Lambda<Func<int, double>>(BetaAt(i, k), k));
-        var k2 = Expression.Parameter(typeof(int), "k");
-        var sum = Expression.Call(Reduce(nameof(Enumerable.Sum)), Components(),
-            Expression.Lambda<Func<int, double>>(Expression.Call(typeof(Math).GetMethod(nameof(Math.Exp))!, Expression.Subtract(BetaAt(i, k2), max)), k2));
-        var lse = Expression.Add(max, Expression.Call(typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!, sum));
+        // LSE_k beta(i, k) in one pass over k (beta computed once per component): the state (m, s) is the running
+        // maximum and the sum of exp(beta - m), rescaled when the maximum grows; the result m + log s.
+        var beta = Expression.Invoke(Beta, w, g, i, k);
+        var state = Expression.Parameter(typeof(double[]), "state");
+        var exp = typeof(Math).GetMethod(nameof(Math.Exp))!;
+        var log = typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!;
+        Expression Slot(ParameterExpression array, int slot) => Expression.ArrayIndex(array, Expression.Constant(slot));
+        var maximum = Expression.Call(typeof(Math).GetMethod(nameof(Math.Max), [typeof(double), typeof(double)])!, Slot(state, 0), beta);
+        var next = Expression.NewArrayInit(typeof(double), maximum, Expression.Add(
+            Expression.Multiply(Slot(state, 1), Expression.Call(exp, Expression.Subtract(Slot(state, 0), maximum))),
+            Expression.Call(exp, Expression.Subtract(beta, maximum))));
+        var final = Expression.Parameter(typeof(double[]), "final");
+        var aggregate = typeof(Enumerable).GetMethods().Single(m => m.Name == nameof(Enumerable.Aggregate) && m.GetParameters().Length == 4)
+            .MakeGenericMethod(typeof(int), typeof(double[]), typeof(double));
+        var lse = Expression.Call(aggregate, Components(),
+            Expression.NewArrayInit(typeof(double), Expression.Constant(double.NegativeInfinity), Expression.Constant(0.0)),
+            Expression.Lambda<Func<double[], int, double[]>>(next, state, k),
+            Expression.Lambda<Func<double[], double>>(Expression.Add(Slot(final, 0), Expression.Call(log, Slot(final, 1))), final));
         var points = Expression.Call(Reduce(nameof(Enumerable.Sum)),
             Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.N))), Expression.Lambda<Func<int, double>>(lse, i));
         var body = Expression.Add(Expression.Add(Expression.Field(g, nameof(GmmData.Constant)), points), Expression.Invoke(Rest, w, g));

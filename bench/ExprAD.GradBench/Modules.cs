@@ -9,7 +9,30 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), BaModule()];
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule()];
+
+    /// <summary>lstm: objective and jacobian (the gradient with respect to main_params then extra_params, flattened).</summary>
+    private static Module LstmModule() => new("lstm", (function, input) =>
+    {
+        var (data, w, layers, lanes) = Lstm.Read(input);
+        var objective = Lstm.Objective(layers, lanes);
+        switch (function)
+        {
+            case "objective":
+            {
+                var f = AD.Value(objective);
+                double y = 0;
+                return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
+            }
+            case "jacobian":
+            {
+                var g = AD.Gradient(objective);
+                var gradient = new double[w.Length];
+                return new Evaluation(() => g(w, data, gradient), () => Json(gradient));
+            }
+            default: throw new NotSupportedException($"lstm has no function {function}");
+        }
+    });
 
     /// <summary>ba: objective (every residual) and jacobian (the full sparse Jacobian, output truncated as the suite asks).</summary>
     private static Module BaModule() => new("ba", (function, input) =>

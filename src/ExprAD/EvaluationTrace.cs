@@ -238,10 +238,13 @@ public sealed class EvaluationTrace
             var region = _trace.Regions[ins.C];
             var captures = string.Join(", ", region.Captures.Select((c, k) => $"capture {k} = {Operand(c.Index)}"));
             var body = string.Join("; ", region.Body.ToString().Split('\n').Select(l => l.Trim()));
-            var symbol = ins.Op switch { Op.Sum => "Σ", Op.ArgMax => "argmax", _ => "argmin" };
-            return $"{symbol} over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1 of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
+            var symbol = ins.Op switch { Op.Sum => "Σ", Op.Fold => "fold", Op.ArgMax => "argmax", _ => "argmin" };
+            var initial = ins.Op == Op.Fold ? $" from state ({string.Join(", ", region.Initial.Select(v => Operand(v.Index)))})" : "";
+            return $"{symbol} over index = {Operand(ins.A)} .. {Operand(ins.A)} + {Operand(ins.B)} - 1{initial} of {{ {body} }}" + (captures.Length > 0 ? $" with {captures}" : "");
         }
         if (ins.Op == Op.Project) return $"{Operand(ins.A)}[{ins.B}]";
+        if (ins.Op == Op.InputLength) return $"{_trace.Environment.ParameterNames[ins.A]}.Length";
+        if (ins.Op == Op.InputAt) return $"{_trace.Environment.ParameterNames[ins.B]}[{Operand(ins.A)}]";
         var p = RuleTable.Get(ins.Op);
         var args = Enumerable.Range(0, ins.Arity).Select(k => Operand(ins.Operand(k).Index)).ToArray();
         return ins.Op switch

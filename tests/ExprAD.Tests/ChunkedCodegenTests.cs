@@ -67,6 +67,31 @@ public class ChunkedCodegenTests
         }
     }
 
+    // A fold with a tape and a checkpointed one: the tapes live in the kernel's workspace, which chunks share.
+    private static readonly double[] Drive = [0.3, -0.2, 0.9, 0.4, -0.7, 0.1, 0.5];
+    private static readonly Expression<Func<double[], double>> Folded = x => Enumerable.Range(0, Drive.Length).Aggregate(new[] { x[0], 0.0 },
+        (s, t) => new[] { Math.Tanh(x[1] * s[0] + x[2] * Drive[t]), s[1] + s[0] * x[3] }, s => s[1] * s[0])
+        + Enumerable.Range(0, 3).Aggregate(x[3], (s, t) => Math.Sin(s * x[0] + t));
+
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(5)]
+    public void ChunkedFoldKernelEqualsOneBlockBitForBit(int chunkSize)
+    {
+        var whole = Compile(Folded, 1_000_000, out _);
+        var chunked = Compile(Folded, chunkSize, out int chunks);
+        Assert.That(chunks, Is.GreaterThan(1), "the small chunk size really splits the trace");
+        var random = new Random(5);
+        for (int trial = 0; trial < 50; trial++)
+        {
+            var x = Enumerable.Range(0, 4).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+            var expected = new double[4];
+            var actual = new double[4];
+            Assert.That(chunked([], x, actual), Is.EqualTo(whole([], x, expected)));
+            Assert.That(actual, Is.EqualTo(expected), $"gradient at [{string.Join(", ", x)}]");
+        }
+    }
+
     [Test]
     public void LongTraceThroughThePublicApiIsChunkedCorrectAndAllocationFree()
     {

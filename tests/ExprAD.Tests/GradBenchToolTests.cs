@@ -25,7 +25,7 @@ public class GradBenchToolTests
     {
         // Without the data no case is generated, and TheVisibleGoldensExist fails.
         if (BenchData() is not { } data) yield break;
-        foreach (var module in new[] { "lse", "llsq", "gmm", "ba" })
+        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ba" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
         foreach (var module in new[] { "gmm", "ba" })
@@ -37,7 +37,7 @@ public class GradBenchToolTests
     public void TheVisibleGoldensExist()
     {
         Assert.That(BenchData(), Is.Not.Null, "../shared/benchdata/gradbench beside the repository");
-        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(16));
+        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(18));
         // ba1-ba3 and the fixture, objective and jacobian each.
         Assert.That(Goldens().Count(c => Path.GetFileName((string)c.Arguments[0]!).StartsWith("ba")), Is.GreaterThanOrEqualTo(8));
     }

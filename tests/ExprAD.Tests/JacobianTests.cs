@@ -224,6 +224,17 @@ public class JacobianTests
     }
 
     [Test]
+    public void ArraysComputedInTheLambdaAreVectorFunctionsToo()
+    {
+        // An Aggregate's array state (a fold: reverse mode sweeps it once per output) and a choice between arrays.
+        Expression<Func<double[], double[]>> fold = x => x.Aggregate(new[] { 0.0, 1.0 }, (s, v) => new[] { s[0] + v * v, s[1] * Math.Sin(v) });
+        Expression<Func<double[], double[]>> choice = x => x[0] > 0 ? new[] { x[0] * x[1], x[2] } : new[] { x[2], x[0] - x[1] };
+        CheckAgainstFiniteDifferences(fold, [0.4, -1.2, 0.9, 2.0]);
+        CheckAgainstFiniteDifferences(choice, [0.4, -1.2, 0.9]);
+        CheckAgainstFiniteDifferences(choice, [-0.4, -1.2, 0.9]);
+    }
+
+    [Test]
     public void LoopJacobianOverwritesWhatTheSpanHeld()
     {
         Expression<Func<double[], double[]>> f = x => new[] { x.Sum(v => v * v), x[1] };

@@ -129,6 +129,36 @@ public static class Runtime
     /// <summary>Gives back the buffer taken by the matching <see cref="RentSpill"/>.</summary>
     public static void ReturnSpill(double[] buffer) => _spillDepth--;
 
+    // Workspaces of kernels with tapes: a per-thread stack (a data read may call another kernel on the same
+    // thread), each holding that kernel's tapes by id. Grown on first use, then reused: no allocation per call.
+    [ThreadStatic] private static Workspace[]? _workspaces;
+    [ThreadStatic] private static int _workspaceDepth;
+
+    /// <summary>Takes this thread's next workspace.</summary>
+    public static Workspace RentWorkspace()
+    {
+        var workspaces = _workspaces ??= new Workspace[4];
+        if (_workspaceDepth == workspaces.Length) Array.Resize(ref _workspaces, workspaces.Length * 2);
+        return _workspaces![_workspaceDepth++] ??= new Workspace();
+    }
+
+    /// <summary>Gives back the workspace taken by the matching <see cref="RentWorkspace"/>.</summary>
+    public static void ReturnWorkspace(Workspace workspace) => _workspaceDepth--;
+
+    /// <summary>
+    /// Tape <paramref name="id"/> of <paramref name="workspace"/>, holding at least the states of a fold of <paramref name="count"/>
+    /// iterations that keeps <paramref name="states"/> values every <paramref name="interval"/> iterations (grown when too short).
+    /// </summary>
+    public static double[] Tape(Workspace workspace, int id, int count, int interval, int states)
+    {
+        long length = (Math.Max(count, 0) + (long)interval - 1) / interval * states;
+        if (length > Array.MaxLength) throw new OutOfMemoryException($"A fold of {count} iterations needs a tape of {length} values; use ADOptions.CheckpointInterval to keep fewer.");
+        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
+        ref var tape = ref workspace.Tapes[id];
+        if (tape is null || tape.Length < length) tape = new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))];
+        return tape;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
@@ -139,4 +169,11 @@ public static class Runtime
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNull(string argument) => throw new ArgumentNullException(argument);
+}
+
+/// <summary>Scratch memory of one running kernel: the tapes of its folds, by id. Used by generated code only.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class Workspace
+{
+    internal double[]?[] Tapes = new double[4][];
 }

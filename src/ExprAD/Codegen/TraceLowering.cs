@@ -51,6 +51,9 @@ internal static class TraceLowering
 
     private static readonly MethodInfo RentSpill = typeof(Runtime).GetMethod(nameof(Runtime.RentSpill))!;
     private static readonly MethodInfo ReturnSpill = typeof(Runtime).GetMethod(nameof(Runtime.ReturnSpill))!;
+    private static readonly MethodInfo RentWorkspace = typeof(Runtime).GetMethod(nameof(Runtime.RentWorkspace))!;
+    private static readonly MethodInfo ReturnWorkspace = typeof(Runtime).GetMethod(nameof(Runtime.ReturnWorkspace))!;
+    private static readonly MethodInfo TapeOf = typeof(Runtime).GetMethod(nameof(Runtime.Tape))!;
 
     /// <summary>Lowers <paramref name="trace"/>; <paramref name="compileChunk"/> compiles the separate chunk methods of long traces.</summary>
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
@@ -58,15 +61,48 @@ internal static class TraceLowering
     {
         var lastUse = LastUses(trace);
         var chunkStarts = ChunkStarts(trace, chunkSize);
+        var context = new LoweringContext(UsesTapes(trace) ? Expression.Variable(typeof(Workspace), "workspace") : null);
         if (chunkStarts.Count == 1)
         {
             var pool = new LocalPool();
-            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null);
+            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null, context);
             block.EmitInstructions();
-            var body = plan.Prologue.Concat(block.Body).Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
-            return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, pool.Locals, body), plan.Parameters);
+            var statements = block.Body.Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
+            if (context.Workspace is not { } workspace)
+            {
+                var body = plan.Prologue.Concat(statements).ToList();
+                return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, pool.Locals, body), plan.Parameters);
+            }
+            // The workspace goes back to the thread's stack however the kernel ends; the result, if the kernel returns one, is kept in a local.
+            var result = statements[^1].Type == typeof(void) ? null : Expression.Variable(statements[^1].Type, "result");
+            if (result is not null) statements[^1] = Expression.Assign(result, statements[^1]);
+            var guarded = plan.Prologue.Append(Expression.Assign(workspace, Expression.Call(RentWorkspace)))
+                .Append(Expression.TryFinally(Expression.Block(typeof(void), statements), Expression.Call(ReturnWorkspace, workspace)));
+            var locals = pool.Locals.Append(workspace);
+            return result is null
+                ? Expression.Lambda<TDelegate>(Expression.Block(typeof(void), locals, guarded), plan.Parameters)
+                : Expression.Lambda<TDelegate>(Expression.Block(result.Type, locals.Append(result), guarded.Append(result)), plan.Parameters);
         }
-        return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts);
+        return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts, context);
+    }
+
+    /// <summary>True when a fold in the trace (at any depth) records a tape, so the kernel needs a workspace.</summary>
+    private static bool UsesTapes(Trace trace) => trace.Regions.Any(r => r.TapeInterval > 0 || UsesTapes(r.Body));
+
+    /// <summary>What every method and loop body of one lowering shares: the workspace, and the tape ids of the folds.</summary>
+    private sealed class LoweringContext(ParameterExpression? workspace)
+    {
+        private readonly Dictionary<(Trace, int), int> _tapeIds = new();
+
+        /// <summary>The running kernel's workspace (a local of the entry method, a parameter of chunk methods); null without tapes.</summary>
+        public ParameterExpression? Workspace { get; set; } = workspace;
+
+        /// <summary>The id of the tape that instruction <paramref name="index"/> of <paramref name="trace"/> writes (or, for a backward fold, its segment buffer).</summary>
+        public int TapeId(Trace trace, int index)
+        {
+            if (!_tapeIds.TryGetValue((trace, index), out int id)) _tapeIds.Add((trace, index), id = _tapeIds.Count);
+            return id;
+        }
     }
 
     /// <summary>The position of the last instruction reading each value (a region reads its captures); outputs: int.MaxValue; unread: -1.</summary>
@@ -101,7 +137,7 @@ internal static class TraceLowering
     }
 
     private static Expression<TDelegate> LowerInChunks<TDelegate>(Trace trace, LoweringPlan plan, int[] lastUse,
-        Func<LambdaExpression, Delegate> compileChunk, List<int> chunkStarts)
+        Func<LambdaExpression, Delegate> compileChunk, List<int> chunkStarts, LoweringContext context)
     {
         int n = trace.Count;
         var chunkOf = new int[n];
@@ -109,16 +145,19 @@ internal static class TraceLowering
             for (int i = chunkStarts[c]; i < (c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n); i++) chunkOf[i] = c;
         var slots = AssignSpillSlots(trace, lastUse, chunkOf, out int slotCount);
         var spill = Expression.Parameter(typeof(double[]), "spill");
+        var workspace = context.Workspace;
         var chunkParameters = plan.Parameters.Where(p => !p.IsByRef).Append(spill).ToArray();
+        if (workspace is not null) chunkParameters = chunkParameters.Append(workspace).ToArray();
         var chunkType = Expression.GetActionType(chunkParameters.Select(p => p.Type).ToArray());
 
         var body = new List<Expression>(plan.Prologue) { Expression.Assign(spill, Expression.Call(RentSpill, Expression.Constant(slotCount))) };
+        if (workspace is not null) body.Add(Expression.Assign(workspace, Expression.Call(RentWorkspace)));
         var calls = new List<Expression>();
         var scratch = new Scratch(n);
         for (int c = 0; c < chunkStarts.Count; c++)
         {
             var pool = new LocalPool();
-            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots);
+            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots, context);
             block.EmitReloads();
             block.EmitInstructions();
             block.Body.Add(Expression.Empty());
@@ -136,10 +175,15 @@ internal static class TraceLowering
         var result = epilogue[^1].Type == typeof(void) ? null : Expression.Variable(epilogue[^1].Type, "result");
         calls.AddRange(epilogue.Take(epilogue.Count - 1));
         calls.Add(result is null ? epilogue[^1] : Expression.Assign(result, epilogue[^1]));
-        body.Add(Expression.TryFinally(Expression.Block(typeof(void), calls), Expression.Call(ReturnSpill, spill)));
-        if (result is null) return Expression.Lambda<TDelegate>(Expression.Block(typeof(void), [spill], body), plan.Parameters);
+        Expression release = Expression.Call(ReturnSpill, spill);
+        if (workspace is not null) release = Expression.Block(release, Expression.Call(ReturnWorkspace, workspace));
+        body.Add(Expression.TryFinally(Expression.Block(typeof(void), calls), release));
+        var locals = new List<ParameterExpression> { spill };
+        if (workspace is not null) locals.Add(workspace);
+        if (result is null) return Expression.Lambda<TDelegate>(Expression.Block(typeof(void), locals, body), plan.Parameters);
         body.Add(result);
-        return Expression.Lambda<TDelegate>(Expression.Block(result.Type, [spill, result], body), plan.Parameters);
+        locals.Add(result);
+        return Expression.Lambda<TDelegate>(Expression.Block(result.Type, locals, body), plan.Parameters);
     }
 
     /// <summary>
@@ -165,7 +209,7 @@ internal static class TraceLowering
             }
             var ins = trace.Instructions[i];
             // Data reads are re-read by each chunk that needs them rather than spilled.
-            if (ins.Op is Op.Const or Op.Sum or Op.Data || lastUse[i] < 0) continue;
+            if (ins.Op is Op.Const or Op.Sum or Op.Fold or Op.Data || lastUse[i] < 0) continue;
             if (ins.Kind is ValueKind.Array or ValueKind.Jagged)
                 throw new NotSupportedException("A row of a data array is used across a very long stretch of code; read it closer to its use.");
             if (lastUse[i] != int.MaxValue && chunkOf[lastUse[i]] == chunk) continue;
@@ -247,11 +291,18 @@ internal static class TraceLowering
         private readonly List<int> _reloads = new();
         private readonly Expression[] _captures;
         private readonly Expression? _loopIndex;
+        private readonly Expression[] _states;
+        private readonly Func<int, Expression>? _tapedState;
+        private readonly LoweringContext _context;
         private readonly Dictionary<int, ParameterExpression[]> _results = new();
 
         public BlockEmitter(Trace trace, LoweringPlan plan, int[] lastUse, Scratch scratch, LocalPool pool, int start, int end,
-            ParameterExpression? spill, int[]? slots, Expression[]? captures = null, Expression? loopIndex = null)
+            ParameterExpression? spill, int[]? slots, LoweringContext context, Expression[]? captures = null, Expression? loopIndex = null,
+            Expression[]? states = null, Func<int, Expression>? tapedState = null)
         {
+            _context = context;
+            _states = states ?? [];
+            _tapedState = tapedState;
             _trace = trace;
             _plan = plan;
             _lastUse = lastUse;
@@ -271,7 +322,9 @@ internal static class TraceLowering
             {
                 trace.ForEachUse(trace.Instructions[i], operand =>
                 {
-                    if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const) _reloads.Add(operand);
+                    // A backward fold names its taped fold to find the tape (in the workspace), not to read a value.
+                    if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const
+                        && trace.Instructions[operand].Kind != ValueKind.Tuple) _reloads.Add(operand);
                     _lastUseHere[operand] = i;
                 });
             }
@@ -314,8 +367,15 @@ internal static class TraceLowering
                     case Op.Data: value = _trace.DataReads[ins.A].Accessor; break;
                     case Op.LoopIndex: value = _loopIndex!; break;
                     case Op.Capture: value = _captures[ins.A]; break;
+                    case Op.State: value = _states[ins.A]; break;
+                    case Op.TapedState: value = _tapedState!(ins.A); break;
                     case Op.Sum:
                         EmitSum(i, ins);
+                        ReleaseOperandsReadLastAt(i);
+                        continue;
+                    case Op.Fold:
+                        if (_trace.Regions[ins.C].Backward) EmitBackwardFold(i, ins);
+                        else EmitFold(i, ins);
                         ReleaseOperandsReadLastAt(i);
                         continue;
                     case Op.ArgMax or Op.ArgMin:
@@ -391,7 +451,7 @@ internal static class TraceLowering
         /// The loop of a region: for (index = first = start, end = start + count; index &lt; end; index++) { body; per-iteration
         /// statements }. The body's locals come from this method's pool; captured values stay live until the loop is done.
         /// </summary>
-        private void EmitLoop(Instruction ins, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration)
+        private void EmitLoop(Instruction ins, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
         {
             var region = _trace.Regions[ins.C];
             var body = region.Body;
@@ -402,18 +462,168 @@ internal static class TraceLowering
             Body.Add(Expression.Assign(first, index));
             Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
 
-            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
-            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
-            inner.EmitInstructions();
+            var inner = EmitBody(region, index, states);
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
             inner.ReleaseAll();
-
-            var exit = Expression.Label("loopEnd");
-            Body.Add(Expression.Loop(
-                Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
-                exit));
+            Body.Add(While(Expression.LessThan(index, end), inner.Body));
             foreach (var local in new[] { index, first, end }) _pool.Give(local);
+        }
+
+        /// <summary>
+        /// One iteration of a region's body, at loop index <paramref name="index"/>, over the given state and taped-state
+        /// expressions. The caller appends its per-iteration statements, then releases the body's locals.
+        /// </summary>
+        private BlockEmitter EmitBody(Region region, Expression index, Expression[]? states = null, Func<int, Expression>? tapedState = null)
+        {
+            var body = region.Body;
+            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
+            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, _context,
+                captures, index, states, tapedState);
+            inner.EmitInstructions();
+            return inner;
+        }
+
+        private static Expression While(Expression condition, List<Expression> body)
+        {
+            var exit = Expression.Label("loopEnd");
+            return Expression.Loop(Expression.IfThenElse(condition, Expression.Block(typeof(void), body), Expression.Break(exit)), exit);
+        }
+
+        /// <summary>Locals holding a fold's state (seeded from <paramref name="initial"/>) and its sums (seeded with zero): its results.</summary>
+        private ParameterExpression[] FoldResults(int i, IReadOnlyList<Expression> initial, int outputs)
+        {
+            var results = new ParameterExpression[outputs];
+            for (int k = 0; k < outputs; k++)
+            {
+                results[k] = _pool.Take(typeof(double));
+                Body.Add(Expression.Assign(results[k], k < initial.Count ? initial[k] : Expression.Constant(0.0)));
+            }
+            _results[i] = results;
+            return results;
+        }
+
+        /// <summary>After an iteration's body: the next state replaces the state (the body read its own copies), the sums grow.</summary>
+        private static void UpdateFold(BlockEmitter inner, Trace body, int states, ParameterExpression[] results)
+        {
+            for (int k = 0; k < results.Length; k++)
+            {
+                var value = inner.ValueOf(body.Outputs[k].Index);
+                inner.Body.Add(k < states ? Expression.Assign(results[k], value) : Expression.AddAssign(results[k], value));
+            }
+        }
+
+        /// <summary>
+        /// A forward fold: for (index = start; index &lt; start + count; index++) { [tape state every k-th time]; body; state = next; sums += }.
+        /// The tape (k = region.TapeInterval) is rented from the kernel's workspace and read by the backward fold of reverse mode.
+        /// </summary>
+        private void EmitFold(int i, Instruction ins)
+        {
+            var region = _trace.Regions[ins.C];
+            int states = region.StateCount;
+            var results = FoldResults(i, region.Initial.Select(v => ValueOf(v.Index)).ToArray(), region.Body.Outputs.Length);
+            ParameterExpression? tape = null;
+            int interval = region.TapeInterval;
+            if (interval > 0)
+            {
+                tape = _pool.Take(typeof(double[]));
+                Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
+                    ValueOf(ins.B), Expression.Constant(interval), Expression.Constant(states))));
+            }
+            EmitLoop(ins, (inner, index, first) =>
+            {
+                if (tape is not null)
+                {
+                    // The state this iteration began with (unchanged until UpdateFold below) goes to slot (index - first) / k.
+                    var relative = Expression.Subtract(index, first);
+                    var stores = Enumerable.Range(0, states).Select(k => (Expression)Expression.Assign(
+                        Expression.ArrayAccess(tape, Expression.Add(Expression.Multiply(interval == 1 ? relative : Expression.Divide(relative, Expression.Constant(interval)),
+                            Expression.Constant(states)), Expression.Constant(k))), results[k])).ToList();
+                    inner.Body.Add(interval == 1 ? Expression.Block(stores)
+                        : Expression.IfThen(Expression.Equal(Expression.Modulo(relative, Expression.Constant(interval)), Expression.Constant(0)), Expression.Block(stores)));
+                }
+                UpdateFold(inner, region.Body, states, results);
+            }, results.Take(states).ToArray());
+            if (tape is not null) _pool.Give(tape);
+        }
+
+        /// <summary>
+        /// A backward fold reading the tape of an earlier forward fold: iterations from last to first, the taped state of
+        /// each iteration at hand. With a checkpoint interval k &gt; 1, the iterations go by segments of k, last segment first:
+        /// the segment's states are recomputed from its checkpoint with the taped fold's body into a buffer, then swept back.
+        /// </summary>
+        private void EmitBackwardFold(int i, Instruction ins)
+        {
+            var region = _trace.Regions[ins.C];
+            int states = region.StateCount;
+            var tapedIndex = region.TapeOf!.Value.Index;
+            var taped = _trace.Regions[_trace.Instructions[tapedIndex].C];
+            int tapedStates = taped.StateCount, interval = taped.TapeInterval;
+            var results = FoldResults(i, region.Initial.Select(v => ValueOf(v.Index)).ToArray(), region.Body.Outputs.Length);
+            var tape = _pool.Take(typeof(double[]));
+            Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, tapedIndex)),
+                Expression.Constant(0), Expression.Constant(1), Expression.Constant(1))));
+            var start = _pool.Take(typeof(int));
+            var index = _pool.Take(typeof(int));
+            var offset = _pool.Take(typeof(int));
+            Body.Add(Expression.Assign(start, ValueOf(ins.A)));
+            Expression Read(ParameterExpression buffer, int k) => Expression.ArrayIndex(buffer, Expression.Add(offset, Expression.Constant(k)));
+            Expression Offset(Expression relative) => Expression.Multiply(relative, Expression.Constant(tapedStates));
+
+            // Sweeps index from `last` down to `first`, reading the taped states from `buffer` at (index - origin) * states.
+            List<Expression> SweepBack(Expression last, Expression first, ParameterExpression buffer, Expression origin)
+            {
+                var inner = EmitBody(region, index, results.Take(states).ToArray(), k => Read(buffer, k));
+                UpdateFold(inner, region.Body, states, results);
+                inner.Body.Add(Expression.PreDecrementAssign(index));
+                inner.ReleaseAll();
+                inner.Body.Insert(0, Expression.Assign(offset, Offset(Expression.Subtract(index, origin))));
+                return [Expression.Assign(index, last), While(Expression.GreaterThanOrEqual(index, first), inner.Body)];
+            }
+
+            if (interval == 1)
+            {
+                Body.AddRange(SweepBack(Expression.Subtract(Expression.Add(start, ValueOf(ins.B)), Expression.Constant(1)), start, tape, start));
+            }
+            else
+            {
+                // Segments of `interval` iterations, last first: recompute the segment's states from its checkpoint, then sweep it back.
+                var segment = _pool.Take(typeof(double[]));
+                var segmentStart = _pool.Take(typeof(int));
+                var segmentEnd = _pool.Take(typeof(int));
+                var end = _pool.Take(typeof(int));
+                var primal = Enumerable.Range(0, tapedStates).Select(_ => _pool.Take(typeof(double))).ToArray();
+                Body.Add(Expression.Assign(segment, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
+                    Expression.Constant(interval), Expression.Constant(1), Expression.Constant(tapedStates))));
+                Body.Add(Expression.Assign(end, Expression.Add(start, ValueOf(ins.B))));
+                var segmentLoop = new List<Expression>
+                {
+                    Expression.Assign(segmentEnd, Expression.Condition(Expression.LessThan(Expression.Add(segmentStart, Expression.Constant(interval)), end),
+                        Expression.Add(segmentStart, Expression.Constant(interval)), end)),
+                    // The checkpoint: the tape's slot (segmentStart - start) / interval.
+                    Expression.Assign(offset, Offset(Expression.Divide(Expression.Subtract(segmentStart, start), Expression.Constant(interval)))),
+                };
+                for (int k = 0; k < tapedStates; k++) segmentLoop.Add(Expression.Assign(primal[k], Read(tape, k)));
+                // Forward through the segment: store the state each iteration begins with, then step it.
+                var step = EmitBody(taped, index, primal);
+                UpdateFold(step, taped.Body, tapedStates, primal.Concat(Enumerable.Range(0, taped.Body.Outputs.Length - tapedStates)
+                    .Select(_ => _pool.Take(typeof(double)))).ToArray());
+                step.Body.Add(Expression.PreIncrementAssign(index));
+                step.ReleaseAll();
+                var stores = new List<Expression> { Expression.Assign(offset, Offset(Expression.Subtract(index, segmentStart))) };
+                for (int k = 0; k < tapedStates; k++) stores.Add(Expression.Assign(Expression.ArrayAccess(segment, Expression.Add(offset, Expression.Constant(k))), primal[k]));
+                step.Body.InsertRange(0, stores);
+                segmentLoop.Add(Expression.Assign(index, segmentStart));
+                segmentLoop.Add(While(Expression.LessThan(index, segmentEnd), step.Body));
+                segmentLoop.AddRange(SweepBack(Expression.Subtract(segmentEnd, Expression.Constant(1)), segmentStart, segment, segmentStart));
+                segmentLoop.Add(Expression.SubtractAssign(segmentStart, Expression.Constant(interval)));
+                // The last segment starts at start + floor((count - 1) / interval) * interval.
+                Body.Add(Expression.Assign(segmentStart, Expression.Add(start, Expression.Multiply(
+                    Expression.Divide(Expression.Subtract(ValueOf(ins.B), Expression.Constant(1)), Expression.Constant(interval)), Expression.Constant(interval)))));
+                Body.Add(While(Expression.AndAlso(Expression.GreaterThanOrEqual(segmentStart, start), Expression.LessThan(segmentStart, end)), segmentLoop));
+                foreach (var local in primal.Concat([segment, segmentStart, segmentEnd, end])) _pool.Give(local);
+            }
+            foreach (var local in new[] { tape, start, index, offset }) _pool.Give(local);
         }
 
         private static T Need<T>(T? hook) where T : class =>

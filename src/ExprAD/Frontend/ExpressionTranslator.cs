@@ -17,9 +17,10 @@ namespace ExprAD.Frontend;
 /// </summary>
 internal sealed class ExpressionTranslator
 {
-    private enum BindingKind { ScalarInput, ArrayInput, Value }
+    private enum BindingKind { ScalarInput, ArrayInput, Value, Vector }
 
-    private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value);
+    /// <summary>What a parameter stands for; a <see cref="BindingKind.Vector"/> (an aggregate's array state) holds one value per element.</summary>
+    private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value, Value[]? Elements = null);
 
     /// <summary>
     /// Where translation currently emits: the top-level trace, or a loop body. A loop body's scope
@@ -32,6 +33,7 @@ internal sealed class ExpressionTranslator
         public readonly Scope? Parent = parent;
         public readonly HashSet<Expression>? LoopDependent = loopDependent;
         public Dictionary<Expression, Value> Translated = new(ReferenceEqualityComparer.Instance);
+        public Dictionary<Expression, Value[]> Vectors = new(ReferenceEqualityComparer.Instance);
 
         public bool IsInvariant(Expression node) => LoopDependent is not null && !LoopDependent.Contains(node);
     }
@@ -56,7 +58,8 @@ internal sealed class ExpressionTranslator
 
     /// <summary>
     /// Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output,
-    /// or, for a body <c>new[] { e1, ..., em }</c> of type <c>double[]</c>, with the m outputs e1 .. em.
+    /// or, for a body of type <c>double[]</c> (<c>new[] { e1, ..., em }</c>, or an array computed from such: an Aggregate's
+    /// array state, a choice between arrays), with one output per element.
     /// </summary>
     public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants)
     {
@@ -74,29 +77,19 @@ internal sealed class ExpressionTranslator
             else if (roles[i] == ParameterRole.Array)
                 translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ArrayInput, i, default));
         }
-        // One translator for every output, so that work the outputs share is traced (and computed) once.
-        var elements = OutputsOf(body);
-        var results = new Value[elements.Count];
-        for (int k = 0; k < results.Length; k++)
+        // A body of type double[] is a vector-valued function: its elements are the outputs, all translated by one
+        // translator so that work they share is traced (and computed) once.
+        if (body.Type == typeof(double[]))
         {
-            var result = translator.Translate(elements[k]);
-            if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
-            if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(elements[k], elements[k].Type);
-            results[k] = result;
+            // An initializer of constants reads no variable (so it is not a vector value) but is a valid, constant, function.
+            if (body is not NewArrayExpression { NodeType: ExpressionType.NewArrayInit } && !translator.IsVector(body))
+                throw Error.CannotDifferentiate(body, "a function returning double[] must build its result, as in `new[] { e1, ..., em }`, whose elements are its outputs");
+            return b.Build(translator.TranslateVector(body));
         }
-        return b.Build(results);
-    }
-
-    /// <summary>
-    /// The expressions of a body's outputs: the body itself, or the elements of a vector-valued function's
-    /// <c>new[] { e1, ..., em }</c> (output k is element k). Any other array-valued body is rejected, quoted.
-    /// </summary>
-    private static IReadOnlyList<Expression> OutputsOf(Expression body)
-    {
-        if (body.Type != typeof(double[])) return [body];
-        if (body is NewArrayExpression { NodeType: ExpressionType.NewArrayInit } array) return array.Expressions;
-        throw Error.CannotDifferentiate(body,
-            "a function returning double[] must return an array initializer, `new[] { e1, ..., em }`, whose elements are its outputs");
+        var result = translator.Translate(body);
+        if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);
+        if (b.KindOf(result) != ValueKind.Scalar) throw Error.UnsupportedType(body, body.Type);
+        return b.Build([result]);
     }
 
     /// <summary>
@@ -131,7 +124,7 @@ internal sealed class ExpressionTranslator
                 if (ArrayParameterOf(b.Left) is null && DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left)) operands.Add(b.Left);
                 operands.Add(b.Right);
                 break;
-            case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null:
+            case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null && !IsVector(u.Operand):
                 operands.Add(u.Operand);
                 break;
             case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
@@ -252,6 +245,8 @@ internal sealed class ExpressionTranslator
                 throw Error.CannotDifferentiate(node, "a quoted lambda is not a number; invoke it instead");
             case ExpressionType.ArrayLength when ArrayParameterOf(node.Operand) is { } parameter:
                 return _b.InputLength(parameter);
+            case ExpressionType.ArrayLength when IsVector(node.Operand):
+                return _b.Integer(TranslateVector(node.Operand).Length);
             case ExpressionType.ArrayLength when DataArrayKind(node.Operand.Type) is not null:
                 return _b.Emit(Op.ArrayLength, Translate(node.Operand));
             case ExpressionType.Convert:
@@ -318,6 +313,17 @@ internal sealed class ExpressionTranslator
 
     private Value VisitArrayIndex(BinaryExpression node)
     {
+        if (IsVector(node.Left))
+        {
+            // An element of a small array value (an aggregate's state): the index must be a constant.
+            var elements = TranslateVector(node.Left);
+            var at = Operand(node.Right, node);
+            if (!_b.TryGetConstant(at, out var k))
+                throw Error.CannotDifferentiate(node, "an array built in the lambda (such as an Aggregate state) must be indexed with a constant");
+            if (k < 0 || k >= elements.Length)
+                throw Error.CannotDifferentiate(node, $"the index {k} is outside the array of {elements.Length} elements");
+            return elements[(int)k];
+        }
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
         {
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
@@ -342,9 +348,52 @@ internal sealed class ExpressionTranslator
         return _b.Select(condition, whenTrue, whenFalse);
     }
 
+    /// <summary>
+    /// True for a <c>double[]</c> computed inside the lambda from variables: an array literal, an aggregate's array state,
+    /// or a choice between such arrays. It has a length known at compile time and is translated element by element.
+    /// </summary>
+    private bool IsVector(Expression e) =>
+        e.Type == typeof(double[]) && ArrayParameterOf(e) is null && !IsDataValue(e);
+
+    /// <summary>The elements of a small array value (see <see cref="IsVector"/>), each translated in the current scope.</summary>
+    private Value[] TranslateVector(Expression node)
+    {
+        if (_scope.Vectors.TryGetValue(node, out var known)) return known;
+        Value[] elements;
+        switch (node)
+        {
+            case NewArrayExpression { NodeType: ExpressionType.NewArrayInit } literal:
+                elements = literal.Expressions.Select(e => Scalar(Operand(e, node))).ToArray();
+                break;
+            case ParameterExpression p when _bindings.TryGetValue(p, out var binding) && binding.Kind == BindingKind.Vector:
+                elements = binding.Elements!;
+                break;
+            case MethodCallExpression call when LinqLoops.TryMatch(call, out var pipeline) && pipeline.End == LinqLoops.Terminal.Aggregate && IsLoopSource(pipeline):
+                elements = VisitAggregate(call, pipeline);
+                break;
+            case ConditionalExpression choice:
+            {
+                var condition = Operand(choice.Test, choice);
+                var whenTrue = TranslateVector(choice.IfTrue);
+                var whenFalse = TranslateVector(choice.IfFalse);
+                if (whenTrue.Length != whenFalse.Length)
+                    throw Error.CannotDifferentiate(choice, $"the branches are arrays of different lengths ({whenTrue.Length} and {whenFalse.Length})");
+                elements = whenTrue.Select((t, k) => _b.Select(condition, t, whenFalse[k])).ToArray();
+                break;
+            }
+            default:
+                throw Error.CannotDifferentiate(node, "an array value here must be written `new[] { ... }` (or be an Aggregate's state), so that its length is known");
+        }
+        return _scope.Vectors[node] = elements;
+    }
+
+    /// <summary>An integer as a double; other values unchanged.</summary>
+    private Value Scalar(Value v) => _b.KindOf(v) == ValueKind.Integer ? _b.Emit(Op.IntToDouble, v) : v;
+
     private Value VisitMethodCall(MethodCallExpression node)
     {
-        if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline)) return VisitPipeline(node, pipeline);
+        if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline))
+            return pipeline.End == LinqLoops.Terminal.Aggregate ? VisitAggregate(node, pipeline)[0] : VisitPipeline(node, pipeline);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
@@ -428,7 +477,7 @@ internal sealed class ExpressionTranslator
     /// Translates, in the current scope, the element of a pipeline at loop index <paramref name="index"/> (its
     /// <paramref name="position"/> in the sequence) through every stage; also returns the Where mask, if any.
     /// </summary>
-    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value index, Value position)
+    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value index, Value position, bool asScalar = true)
     {
         var element = loop.Array is null ? index : ElementOf(loop.Array, index);
         Value? mask = null;
@@ -447,9 +496,79 @@ internal sealed class ExpressionTranslator
             if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? _b.Emit(Op.And, m, result) : result;
             else element = result;
         }
+        if (!asScalar) return (element, mask);
         if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
         if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
         return (element, mask);
+    }
+
+    /// <summary>
+    /// <c>Aggregate(seed, (state, element) =&gt; next)</c>: one fold region carrying the state (a number, or each element of
+    /// a small array) through the pipeline's elements; a Where stage keeps the state where its mask is false. Returns
+    /// the final state, or the result selector applied to it. As for sums, the body holds only what depends on the
+    /// state or the element; the rest is hoisted and captured.
+    /// </summary>
+    private Value[] VisitAggregate(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        var seedExpression = loop.Seed!;
+        bool vector = seedExpression.Type == typeof(double[]);
+        var seed = vector ? TranslateVector(seedExpression) : [Scalar(Operand(seedExpression, node))];
+        if (seed.Length == 0) throw Error.CannotDifferentiate(seedExpression, "an Aggregate state needs at least one element");
+        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
+        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
+        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        {
+            var other = LengthOf(stage.Other!);
+            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
+        }
+        var accumulator = loop.Accumulator!;
+        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
+        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
+        var body = _scope.Builder.CreateBody();
+        var outer = _scope;
+        _scope = new Scope(body, outer, dependent);
+        Value[] next;
+        try
+        {
+            var index = body.LoopIndex();
+            var state = seed.Select((_, k) => body.State(k)).ToArray();
+            var (element, mask) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index, asScalar: false);
+            _bindings[accumulator.Parameters[0]] = vector
+                ? new Binding(BindingKind.Vector, -1, default, state)
+                : new Binding(BindingKind.Value, -1, state[0]);
+            _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
+            next = vector ? TranslateVector(accumulator.Body) : [Scalar(Operand(accumulator.Body, accumulator))];
+            if (next.Length != state.Length)
+                throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
+            foreach (var v in next)
+                if (body.KindOf(v) != ValueKind.Scalar) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
+            if (mask is { } keep) next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
+        }
+        finally
+        {
+            _scope = outer;
+            foreach (var v in variables) _bindings.Remove(v);
+        }
+        var (_, results) = _b.EmitFold(start, count, seed, body, next);
+        if (loop.ResultSelector is not { } selector) return results;
+        var parameter = selector.Parameters[0];
+        _bindings[parameter] = vector ? new Binding(BindingKind.Vector, -1, default, results) : new Binding(BindingKind.Value, -1, results[0]);
+        // The selector runs here, after the loop; inside an enclosing loop, what depends on its parameter must stay here too.
+        var scope = _scope;
+        if (scope.LoopDependent is not null)
+        {
+            var reads = LinqLoops.DependentOn([selector.Body], new HashSet<ParameterExpression> { parameter });
+            _scope = new Scope(scope.Builder, scope.Parent, new HashSet<Expression>(scope.LoopDependent.Concat(reads), ReferenceEqualityComparer.Instance));
+        }
+        try
+        {
+            return selector.Body.Type == typeof(double[]) ? TranslateVector(selector.Body) : [Scalar(Operand(selector.Body, selector))];
+        }
+        finally
+        {
+            _scope = scope;
+            _bindings.Remove(parameter);
+        }
     }
 
     /// <summary>True for an array that comes from data (or a row of one): never from the active parameter.</summary>

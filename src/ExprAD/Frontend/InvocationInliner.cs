@@ -7,10 +7,14 @@ namespace ExprAD.Frontend;
 /// lambda's parameters, before translation. Every operation is pure, so substitution means the
 /// same as binding; an argument used twice is the same node twice, which translation shares.
 /// This lets a composed lambda pass any argument, including the data object, to a part.
+/// A node met twice under the same substitutions (a shared sub-tree) is inlined once and the result
+/// shared, so that translation, which shares work by node, computes a shared invocation once.
 /// </summary>
 internal sealed class InvocationInliner : ExpressionVisitor
 {
     private readonly Dictionary<ParameterExpression, Expression> _substitutions = new();
+    // Results by node, for the substitutions in force (one frame per inlined invocation being visited).
+    private readonly Stack<Dictionary<Expression, Expression>> _memo = new([new Dictionary<Expression, Expression>(ReferenceEqualityComparer.Instance)]);
 
     /// <summary>The body with every invoked lambda inlined (the same object when there is none).</summary>
     public static Expression Inline(Expression body)
@@ -23,8 +27,11 @@ internal sealed class InvocationInliner : ExpressionVisitor
 
     public override Expression? Visit(Expression? node)
     {
-        if (node is not null && !StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
-        return base.Visit(node);
+        if (node is null) return null;
+        if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
+        var memo = _memo.Peek();
+        if (memo.TryGetValue(node, out var known)) return known;
+        return memo[node] = base.Visit(node)!;
     }
 
     protected override Expression VisitParameter(ParameterExpression node) =>
@@ -37,12 +44,14 @@ internal sealed class InvocationInliner : ExpressionVisitor
         if (target is not LambdaExpression lambda) return base.VisitInvocation(node);
         var arguments = node.Arguments.Select(a => Visit(a)!).ToArray();
         for (int i = 0; i < arguments.Length; i++) _substitutions[lambda.Parameters[i]] = arguments[i];
+        _memo.Push(new Dictionary<Expression, Expression>(ReferenceEqualityComparer.Instance));
         try
         {
             return Visit(lambda.Body)!;
         }
         finally
         {
+            _memo.Pop();
             foreach (var p in lambda.Parameters) _substitutions.Remove(p);
         }
     }

@@ -6,14 +6,15 @@ namespace ExprAD.Frontend;
 /// <summary>
 /// Recognises LINQ pipelines that become one loop: a source (<c>Enumerable.Range(a, n)</c> or an
 /// array), then any number of <c>Select</c> (with or without the index), <c>Zip</c> with an array,
-/// and <c>Where</c> (a mask), ending in <c>Sum</c>, <c>Average</c>, <c>Max</c> or <c>Min</c> (with or without a selector).
+/// and <c>Where</c> (a mask), ending in <c>Sum</c>, <c>Average</c>, <c>Max</c> or <c>Min</c> (with or without a selector),
+/// or in <c>Aggregate(seed, func)</c> (optionally with a result selector), whose state is a number or a small array.
 /// The stages are fused into the loop body: no intermediate array is built.
 /// </summary>
 internal static class LinqLoops
 {
     public enum StageKind { Select, SelectWithIndex, Zip, Where }
 
-    public enum Terminal { Sum, Average, Max, Min }
+    public enum Terminal { Sum, Average, Max, Min, Aggregate }
 
     /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the array zipped with.</summary>
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
@@ -24,7 +25,17 @@ internal static class LinqLoops
     /// </summary>
     public sealed record Pipeline(Expression? Start, Expression? Count, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
     {
-        public IEnumerable<LambdaExpression> Lambdas => Stages.Select(s => s.Lambda);
+        /// <summary>The lambdas that run once per element: the stages', and an aggregate's accumulator function.</summary>
+        public IEnumerable<LambdaExpression> Lambdas => Stages.Select(s => s.Lambda).Concat(Accumulator is null ? [] : [Accumulator]);
+
+        /// <summary>For <see cref="Terminal.Aggregate"/>: the seed of the state.</summary>
+        public Expression? Seed { get; init; }
+
+        /// <summary>For <see cref="Terminal.Aggregate"/>: (state, element) => next state.</summary>
+        public LambdaExpression? Accumulator { get; init; }
+
+        /// <summary>For <see cref="Terminal.Aggregate"/> with a result selector: final state => result (applied once, after the loop).</summary>
+        public LambdaExpression? ResultSelector { get; init; }
     }
 
     private static readonly MethodInfo Range = typeof(Enumerable).GetMethod(nameof(Enumerable.Range))!;
@@ -32,7 +43,9 @@ internal static class LinqLoops
     public static bool TryMatch(MethodCallExpression node, out Pipeline pipeline)
     {
         pipeline = null!;
-        if (node.Method.DeclaringType != typeof(Enumerable) || node.Type != typeof(double)) return false;
+        if (node.Method.DeclaringType != typeof(Enumerable)) return false;
+        if (node.Method.Name == nameof(Enumerable.Aggregate)) return TryMatchAggregate(node, out pipeline);
+        if (node.Type != typeof(double)) return false;
         var end = node.Method.Name switch
         {
             nameof(Enumerable.Sum) => Terminal.Sum,
@@ -49,8 +62,30 @@ internal static class LinqLoops
             stages.Add(new Stage(StageKind.Select, selector, null));
         }
         else if (node.Arguments.Count != 1) return false;
+        return TryMatchSource(node.Arguments[0], stages, end.Value, out pipeline);
+    }
 
-        var source = node.Arguments[0];
+    /// <summary>
+    /// <c>source.Aggregate(seed, (state, element) =&gt; ...)</c>, optionally with a result selector; the state is a
+    /// double or a double[] (written <c>new[] { ... }</c>: expression trees have no tuple literals).
+    /// </summary>
+    private static bool TryMatchAggregate(MethodCallExpression node, out Pipeline pipeline)
+    {
+        pipeline = null!;
+        if (node.Arguments.Count is not (3 or 4) || Lambda(node.Arguments[2]) is not { Parameters.Count: 2 } accumulator) return false;
+        var seed = node.Arguments[1];
+        if (seed.Type != typeof(double) && seed.Type != typeof(double[])) return false;
+        var selector = node.Arguments.Count == 4 ? Lambda(node.Arguments[3]) : null;
+        if (node.Arguments.Count == 4 && selector is not { Parameters.Count: 1 }) return false;
+        if (!TryMatchSource(node.Arguments[0], new List<Stage>(), Terminal.Aggregate, out var matched)) return false;
+        pipeline = matched with { Seed = seed, Accumulator = accumulator, ResultSelector = selector };
+        return true;
+    }
+
+    /// <summary>Walks from the terminal's source back to the range or array, collecting the stages (given last first).</summary>
+    private static bool TryMatchSource(Expression source, List<Stage> stages, Terminal end, out Pipeline pipeline)
+    {
+        pipeline = null!;
         while (true)
         {
             if (source is MethodCallExpression { Method: var m } call && m.DeclaringType == typeof(Enumerable))
@@ -58,7 +93,7 @@ internal static class LinqLoops
                 if (m == Range)
                 {
                     stages.Reverse();
-                    pipeline = new Pipeline(call.Arguments[0], call.Arguments[1], null, stages, end.Value);
+                    pipeline = new Pipeline(call.Arguments[0], call.Arguments[1], null, stages, end);
                     return true;
                 }
                 var lambda = call.Arguments.Count >= 2 ? Lambda(call.Arguments[^1]) : null;
@@ -78,7 +113,7 @@ internal static class LinqLoops
             }
             if (source.Type != typeof(double[])) return false;
             stages.Reverse();
-            pipeline = new Pipeline(null, null, source, stages, end.Value);
+            pipeline = new Pipeline(null, null, source, stages, end);
             return true;
         }
     }

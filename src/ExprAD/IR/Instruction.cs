@@ -28,14 +28,17 @@ internal readonly struct Instruction : IEquatable<Instruction>
     /// <summary>Number of value operands (0 to 3). A region's captured values are further uses, listed in its <see cref="Region"/>.</summary>
     public int Arity => Op switch
     {
-        Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.InputLength => 0,
-        Op.Sum or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
+        Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.InputLength => 0,
+        Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
         Op.Project or Op.InputAt => 1,
         _ => RuleTable.Get(Op).Arity,
     };
 
     /// <summary>True for loops: instructions with a body (<see cref="C"/> indexes the trace's regions).</summary>
-    public bool IsRegion => Op is Op.Sum or Op.ArgMax or Op.ArgMin;
+    public bool IsRegion => Op is Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin;
+
+    /// <summary>True for loops whose several results are read with <see cref="Op.Project"/> (sums and folds).</summary>
+    public bool HasTupleResult => Op is Op.Sum or Op.Fold;
 
     /// <summary>True for leaves: instructions without value operands.</summary>
     public bool IsLeaf => Arity == 0;

@@ -27,7 +27,26 @@ internal sealed record DataRead(Expression Accessor, ValueKind Kind);
 /// The body of a loop: a trace of its own, evaluated once per iteration, whose <see cref="Op.LoopIndex"/>
 /// is the iteration number and whose <see cref="Op.Capture"/> k is the enclosing value <see cref="Captures"/>[k].
 /// </summary>
-internal sealed record Region(Trace Body, ImmutableArray<Value> Captures);
+internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
+{
+    /// <summary>For a fold: the values of the enclosing trace that seed its carried state (one per state slot).</summary>
+    public ImmutableArray<Value> Initial { get; init; } = [];
+
+    /// <summary>For a fold: the number of carried states (the first outputs of the body); the remaining outputs are summed.</summary>
+    public int StateCount => Initial.Length;
+
+    /// <summary>For a fold: iterations run from the last to the first.</summary>
+    public bool Backward { get; init; }
+
+    /// <summary>
+    /// For a forward fold: records its state at the start of every k-th iteration on a tape (0: no tape), for the
+    /// backward fold that <see cref="TapeOf"/> names it. With k &gt; 1 the reader recomputes the states in between.
+    /// </summary>
+    public int TapeInterval { get; init; }
+
+    /// <summary>For a backward fold: the taped fold (a value of the enclosing trace) whose states its <see cref="Rules.Op.TapedState"/> leaves read.</summary>
+    public Value? TapeOf { get; init; }
+}
 
 /// <summary>
 /// What a trace needs from the outside world, shared unchanged by every transform of it:
@@ -86,7 +105,17 @@ internal sealed class Trace
     public void ForEachUse(Instruction ins, Action<int> use)
     {
         for (int k = 0; k < ins.Arity; k++) use(ins.Operand(k).Index);
-        if (ins.IsRegion) foreach (var c in Regions[ins.C].Captures) use(c.Index);
+        if (!ins.IsRegion) return;
+        var region = Regions[ins.C];
+        foreach (var c in region.Captures) use(c.Index);
+        foreach (var v in region.Initial) use(v.Index);
+        if (region.TapeOf is { } tape)
+        {
+            use(tape.Index);
+            // With checkpoints the reader recomputes states with the taped fold's body, so it reads that body's captures too.
+            var taped = Regions[Instructions[tape.Index].C];
+            if (taped.TapeInterval > 1) foreach (var c in taped.Captures) use(c.Index);
+        }
     }
 
     public int Count => Instructions.Length;
@@ -137,10 +166,16 @@ internal sealed class Trace
                 case Op.ScatterAdd: text.Append("gradient ").Append(Environment.ParameterNames[ins.C]).Append('[').Append(new Value(ins.A)).Append("] += ").Append(new Value(ins.B)); break;
                 case Op.Capture: text.Append("capture ").Append(ins.A); break;
                 case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
-                case Op.Sum or Op.ArgMax or Op.ArgMin:
+                case Op.State: text.Append("state ").Append(ins.A); break;
+                case Op.TapedState: text.Append("taped state ").Append(ins.A); break;
+                case Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin:
                     var region = Regions[ins.C];
-                    text.Append(ins.Op.ToString().ToLowerInvariant()).Append(' ').Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B))
-                        .Append(" capturing (").AppendJoin(", ", region.Captures).Append(") {").AppendLine();
+                    text.Append(region.Backward ? "backward " : "").Append(ins.Op.ToString().ToLowerInvariant()).Append(' ')
+                        .Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B));
+                    if (ins.Op == Op.Fold) text.Append(" from (").AppendJoin(", ", region.Initial).Append(')');
+                    if (region.TapeInterval > 0) text.Append(" taped every ").Append(region.TapeInterval);
+                    if (region.TapeOf is { } tape) text.Append(" reading the tape of ").Append(tape);
+                    text.Append(" capturing (").AppendJoin(", ", region.Captures).Append(") {").AppendLine();
                     foreach (var line in region.Body.ToString().Split('\n')) text.Append("    ").AppendLine(line.TrimEnd('\r'));
                     text.Append('}');
                     break;

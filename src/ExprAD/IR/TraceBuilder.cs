@@ -77,11 +77,59 @@ internal sealed class TraceBuilder
             throw new InvalidOperationException("A sum's start and count must be integers.");
         foreach (var v in summands)
             if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A sum adds scalars.");
-        var region = new Region(body.Build(summands), body._captures.ToImmutableArray());
+        // A summand given twice (a fused primal and its recomputation) is summed once, and both results are the same
+        // value, so that what is computed from them after the loop is shared too.
+        var distinct = summands.Distinct().ToList();
+        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray());
         _regions.Add(region);
         // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
         var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
-        return summands.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
+        var results = distinct.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
+        return summands.Select(s => results[distinct.IndexOf(s)]).ToArray();
+    }
+
+    /// <summary>Inside a fold's body: carried state <paramref name="slot"/> at the start of the iteration.</summary>
+    public Value State(int slot, ValueKind kind = ValueKind.Scalar) => Append(new Instruction(Op.State, kind, slot));
+
+    /// <summary>Inside a backward fold's body: state <paramref name="slot"/> of the taped fold at the start of this iteration.</summary>
+    public Value TapedState(int slot) => Append(new Instruction(Op.TapedState, ValueKind.Scalar, slot));
+
+    /// <summary>
+    /// A loop carrying state: starting from <paramref name="initial"/>, each iteration i = start .. start + count - 1
+    /// (in reverse order when <paramref name="backward"/>) replaces the state with the first
+    /// <c>initial.Length</c> of <paramref name="outputs"/> of <paramref name="body"/>, and adds the rest into sums.
+    /// Returns the fold (a tuple, which a backward fold's <see cref="Region.TapeOf"/> may name) and its results:
+    /// the final state, then the sums.
+    /// </summary>
+    public (Value Fold, Value[] Results) EmitFold(Value start, Value count, IReadOnlyList<Value> initial, TraceBuilder body,
+        IReadOnlyList<Value> outputs, bool backward = false, int tapeInterval = 0, Value? tapeOf = null)
+    {
+        if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
+        if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
+            throw new InvalidOperationException("A fold's start and count must be integers.");
+        if (initial.Count == 0 || outputs.Count < initial.Count) throw new InvalidOperationException("A fold carries at least one state, and its body computes each.");
+        foreach (var v in initial)
+            if (KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A fold carries scalars.");
+        foreach (var v in outputs)
+            if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A fold's body computes scalars.");
+        var region = new Region(body.Build(outputs), body._captures.ToImmutableArray())
+        {
+            Initial = initial.ToImmutableArray(),
+            Backward = backward,
+            TapeInterval = tapeInterval,
+            TapeOf = tapeOf,
+        };
+        _regions.Add(region);
+        var fold = Effect(new Instruction(Op.Fold, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        return (fold, outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, fold.Index, k))).ToArray());
+    }
+
+    /// <summary>Makes the (forward) fold <paramref name="fold"/> of this builder record its state every <paramref name="interval"/> iterations.</summary>
+    public void RequestTape(Value fold, int interval)
+    {
+        var ins = this[fold];
+        if (ins.Op != Op.Fold || _regions[ins.C].Backward) throw new InvalidOperationException("Only a forward fold records a tape.");
+        _regions[ins.C] = _regions[ins.C] with { TapeInterval = interval };
     }
 
     public int Count => _instructions.Count;
@@ -169,10 +217,10 @@ internal sealed class TraceBuilder
     public Value Emit(Instruction ins) => ins.Op switch
     {
         Op.Const => Constant(ins.Kind, ins.Number),
-        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.Project or Op.InputLength => Append(ins),
+        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.Project or Op.InputLength => Append(ins),
         Op.InputAt => InputAt(ins.B, new Value(ins.A)),
         Op.ScatterAdd => Effect(ins),
-        Op.Sum or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
+        Op.Sum or Op.Fold or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
         _ => ins.Arity switch
         {
             1 => Emit(ins.Op, new Value(ins.A)),

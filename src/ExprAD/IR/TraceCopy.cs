@@ -19,10 +19,11 @@ internal static class TraceCopy
     /// captures are mapped through <paramref name="capture"/> (kept as they are when it is null); every loop body goes through
     /// <paramref name="transformBody"/> first, when given (a pass applied at every depth). Instructions for
     /// which <paramref name="include"/> is false are skipped; <paramref name="replayRegion"/> may emit a loop
-    /// its own way (a pass that trims or fuses loops).
+    /// its own way (a pass that trims or fuses loops). A fold body's <see cref="Op.State"/> and <see cref="Op.TapedState"/>
+    /// leaves map through <paramref name="leaf"/> when given (kept as they are otherwise). A fold's own entry maps to the new fold.
     /// </summary>
     public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null, Func<Trace, Trace>? transformBody = null,
-        Func<int, bool>? include = null, RegionReplay? replayRegion = null)
+        Func<int, bool>? include = null, RegionReplay? replayRegion = null, Func<Instruction, Value>? leaf = null)
     {
         var renamed = new Value[source.Count];
         var results = new Dictionary<int, Value[]>();
@@ -32,7 +33,7 @@ internal static class TraceCopy
             if (include?.Invoke(i) == false) continue;
             if (ins.IsRegion && replayRegion?.Invoke(i, ins, renamed, results) == true)
             {
-                if (ins.Op != Op.Sum) renamed[i] = results[i][0];
+                if (!ins.HasTupleResult) renamed[i] = results[i][0];
                 continue;
             }
             switch (ins.Op)
@@ -41,8 +42,14 @@ internal static class TraceCopy
                     // Without a mapping the body is copied as a standalone trace, its captures unchanged.
                     renamed[i] = capture is null ? target.Emit(ins) : capture(ins.A);
                     break;
+                case Op.State or Op.TapedState when leaf is not null:
+                    renamed[i] = leaf(ins);
+                    break;
                 case Op.Sum:
                     results[i] = ReplayRegion(source, ins, target, renamed, transformBody);
+                    break;
+                case Op.Fold:
+                    (renamed[i], results[i]) = ReplayFold(source, ins, target, renamed, transformBody);
                     break;
                 case Op.ArgMax or Op.ArgMin:
                     renamed[i] = ReplayRegion(source, ins, target, renamed, transformBody)[0];
@@ -58,9 +65,22 @@ internal static class TraceCopy
         return renamed;
     }
 
+    /// <summary>Re-emits one fold whose operands, captures, initial state and tape are already renamed; returns it and its results.</summary>
+    public static (Value Fold, Value[] Results) ReplayFold(Trace source, Instruction ins, TraceBuilder target, Value[] renamed, Func<Trace, Trace>? transformBody = null)
+    {
+        var region = source.Regions[ins.C];
+        var child = target.CreateBody();
+        var bodyTrace = transformBody?.Invoke(region.Body) ?? region.Body;
+        var body = Replay(bodyTrace, child, c => child.Capture(renamed[region.Captures[c].Index]), transformBody);
+        return target.EmitFold(renamed[ins.A], renamed[ins.B], region.Initial.Select(v => renamed[v.Index]).ToArray(), child,
+            bodyTrace.Outputs.Select(o => body[o.Index]).ToArray(), region.Backward, region.TapeInterval,
+            region.TapeOf is { } tape ? renamed[tape.Index] : null);
+    }
+
     /// <summary>Re-emits one loop whose operands and captures are already renamed; returns its results.</summary>
     public static Value[] ReplayRegion(Trace source, Instruction ins, TraceBuilder target, Value[] renamed, Func<Trace, Trace>? transformBody = null)
     {
+        if (ins.Op == Op.Fold) return ReplayFold(source, ins, target, renamed, transformBody).Results;
         var region = source.Regions[ins.C];
         var child = target.CreateBody();
         var bodyTrace = transformBody?.Invoke(region.Body) ?? region.Body;

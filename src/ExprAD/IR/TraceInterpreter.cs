@@ -19,15 +19,17 @@ internal static class TraceInterpreter
         var context = new Context(input, ins => reads[ins.A](constants),
             length ?? (_ => throw new InvalidOperationException("No array lengths given.")),
             scatterAdd ?? ((_, _, _) => throw new InvalidOperationException("No gradient to add into.")));
-        return Run(trace, context, [], 0);
+        return Run(trace, context, [], 0, [], []);
     }
 
     private sealed record Context(Func<Instruction, double> Input, Func<Instruction, double> Read, Func<int, int> Length, Action<int, int, double> ScatterAdd);
 
-    private static double[] Run(Trace trace, Context context, double[] captured, int index)
+    private static double[] Run(Trace trace, Context context, double[] captured, int index, double[] state, double[] tapedState)
     {
         var values = new double[trace.Count];
         var sums = new Dictionary<int, double[]>();
+        // The states a taped fold started each iteration with (every one: the interval only trades memory for time).
+        var tapes = new Dictionary<int, double[][]>();
         for (int i = 0; i < trace.Count; i++)
         {
             var ins = trace.Instructions[i];
@@ -40,10 +42,32 @@ internal static class TraceInterpreter
                     var totals = new double[region.Body.Outputs.Length];
                     for (int n = 0, count = (int)values[ins.B]; n < count; n++)
                     {
-                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n);
+                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n, [], []);
                         for (int k = 0; k < totals.Length; k++) totals[k] += body[region.Body.Outputs[k].Index];
                     }
                     sums[i] = totals;
+                    break;
+                }
+                case Op.Fold:
+                {
+                    var region = trace.Regions[ins.C];
+                    var captures = region.Captures.Select(c => values[c.Index]).ToArray();
+                    var current = region.Initial.Select(v => values[v.Index]).ToArray();
+                    var results = new double[region.Body.Outputs.Length];
+                    int count = Math.Max(0, (int)values[ins.B]);
+                    var tape = region.TapeInterval > 0 ? new double[count][] : null;
+                    var read = region.TapeOf is { } t ? tapes[t.Index] : null;
+                    for (int step = 0; step < count; step++)
+                    {
+                        int n = region.Backward ? count - 1 - step : step;
+                        if (tape is not null) tape[n] = (double[])current.Clone();
+                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n, current, read is null ? [] : read[n]);
+                        current = region.Body.Outputs.Take(region.StateCount).Select(o => body[o.Index]).ToArray();
+                        for (int k = region.StateCount; k < results.Length; k++) results[k] += body[region.Body.Outputs[k].Index];
+                    }
+                    current.CopyTo(results, 0);
+                    if (tape is not null) tapes[i] = tape;
+                    sums[i] = results;
                     break;
                 }
                 case Op.ArgMax or Op.ArgMin:
@@ -54,7 +78,7 @@ internal static class TraceInterpreter
                     double bestValue = 0;
                     for (int n = 0, count = (int)values[ins.B]; n < count; n++)
                     {
-                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n);
+                        var body = Run(region.Body, context, captures, (int)values[ins.A] + n, [], []);
                         double v = body[region.Body.Outputs[0].Index];
                         if (best < 0 || (ins.Op == Op.ArgMax ? v > bestValue : v < bestValue)) { best = (int)values[ins.A] + n; bestValue = v; }
                     }
@@ -72,6 +96,8 @@ internal static class TraceInterpreter
                         Op.Data => context.Read(ins),
                         Op.LoopIndex => index,
                         Op.Capture => captured[ins.A],
+                        Op.State => state[ins.A],
+                        Op.TapedState => tapedState[ins.A],
                         Op.Project => sums[ins.A][ins.B],
                         _ => Evaluate(trace, ins, values),
                     };

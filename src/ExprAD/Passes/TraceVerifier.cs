@@ -10,10 +10,13 @@ namespace ExprAD.Passes;
 /// </summary>
 internal static class TraceVerifier
 {
-    public static void Verify(Trace trace) => Verify(trace, captures: null);
+    public static void Verify(Trace trace) => Verify(trace, captures: null, states: 0, tapedStates: 0);
 
-    /// <summary>Verifies a trace; <paramref name="captures"/> are the kinds of the values a loop body may capture (null at the top).</summary>
-    private static void Verify(Trace trace, ValueKind[]? captures)
+    /// <summary>
+    /// Verifies a trace; <paramref name="captures"/> are the kinds of the values a loop body may capture (null at the top),
+    /// <paramref name="states"/> and <paramref name="tapedStates"/> the number of (taped) states a fold body may read.
+    /// </summary>
+    private static void Verify(Trace trace, ValueKind[]? captures, int states, int tapedStates)
     {
         for (int i = 0; i < trace.Count; i++)
         {
@@ -45,6 +48,36 @@ internal static class TraceVerifier
                 case Op.Capture:
                     if (captures is null || ins.A < 0 || ins.A >= captures.Length || captures[ins.A] != ins.Kind) Fail("bad capture");
                     continue;
+                case Op.State:
+                    if (ins.A < 0 || ins.A >= states || ins.Kind != ValueKind.Scalar) Fail("a state outside a fold body, or out of range");
+                    continue;
+                case Op.TapedState:
+                    if (ins.A < 0 || ins.A >= tapedStates || ins.Kind != ValueKind.Scalar) Fail("a taped state outside a backward fold that reads a tape, or out of range");
+                    continue;
+                case Op.Fold:
+                {
+                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a fold needs integer start and count");
+                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
+                    var region = trace.Regions[ins.C];
+                    foreach (var v in region.Captures.Concat(region.Initial))
+                        if (v.Index < 0 || v.Index >= i) Fail("a capture or initial state is not defined before the loop");
+                    if (region.StateCount == 0 || region.Body.Outputs.Length < region.StateCount) Fail("a fold carries at least one state and computes each");
+                    foreach (var v in region.Initial)
+                        if (trace.Instructions[v.Index].Kind != ValueKind.Scalar) Fail("a fold carries scalars");
+                    if (region.TapeInterval < 0 || region.TapeInterval > 0 && region.Backward) Fail("only a forward fold records a tape");
+                    int taped = 0;
+                    if (region.TapeOf is { } tape)
+                    {
+                        if (!region.Backward || tape.Index < 0 || tape.Index >= i || trace.Instructions[tape.Index].Op != Op.Fold) Fail("a tape is read by a backward fold, from an earlier fold");
+                        var source = trace.Regions[trace.Instructions[tape.Index].C];
+                        if (source.TapeInterval == 0) Fail("the fold read has no tape");
+                        taped = source.StateCount;
+                    }
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), region.StateCount, taped);
+                    foreach (var o in region.Body.Outputs)
+                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a fold computes scalars");
+                    continue;
+                }
                 case Op.Sum:
                 {
                     if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a sum needs integer start and count");
@@ -52,7 +85,7 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var c in region.Captures)
                         if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray());
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
                     foreach (var o in region.Body.Outputs)
                         if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
                     continue;
@@ -64,12 +97,12 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var c in region.Captures)
                         if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray());
+                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), 0, 0);
                     if (region.Body.Outputs.Length != 1 || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar) Fail("an arg-extremum compares one scalar");
                     continue;
                 }
                 case Op.Project:
-                    if (ins.A >= i || trace.Instructions[ins.A].Op != Op.Sum || ins.B < 0 ||
+                    if (ins.A >= i || !trace.Instructions[ins.A].HasTupleResult || ins.B < 0 ||
                         ins.B >= trace.Regions[trace.Instructions[ins.A].C].Body.Outputs.Length || ins.Kind != ValueKind.Scalar)
                         Fail("bad projection");
                     continue;

@@ -4,8 +4,10 @@ namespace ExprAD.Rules;
 internal enum Op : byte
 {
     // Leaves. LoopIndex and Capture occur only in region bodies: the iteration number, and a value of
-    // the enclosing trace (Instruction.A is its slot in Region.Captures).
-    Const, Input, Data, LoopIndex, Capture,
+    // the enclosing trace (Instruction.A is its slot in Region.Captures). State occurs only in a fold's
+    // body: carried state A at the start of the iteration. TapedState occurs only in the body of a
+    // backward fold that reads a tape: state A of the taped fold at the start of the same iteration.
+    Const, Input, Data, LoopIndex, Capture, State, TapedState,
 
     // Regions (loops; Instruction.C indexes Trace.Regions) and the projection of one of their results
     // (Instruction.B is the result number). Sum: operands start and count; results sum over
@@ -15,6 +17,12 @@ internal enum Op : byte
     // Regions whose result is the loop index (an integer, never differentiated) at which the body's
     // single output is largest (smallest); the first such index on ties. Operands start and count.
     ArgMax, ArgMin,
+
+    // A loop carrying state (Instruction.C indexes Trace.Regions; operands start and count). The region's
+    // Initial values seed the state; the body's first StateCount outputs are the next state, the rest
+    // are summed over the iterations. Results (read with Project): the final state, then the sums.
+    // A backward fold runs its iterations from last to first (reverse mode emits it, with a tape).
+    Fold,
 
     // Active arrays with computed indices. InputAt: operand A the index, B the parameter (immediate).
     // InputLength: the length of parameter A. ScatterAdd (an effect, emitted by reverse mode): adds

@@ -30,7 +30,7 @@ internal static class ForwardMode
     {
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
-        var (primal, tangents) = Transform(source, b, directions, seed, capturePrimal: null, captureTangent: null);
+        var (primal, tangents) = Transform(source, b, directions, seed, new Leaves(null, null, null, null));
         var outputs = ImmutableArray.CreateBuilder<Value>(source.Outputs.Length * (directions + 1));
         foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
         for (int d = 0; d < directions; d++)
@@ -40,12 +40,14 @@ internal static class ForwardMode
     }
 
     /// <summary>
-    /// Emits <paramref name="source"/> and its tangents into <paramref name="b"/>. For a loop body,
-    /// <paramref name="capturePrimal"/> and <paramref name="captureTangent"/> give the value and the
-    /// tangents of each captured value.
+    /// How the leaves of a loop body map into the transformed body: the value and the tangent (by direction) of each
+    /// captured value and, in a fold's body, of each carried state.
     /// </summary>
-    private static (Value[] Primal, Value?[][] Tangents) Transform(Trace source, TraceBuilder b, int directions, Seed seed,
-        Func<int, Value>? capturePrimal, Func<int, int, Value?>? captureTangent)
+    private sealed record Leaves(Func<int, Value>? CapturePrimal, Func<int, int, Value?>? CaptureTangent,
+        Func<int, Value>? StatePrimal, Func<int, int, Value?>? StateTangent);
+
+    /// <summary>Emits <paramref name="source"/> and its tangents into <paramref name="b"/>; <paramref name="leaves"/> maps a loop body's leaves.</summary>
+    private static (Value[] Primal, Value?[][] Tangents) Transform(Trace source, TraceBuilder b, int directions, Seed seed, Leaves leaves)
     {
         var primal = new Value[source.Count];
         var tangents = new Value?[directions][];
@@ -58,11 +60,20 @@ internal static class ForwardMode
             switch (ins.Op)
             {
                 case Op.Capture:
-                    primal[i] = capturePrimal!(ins.A);
-                    for (int d = 0; d < directions; d++) tangents[d][i] = captureTangent!(ins.A, d);
+                    primal[i] = leaves.CapturePrimal!(ins.A);
+                    for (int d = 0; d < directions; d++) tangents[d][i] = leaves.CaptureTangent!(ins.A, d);
                     continue;
+                case Op.State:
+                    primal[i] = leaves.StatePrimal!(ins.A);
+                    for (int d = 0; d < directions; d++) tangents[d][i] = leaves.StateTangent!(ins.A, d);
+                    continue;
+                case Op.TapedState:
+                    throw new NotSupportedException("Forward mode over the reverse of a fold is not supported.");
                 case Op.Sum:
                     loopResults[i] = TransformSum(source, ins, b, directions, seed, primal, tangents);
+                    continue;
+                case Op.Fold:
+                    loopResults[i] = TransformFold(source, ins, b, directions, seed, primal, tangents);
                     continue;
                 case Op.ArgMax or Op.ArgMin:
                     // An index: no tangent. The extremum's derivative comes from re-reading the element at it.
@@ -127,9 +138,7 @@ internal static class ForwardMode
         var region = source.Regions[ins.C];
         var body = region.Body;
         var child = b.CreateBody();
-        var (innerPrimal, innerTangents) = Transform(body, child, directions, seed,
-            c => child.Capture(primal[region.Captures[c].Index]),
-            (c, d) => tangents[d][region.Captures[c].Index] is { } t ? child.Capture(t) : null);
+        var (innerPrimal, innerTangents) = Transform(body, child, directions, seed, CapturesOf(region, child, primal, tangents, null, null));
 
         // Results: the primal outputs, then every tangent output that exists.
         var summands = body.Outputs.Select(o => innerPrimal[o.Index]).ToList();
@@ -150,6 +159,91 @@ internal static class ForwardMode
                 if (tangentSlots[d, k] is { } slot) resultTangents[d][k] = results[slot];
         }
         return (results[..body.Outputs.Length], resultTangents);
+    }
+
+    private static Leaves CapturesOf(Region region, TraceBuilder child, Value[] primal, Value?[][] tangents,
+        Func<int, Value>? statePrimal, Func<int, int, Value?>? stateTangent) => new(
+        c => child.Capture(primal[region.Captures[c].Index]),
+        (c, d) => tangents[d][region.Captures[c].Index] is { } t ? child.Capture(t) : null,
+        statePrimal, stateTangent);
+
+    /// <summary>
+    /// One fold carrying the primal state and the tangent of every state that has one: a state has a tangent in a
+    /// direction when its initial value does, or when the body gives its next value one (found by iterating to a
+    /// fixed point over scratch copies of the body, at most once per state). Sums carry their tangents as sums.
+    /// </summary>
+    private static (Value[] Primal, Value?[][] Tangents) TransformFold(Trace source, Instruction ins, TraceBuilder b, int directions, Seed seed,
+        Value[] primal, Value?[][] tangents)
+    {
+        var region = source.Regions[ins.C];
+        if (region.Backward || region.TapeInterval > 0) throw new NotSupportedException("Forward mode over the reverse of a fold is not supported.");
+        var body = region.Body;
+        int states = region.StateCount;
+        var slot = new int?[directions, states];
+        int slots = states;
+        for (int d = 0; d < directions; d++)
+            for (int k = 0; k < states; k++)
+                if (tangents[d][region.Initial[k].Index] is not null) slot[d, k] = slots++;
+
+        (Value[] Primal, Value?[][] Tangents) TransformBody(TraceBuilder child) =>
+            Transform(body, child, directions, seed, CapturesOf(region, child, primal, tangents,
+                k => child.State(k), (k, d) => slot[d, k] is { } s ? child.State(s) : null));
+        while (true)
+        {
+            var (_, trial) = TransformBody(b.CreateBody());
+            bool changed = false;
+            for (int d = 0; d < directions; d++)
+                for (int k = 0; k < states; k++)
+                    if (slot[d, k] is null && trial[d][body.Outputs[k].Index] is not null)
+                    {
+                        slot[d, k] = slots++;
+                        changed = true;
+                    }
+            if (!changed) break;
+        }
+
+        var child = b.CreateBody();
+        var (innerPrimal, innerTangents) = TransformBody(child);
+        var zero = b.Constant(0.0);
+        var initial = new Value[slots];
+        var outputs = new List<Value>(new Value[slots]);
+        for (int k = 0; k < states; k++)
+        {
+            initial[k] = primal[region.Initial[k].Index];
+            outputs[k] = innerPrimal[body.Outputs[k].Index];
+            for (int d = 0; d < directions; d++)
+                if (slot[d, k] is { } s)
+                {
+                    initial[s] = tangents[d][region.Initial[k].Index] ?? zero;
+                    outputs[s] = innerTangents[d][body.Outputs[k].Index] ?? child.Constant(0.0);
+                }
+        }
+        // Sums after the states: the primal ones, then every tangent that exists.
+        int sums = body.Outputs.Length - states;
+        for (int k = states; k < body.Outputs.Length; k++) outputs.Add(innerPrimal[body.Outputs[k].Index]);
+        var sumSlot = new int?[directions, sums];
+        for (int d = 0; d < directions; d++)
+            for (int k = 0; k < sums; k++)
+                if (innerTangents[d][body.Outputs[states + k].Index] is { } t)
+                {
+                    sumSlot[d, k] = outputs.Count;
+                    outputs.Add(t);
+                }
+        var (_, results) = b.EmitFold(primal[ins.A], primal[ins.B], initial, child, outputs);
+
+        var resultPrimal = new Value[body.Outputs.Length];
+        var resultTangents = new Value?[directions][];
+        for (int k = 0; k < states; k++) resultPrimal[k] = results[k];
+        for (int k = 0; k < sums; k++) resultPrimal[states + k] = results[slots + k];
+        for (int d = 0; d < directions; d++)
+        {
+            resultTangents[d] = new Value?[body.Outputs.Length];
+            for (int k = 0; k < states; k++)
+                if (slot[d, k] is { } s) resultTangents[d][k] = results[s];
+            for (int k = 0; k < sums; k++)
+                if (sumSlot[d, k] is { } s) resultTangents[d][states + k] = results[s];
+        }
+        return (resultPrimal, resultTangents);
     }
 
     /// <summary>The tangent of the operand passed through, as nested selects (zero where that operand has none).</summary>

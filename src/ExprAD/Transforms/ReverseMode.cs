@@ -17,6 +17,10 @@ namespace ExprAD.Transforms;
 /// A sum's iterations are independent, so its adjoint needs no tape: a second loop recomputes
 /// each iteration's body, sweeps it backwards from the adjoints of the sum's results, and sums
 /// the adjoints of the values the body captured.
+/// A fold's iterations depend on each other, so its adjoint needs the state each iteration began with: the
+/// primal fold records them on a tape (every k-th one with checkpointing), and a backward fold over the same
+/// iterations reads them, recomputes the body, and carries the adjoints of the states from the last iteration
+/// to the first, summing the adjoints of the captures on the way.
 /// </remarks>
 internal static class ReverseMode
 {
@@ -38,6 +42,7 @@ internal static class ReverseMode
     /// </summary>
     public static Trace Apply(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
     {
+        if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
         // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
@@ -65,7 +70,7 @@ internal static class ReverseMode
                 int o = source.Outputs[k].Index;
                 adjoints[o] = adjoints[o] is { } existing ? b.Add(existing, a) : a;
             }
-            Sweep(source, b, primal, adjoints, masked, rows[s]);
+            Sweep(source, b, primal, adjoints, masked, checkpointInterval, rows[s]);
             foreach (var input in inputs) outputs.Add(adjoints[input.Index] ?? b.Constant(0.0));
         }
         return b.Build(outputs);
@@ -88,14 +93,19 @@ internal static class ReverseMode
     /// <paramref name="primal"/>: starting from the seeded <paramref name="adjoints"/>, fills in the adjoint of every
     /// instruction that the seeds reach (captures included, for a loop body).
     /// </summary>
-    private static void Sweep(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, ScatterRow row)
+    private static void Sweep(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         for (int i = source.Count - 1; i >= 0; i--)
         {
             var ins = source.Instructions[i];
             if (ins.Op == Op.Sum)
             {
-                SweepSum(source, i, b, primal, adjoints, masked, row);
+                SweepSum(source, i, b, primal, adjoints, masked, interval, row);
+                continue;
+            }
+            if (ins.Op == Op.Fold)
+            {
+                SweepFold(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (adjoints[i] is not { } adjoint) continue;
@@ -155,21 +165,12 @@ internal static class ReverseMode
     /// The adjoint of a sum: a loop over the same iterations that recomputes the body, sweeps it
     /// backwards from the (captured) adjoints of the results, and sums the adjoints of the captures.
     /// </summary>
-    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, ScatterRow row)
+    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         var ins = source.Instructions[i];
         var region = source.Regions[ins.C];
         var body = region.Body;
-        // The adjoints of the results: those of the projections, all of which come after the loop.
-        var resultAdjoints = new Value?[body.Outputs.Length];
-        bool anyMasked = false;
-        for (int j = i + 1; j < source.Count; j++)
-        {
-            var p = source.Instructions[j];
-            if (p.Op != Op.Project || p.A != i || adjoints[j] is not { } a) continue;
-            resultAdjoints[p.B] = a;
-            anyMasked |= masked[j];
-        }
+        var (resultAdjoints, anyMasked) = ResultAdjoints(source, i, adjoints, masked);
         if (resultAdjoints.All(a => a is null)) return;
 
         var child = b.CreateBody();
@@ -184,16 +185,97 @@ internal static class ReverseMode
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
             innerMasked[o] |= anyMasked;
         }
-        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, row);
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
 
-        // Sum, over the iterations, the adjoint of every captured scalar.
-        var captured = new List<(int Capture, Value Adjoint, bool Masked)>();
-        for (int j = 0; j < body.Count; j++)
-            if (body.Instructions[j].Op == Op.Capture && innerAdjoints[j] is { } a)
-                captured.Add((body.Instructions[j].A, a, innerMasked[j]));
+        var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         if (captured.Count == 0 && !child.HasEffects) return;
         var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
         for (int k = 0; k < captured.Count; k++)
             Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
     }
+
+    /// <summary>The adjoints of a loop's results: those of its projections, all of which come after the loop.</summary>
+    private static (Value?[] Adjoints, bool AnyMasked) ResultAdjoints(Trace source, int loop, Value?[] adjoints, bool[] masked)
+    {
+        var result = new Value?[source.Regions[source.Instructions[loop].C].Body.Outputs.Length];
+        bool anyMasked = false;
+        for (int j = loop + 1; j < source.Count; j++)
+        {
+            var p = source.Instructions[j];
+            if (p.Op != Op.Project || p.A != loop || adjoints[j] is not { } a) continue;
+            result[p.B] = a;
+            anyMasked |= masked[j];
+        }
+        return (result, anyMasked);
+    }
+
+    /// <summary>The adjoint, in one iteration of a loop body, of every scalar the body captured: summed over the iterations by the caller.</summary>
+    private static List<(int Capture, Value Adjoint, bool Masked)> CapturedAdjoints(Trace body, Value?[] innerAdjoints, bool[] innerMasked)
+    {
+        var captured = new List<(int Capture, Value Adjoint, bool Masked)>();
+        for (int j = 0; j < body.Count; j++)
+            if (body.Instructions[j].Op == Op.Capture && innerAdjoints[j] is { } a)
+                captured.Add((body.Instructions[j].A, a, innerMasked[j]));
+        return captured;
+    }
+
+    /// <summary>
+    /// The adjoint of a fold: the primal fold records its states on a tape, and a backward fold over the same iterations
+    /// recomputes each iteration's body from the taped state, sweeps it backwards from the carried adjoints of the next
+    /// state (and the adjoints of the sums), and carries on the adjoints of the state it began with; the adjoints of the
+    /// captures are summed. Its final state is the adjoint of the initial state.
+    /// </summary>
+    private static void SweepFold(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
+    {
+        var ins = source.Instructions[i];
+        var region = source.Regions[ins.C];
+        var body = region.Body;
+        int states = region.StateCount;
+        var (resultAdjoints, anyMasked) = ResultAdjoints(source, i, adjoints, masked);
+        if (resultAdjoints.All(a => a is null)) return;
+        if (region.Backward || region.TapeInterval > 0) throw new NotSupportedException("Reverse mode over the reverse of a fold is not supported.");
+
+        var fold = primal[i];
+        b.RequestTape(fold, interval);
+        var child = b.CreateBody();
+        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A));
+        var innerAdjoints = new Value?[body.Count];
+        var innerMasked = new bool[body.Count];
+        // The carried adjoints may be exact zeros standing for an untaken branch in a later iteration: when the body
+        // passes adjoints through a select (or max, min, clamp), every product with them is zero-strong.
+        bool seedsMasked = anyMasked || PassesThrough(body);
+        void Seed(int output, Value seed)
+        {
+            int o = body.Outputs[output].Index;
+            innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
+            innerMasked[o] |= seedsMasked;
+        }
+        for (int k = 0; k < states; k++) Seed(k, child.State(k));
+        for (int k = states; k < body.Outputs.Length; k++)
+            if (resultAdjoints[k] is { } a) Seed(k, child.Capture(a));
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
+
+        var stateLeaf = new int[states];
+        Array.Fill(stateLeaf, -1);
+        for (int j = 0; j < body.Count; j++)
+            if (body.Instructions[j].Op == Op.State) stateLeaf[body.Instructions[j].A] = j;
+        var zero = child.Constant(0.0);
+        var outputs = new List<Value>();
+        for (int k = 0; k < states; k++) outputs.Add(stateLeaf[k] >= 0 && innerAdjoints[stateLeaf[k]] is { } a ? a : zero);
+        var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
+        outputs.AddRange(captured.Select(c => c.Adjoint));
+        var initial = Enumerable.Range(0, states).Select(k => resultAdjoints[k] ?? b.Constant(0.0)).ToArray();
+        var (_, results) = b.EmitFold(primal[ins.A], primal[ins.B], initial, child, outputs, backward: true, tapeOf: fold);
+
+        for (int k = 0; k < states; k++)
+            Accumulate(source, b, adjoints, masked, region.Initial[k].Index, results[k], seedsMasked);
+        for (int k = 0; k < captured.Count; k++)
+            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, results[states + k], captured[k].Masked);
+    }
+
+    /// <summary>True when a body (or a loop in it) has an operation that passes its adjoint to one operand only.</summary>
+    private static bool PassesThrough(Trace body) =>
+        body.Instructions.Any(ins => !ins.IsLeaf && !ins.IsRegion && ins.Op is not (Op.Project or Op.InputAt or Op.ScatterAdd)
+            && RuleTable.Get(ins.Op).PassThrough is not null)
+        || body.Regions.Any(r => PassesThrough(r.Body));
 }
