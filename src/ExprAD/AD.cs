@@ -350,7 +350,7 @@ public static class AD
         }
         // Sweep s seeds output s: its adjoints are row s. Outputs: the m values, then each sweep's adjoints of the inputs.
         var inputs = InputsOf(source);
-        var reverse = ReverseMode.Apply(source, m, (b, s, k) => s == k ? b.Constant(1.0) : null, options.CheckpointInterval);
+        var reverse = ReverseMode.ApplySweeps(source, m, (b, s, k) => s == k ? b.Constant(1.0) : null, options.CheckpointInterval);
         for (int s = 0; s < m; s++)
             for (int j = 0; j < inputs.Length; j++) entries.Add((s, inputs[j].B, m + s * inputs.Length + j));
         var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));

@@ -30,7 +30,7 @@ internal static class ReverseMode
     /// of <paramref name="source"/>'s <see cref="Trace.Inputs"/>, in that order (zero when unreached).
     /// </summary>
     public static Trace Apply(Trace source, Func<TraceBuilder, int, Value?> seed, int checkpointInterval = 1) =>
-        Apply(source, 1, (b, _, k) => seed(b, k), checkpointInterval);
+        ApplySweeps(source, 1, (b, _, k) => seed(b, k), checkpointInterval);
 
     /// <summary>
     /// <paramref name="sweeps"/> backward sweeps after one replay of the primal, which they share (a Jacobian's rows:
@@ -40,7 +40,7 @@ internal static class ReverseMode
     /// <c>s * length + j</c> for element j (row s of a row-major matrix with one column per element of the
     /// parameter; sweep 0 is the gradient itself).
     /// </summary>
-    public static Trace Apply(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
+    public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
         var b = new TraceBuilder(source.Environment);
