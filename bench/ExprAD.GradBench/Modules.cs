@@ -9,7 +9,7 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule()];
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule()];
 
     /// <summary>lstm: objective and jacobian (the gradient with respect to main_params then extra_params, flattened).</summary>
     private static Module LstmModule() => new("lstm", (function, input) =>
@@ -31,6 +31,26 @@ public static class Modules
                 return new Evaluation(() => g(w, data, gradient), () => Json(gradient));
             }
             default: throw new NotSupportedException($"lstm has no function {function}");
+        }
+    });
+
+    /// <summary>ba: objective (every residual) and jacobian (the full sparse Jacobian, output truncated as the suite asks).</summary>
+    private static Module BaModule() => new("ba", (function, input) =>
+    {
+        var problem = Ba.Read(input);
+        switch (function)
+        {
+            case "objective":
+            {
+                var objective = new Ba.Objective(problem);
+                return new Evaluation(objective.Run, objective.Output);
+            }
+            case "jacobian":
+            {
+                var jacobian = new Ba.Jacobian(problem);
+                return new Evaluation(jacobian.Run, jacobian.Output);
+            }
+            default: throw new NotSupportedException($"ba has no function {function}");
         }
     });
 

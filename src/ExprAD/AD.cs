@@ -142,6 +142,91 @@ public static class AD
     }
 
     /// <summary>
+    /// A vector-valued function f : R^n -> R^m alone (no derivative), written <c>x => new[] { e1, ..., em }</c>;
+    /// work the outputs share is computed once.
+    /// </summary>
+    /// <param name="f">The function; its body must be an array initializer, one element per output.</param>
+    /// <param name="options">How to compile (parallel loops); <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate writing f(x) into a caller-owned span of length m.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
+    public static VectorValueFunc Value(Expression<Func<double[], double[]>> f, ADOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<VectorValueKernel>(f, "vector-value" + options.Key, OneArray, (source, compileChunk) =>
+        {
+            var trace = DeadCodeElimination.Apply(source);
+            return (trace, TraceLowering.Lower<VectorValueKernel>(trace, LoweringPlans.Values(trace, InputsOf(source)) with { Options = options }, compileChunk));
+        });
+        return new BoundVectorValue(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>A vector-valued function of an array and data alone (no derivative), written <c>(x, data) => new[] { e1, ..., em }</c>.</summary>
+    /// <typeparam name="TData">The data argument's type.</typeparam>
+    /// <param name="f">The function; its body must be an array initializer, one element per output.</param>
+    /// <param name="options">How to compile (parallel loops); <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate writing f(x, data) into a caller-owned span of length m.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
+    public static VectorValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<VectorValueKernel<TData>>(f, "vector-value-data" + options.Key, ArrayAndData, (source, compileChunk) =>
+        {
+            var trace = DeadCodeElimination.Apply(source);
+            return (trace, TraceLowering.Lower<VectorValueKernel<TData>>(trace, LoweringPlans.Values(trace, InputsOf(source)) with { Options = options }, compileChunk));
+        });
+        return new BoundVectorValue<TData>(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// The values and the dense Jacobian of a vector-valued function f : R^n -> R^m, written <c>x => new[] { e1, ..., em }</c>.
+    /// The mode follows the shape: forward mode with one direction per element of x that is read, when there are no more
+    /// of them than outputs; otherwise reverse mode, one backward sweep per output (a row), all sharing one primal
+    /// sweep. Functions that read x at computed indices (inside loops) always take reverse mode.
+    /// </summary>
+    /// <param name="f">The function; its body must be an array initializer, one element per output.</param>
+    /// <param name="options">How to compile (fold checkpointing, parallel loops); <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate writing f(x) and the row-major m x n Jacobian (n = <c>x.Length</c>) into caller-owned spans.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static JacobianFunc Jacobian(Expression<Func<double[], double[]>> f, ADOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<JacobianKernel>(f, "jacobian" + options.Key, OneArray, (source, compileChunk) =>
+        {
+            var (trace, layout) = JacobianOf(source, options);
+            return (trace, TraceLowering.Lower<JacobianKernel>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
+        });
+        return new BoundJacobian(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
+    /// The values and the Jacobian with respect to x of f(x, data) : R^n -> R^m, written <c>(x, data) => new[] { e1, ..., em }</c>,
+    /// where <c>data</c> is read at call time and never differentiated. The mode follows the shape, as for <see cref="Jacobian(Expression{Func{double[], double[]}}, ADOptions?)"/>.
+    /// </summary>
+    /// <typeparam name="TData">The data argument's type; its members may be numbers or arrays of numbers.</typeparam>
+    /// <param name="f">The function; its body must be an array initializer, one element per output.</param>
+    /// <param name="options">How to compile (fold checkpointing, parallel loops); <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate writing f(x, data) and the row-major m x n Jacobian into caller-owned spans.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static JacobianFunc<TData> Jacobian<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        options ??= ADOptions.Default;
+        var (kernel, constants, info) = Compile<JacobianKernel<TData>>(f, "jacobian-data" + options.Key, ArrayAndData, (source, compileChunk) =>
+        {
+            var (trace, layout) = JacobianOf(source, options);
+            return (trace, TraceLowering.Lower<JacobianKernel<TData>>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
+        });
+        return new BoundJacobian<TData>(kernel, constants, info).Invoke;
+    }
+
+    /// <summary>
     /// Forward mode: the value of f : R^n -> R and its directional derivative ∇f(x) · v (a Jacobian-vector product) in one sweep.
     /// </summary>
     /// <param name="f">The function of an array, indexed with constant indices.</param>
@@ -246,6 +331,55 @@ public static class AD
 
     private static Trace Reverse(Trace source, ADOptions options) =>
         DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval))));
+
+    /// <summary>
+    /// The derived trace of a Jacobian and where its outputs go. Forward mode costs one tangent per element read, reverse
+    /// mode one adjoint sweep per output; each carries about the same work, so the smaller count wins (forward on ties).
+    /// </summary>
+    private static (Trace Trace, JacobianLayout Layout) JacobianOf(Trace source, ADOptions options)
+    {
+        int m = source.Outputs.Length;
+        var entries = new List<(int Row, int Column, int Output)>();
+        if (JacobianForwardColumns(source) is { } columns)
+        {
+            var forward = ForwardMode.Apply(source, columns.Length, (b, input, d) => input.Op == Op.Input && input.B == columns[d] ? b.Constant(1.0) : null);
+            // Outputs: the m values, then direction-major tangents: direction d's tangent of output k is m + d m + k.
+            for (int d = 0; d < columns.Length; d++)
+                for (int k = 0; k < m; k++) entries.Add((k, columns[d], m + d * m + k));
+            return (DeadCodeElimination.Apply(forward), new JacobianLayout(m, columns.Length == 0 ? 0 : columns[^1] + 1, entries));
+        }
+        // Sweep s seeds output s: its adjoints are row s. Outputs: the m values, then each sweep's adjoints of the inputs.
+        var inputs = InputsOf(source);
+        var reverse = ReverseMode.ApplySweeps(source, m, (b, s, k) => s == k ? b.Constant(1.0) : null, options.CheckpointInterval);
+        for (int s = 0; s < m; s++)
+            for (int j = 0; j < inputs.Length; j++) entries.Add((s, inputs[j].B, m + s * inputs.Length + j));
+        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
+        return (trace, new JacobianLayout(m, 0, entries));
+    }
+
+    /// <summary>
+    /// The elements of x that forward mode would seed, one direction each, when it is the mode of choice for a Jacobian
+    /// of <paramref name="source"/>: no read at a computed index, and no more elements read than outputs. Null: reverse mode.
+    /// </summary>
+    internal static int[]? JacobianForwardColumns(Trace source)
+    {
+        var read = new SortedSet<int>();
+        bool computedIndex = ElementsRead(source, read);
+        return !computedIndex && read.Count <= source.Outputs.Length ? read.ToArray() : null;
+    }
+
+    /// <summary>Adds the constant indices of the elements of x read anywhere (loop bodies included) to <paramref name="read"/>; true when some index is computed.</summary>
+    private static bool ElementsRead(Trace trace, SortedSet<int> read)
+    {
+        bool computed = false;
+        foreach (var ins in trace.Instructions)
+        {
+            if (ins.Op == Op.Input) read.Add(ins.B);
+            computed |= ins.Op == Op.InputAt;
+        }
+        foreach (var region in trace.Regions) computed |= ElementsRead(region.Body, read);
+        return computed;
+    }
 
     private static Instruction[] InputsOf(Trace trace) => trace.Inputs().Select(v => trace[v]).ToArray();
 

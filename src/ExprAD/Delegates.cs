@@ -41,3 +41,46 @@ public delegate double ValueFunc<TData>(ReadOnlySpan<double> x, TData data);
 /// <param name="derivative">Receives the directional derivative.</param>
 /// <exception cref="ArgumentException">A span has the wrong length.</exception>
 public delegate double DirectionalDerivativeFunc(ReadOnlySpan<double> x, ReadOnlySpan<double> direction, out double derivative);
+
+/// <summary>
+/// A compiled vector-valued function f : R^n -> R^m (no derivative), from a lambda whose body is <c>new[] { e1, ..., em }</c>.
+/// Writes f(x) into <paramref name="values"/>. Allocation-free and safe to call from many threads at once.
+/// </summary>
+/// <param name="x">The point; at least as long as the largest index the function reads, plus one.</param>
+/// <param name="values">Receives the m outputs; must have length m.</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+public delegate void VectorValueFunc(ReadOnlySpan<double> x, Span<double> values);
+
+/// <summary>A compiled vector-valued function of an array and data (no derivative); <paramref name="data"/> is read at call time.</summary>
+/// <param name="x">The point; at least as long as the largest index the function reads, plus one.</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="values">Receives the m outputs; must have length m.</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+/// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
+public delegate void VectorValueFunc<TData>(ReadOnlySpan<double> x, TData data, Span<double> values);
+
+/// <summary>
+/// A compiled Jacobian of f : R^n -> R^m, from a lambda whose body is <c>new[] { e1, ..., em }</c>. Writes f(x) into
+/// <paramref name="values"/> and the dense m x n Jacobian, row-major (entry (k, j) = ∂f_k/∂x_j at <c>k * n + j</c>, with
+/// n = <c>x.Length</c>), into <paramref name="jacobian"/>. Allocation-free and safe to call from many threads at once.
+/// </summary>
+/// <param name="x">The point; at least as long as the largest index the function reads, plus one.</param>
+/// <param name="values">Receives the m outputs; must have length m.</param>
+/// <param name="jacobian">Receives the Jacobian; must have length m * <c>x.Length</c>, and must not share memory with
+/// <paramref name="x"/> when the function reads x inside a loop (the Jacobian is then accumulated while x is read).</param>
+/// <exception cref="ArgumentException">A span has the wrong length (the message names it and the expected length), or
+/// <paramref name="jacobian"/> overlaps <paramref name="x"/> where that is not allowed.</exception>
+public delegate void JacobianFunc(ReadOnlySpan<double> x, Span<double> values, Span<double> jacobian);
+
+/// <summary>
+/// A compiled Jacobian with respect to x of f(x, data) : R^n -> R^m; <paramref name="data"/> is read at call time and never
+/// differentiated. Writes f(x, data) into <paramref name="values"/> and the m x n Jacobian, row-major, into
+/// <paramref name="jacobian"/>. Allocation-free and thread-safe.
+/// </summary>
+/// <param name="x">The point; at least as long as the largest index the function reads, plus one.</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="values">Receives the m outputs; must have length m.</param>
+/// <param name="jacobian">Receives the Jacobian; must have length m * <c>x.Length</c> (see <see cref="JacobianFunc"/> on overlap).</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+/// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
+public delegate void JacobianFunc<TData>(ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobian);

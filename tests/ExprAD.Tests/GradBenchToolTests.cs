@@ -25,18 +25,21 @@ public class GradBenchToolTests
     {
         // Without the data no case is generated, and TheVisibleGoldensExist fails.
         if (BenchData() is not { } data) yield break;
-        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm" })
+        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ba" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
-        foreach (var golden in Directory.GetFiles(Path.Combine(data, "fixtures"), "gmm_*.golden.json").Order())
-            yield return new TestCaseData(golden).SetName($"fixtures: {Path.GetFileName(golden)}");
+        foreach (var module in new[] { "gmm", "ba" })
+            foreach (var golden in Directory.GetFiles(Path.Combine(data, "fixtures"), module + "_*.golden.json").Order())
+                yield return new TestCaseData(golden).SetName($"fixtures: {Path.GetFileName(golden)}");
     }
 
     [Test]
     public void TheVisibleGoldensExist()
     {
         Assert.That(BenchData(), Is.Not.Null, "../shared/benchdata/gradbench beside the repository");
-        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(10));
+        Assert.That(Goldens().Count(), Is.GreaterThanOrEqualTo(18));
+        // ba1-ba3 and the fixture, objective and jacobian each.
+        Assert.That(Goldens().Count(c => Path.GetFileName((string)c.Arguments[0]!).StartsWith("ba")), Is.GreaterThanOrEqualTo(8));
     }
 
     [TestCaseSource(nameof(Goldens))]

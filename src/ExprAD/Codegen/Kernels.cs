@@ -10,6 +10,10 @@ internal delegate double GradientKernel<TData>(object[] constants, ReadOnlySpan<
 internal delegate double ValueKernel(object[] constants, ReadOnlySpan<double> x);
 internal delegate double ValueKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data);
 internal delegate double DirectionalKernel(object[] constants, ReadOnlySpan<double> x, ReadOnlySpan<double> direction, out double derivative);
+internal delegate void VectorValueKernel(object[] constants, ReadOnlySpan<double> x, Span<double> values);
+internal delegate void VectorValueKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data, Span<double> values);
+internal delegate void JacobianKernel(object[] constants, ReadOnlySpan<double> x, Span<double> values, Span<double> jacobian);
+internal delegate void JacobianKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobian);
 internal delegate (double, double) ScalarGradientKernel1(object[] constants, double x1);
 internal delegate (double, double, double) ScalarGradientKernel2(object[] constants, double x1, double x2);
 internal delegate (double, double, double, double) ScalarGradientKernel3(object[] constants, double x1, double x2, double x3);
@@ -45,6 +49,26 @@ internal sealed class BoundValue(ValueKernel k, object[] c, CompilationInfo i) :
 internal sealed class BoundValue<TData>(ValueKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
 {
     public double Invoke(ReadOnlySpan<double> x, TData data) => k(Constants, x, data);
+}
+
+internal sealed class BoundVectorValue(VectorValueKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, Span<double> values) => k(Constants, x, values);
+}
+
+internal sealed class BoundVectorValue<TData>(VectorValueKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, TData data, Span<double> values) => k(Constants, x, data, values);
+}
+
+internal sealed class BoundJacobian(JacobianKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, Span<double> values, Span<double> jacobian) => k(Constants, x, values, jacobian);
+}
+
+internal sealed class BoundJacobian<TData>(JacobianKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobian) => k(Constants, x, data, values, jacobian);
 }
 
 internal sealed class BoundDirectional(DirectionalKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)

@@ -4,6 +4,13 @@ using ExprAD.IR;
 
 namespace ExprAD.Codegen;
 
+/// <summary>
+/// Where the outputs of a derived Jacobian trace go: its first <see cref="Outputs"/> outputs are the function's values,
+/// and each entry puts trace output <c>Output</c> at (<c>Row</c>, <c>Column</c>) of the row-major Jacobian. Columns
+/// below <see cref="RequiredLength"/> must exist in x.
+/// </summary>
+internal sealed record JacobianLayout(int Outputs, int RequiredLength, IReadOnlyList<(int Row, int Column, int Output)> Entries);
+
 /// <summary>The ways traces meet the kernel signatures of the kernel delegates: which spans inputs come from and where outputs go.</summary>
 internal static class LoweringPlans
 {
@@ -13,6 +20,7 @@ internal static class LoweringPlans
     private static readonly MethodInfo CheckNoOverlap = typeof(Runtime).GetMethod(nameof(Runtime.CheckNoOverlap))!;
     private static readonly MethodInfo Write = typeof(Runtime).GetMethod(nameof(Runtime.Write))!;
     private static readonly MethodInfo ClearFrom = typeof(Runtime).GetMethod(nameof(Runtime.ClearFrom))!;
+    private static readonly MethodInfo ClearColumnsFrom = typeof(Runtime).GetMethod(nameof(Runtime.ClearColumnsFrom))!;
     private static readonly MethodInfo CheckAtLeast = typeof(Runtime).GetMethod(nameof(Runtime.CheckAtLeast))!;
     private static readonly MethodInfo CheckExactlyReadOnly = typeof(Runtime).GetMethod(nameof(Runtime.CheckExactly), [typeof(ReadOnlySpan<double>), typeof(int), typeof(string)])!;
     private static readonly MethodInfo CheckExactlyWritable = typeof(Runtime).GetMethod(nameof(Runtime.CheckExactly), [typeof(Span<double>), typeof(int), typeof(string)])!;
@@ -47,7 +55,7 @@ internal static class LoweringPlans
         bool accumulate = derived.HasEffects;
         if (accumulate)
         {
-            prologue.Add(Expression.Call(CheckNoOverlap, x, gradient));
+            prologue.Add(Expression.Call(CheckNoOverlap, x, gradient, Expression.Constant("gradient")));
             prologue.Add(Expression.Call(ClearFrom, gradient, Expression.Constant(0)));
         }
         return plan with
@@ -56,6 +64,82 @@ internal static class LoweringPlans
             Accumulate = (_, index, value) => Expression.Call(AddChecked, gradient, index, value, Expression.Constant("gradient")),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
         };
+    }
+
+    /// <summary>The outputs of a vector-valued function, written into a values span of their number.</summary>
+    public static LoweringPlan Values(Trace trace, IReadOnlyList<Instruction> inputs)
+    {
+        var values = Expression.Parameter(typeof(Span<double>), "values");
+        var plan = Value(trace, inputs, values);
+        int m = trace.Outputs.Length;
+        return plan with
+        {
+            Prologue = plan.Prologue.Append(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values"))).ToList(),
+            Epilogue = outputs => Enumerable.Range(0, m)
+                .Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k])).Append(Expression.Empty()),
+        };
+    }
+
+    /// <summary>
+    /// Values and dense row-major Jacobian of a vector-valued function (see <see cref="JacobianLayout"/> for where the
+    /// derived trace's outputs go). Without loops reading x every entry is written (those no output covers are cleared);
+    /// with them, scatter-adds accumulate into the Jacobian (flat indices, rows offset by reverse mode), so it is
+    /// cleared first, must not overlap x, and the entries of the outputs are added last.
+    /// </summary>
+    public static LoweringPlan Jacobian(Trace derived, IReadOnlyList<Instruction> inputs, JacobianLayout layout)
+    {
+        var values = Expression.Parameter(typeof(Span<double>), "values");
+        var jacobian = Expression.Parameter(typeof(Span<double>), "jacobian");
+        var plan = Value(derived, inputs, values, jacobian);
+        var x = plan.Parameters[1];
+        int m = layout.Outputs;
+        var prologue = plan.Prologue.ToList();
+        // Forward mode writes a column for every element read, inside loops too, so x must cover them all.
+        if (layout.RequiredLength > RequiredLength(inputs))
+            prologue.Add(Expression.Call(CheckAtLeast, x, Expression.Constant(layout.RequiredLength), Expression.Constant(x.Name)));
+        prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, jacobian, Expression.Multiply(Expression.Constant(m), Expression.Call(Length, x)), Expression.Constant("jacobian")));
+        bool accumulate = derived.HasEffects;
+        if (accumulate)
+        {
+            prologue.Add(Expression.Call(CheckNoOverlap, x, jacobian, Expression.Constant("jacobian")));
+            prologue.Add(Expression.Call(ClearFrom, jacobian, Expression.Constant(0)));
+        }
+        return plan with
+        {
+            Prologue = prologue,
+            // The index was bounds-checked against x when the element was read (the read precedes its adjoint), so
+            // row offset + index stays inside its row.
+            Accumulate = (_, index, value) => Expression.Call(AddChecked, jacobian, index, value, Expression.Constant("jacobian")),
+            Epilogue = outputs => [JacobianEpilogue(x, values, jacobian, layout, accumulate, outputs)],
+        };
+    }
+
+    private static Expression JacobianEpilogue(ParameterExpression x, ParameterExpression values, ParameterExpression jacobian,
+        JacobianLayout layout, bool accumulate, IReadOnlyList<Expression> outputs)
+    {
+        int m = layout.Outputs;
+        var columns = Expression.Variable(typeof(int), "columns");
+        var statements = new List<Expression> { Expression.Assign(columns, Expression.Call(Length, x)) };
+        if (!accumulate)
+        {
+            // When every row gets the same columns 0..c-1, only the columns beyond c need clearing.
+            var covered = layout.Entries.Select(e => e.Column).Distinct().Order().ToArray();
+            bool dense = covered.Select((c, k) => c == k).All(ok => ok) && layout.Entries.Count == m * covered.Length;
+            statements.Add(dense
+                ? Expression.Call(ClearColumnsFrom, jacobian, Expression.Constant(m), columns, Expression.Constant(covered.Length))
+                : Expression.Call(ClearFrom, jacobian, Expression.Constant(0)));
+        }
+        foreach (var (row, column, output) in layout.Entries)
+        {
+            var index = Expression.Add(Expression.Multiply(Expression.Constant(row), columns), Expression.Constant(column));
+            statements.Add(accumulate
+                ? Expression.Call(AddChecked, jacobian, index, outputs[output], Expression.Constant("jacobian"))
+                : Expression.Call(Write, jacobian, index, outputs[output]));
+        }
+        for (int k = 0; k < m; k++) statements.Add(Expression.Call(Write, values, Expression.Constant(k), outputs[k]));
+        statements.Add(Expression.Empty());
+        return Expression.Block(typeof(void), [columns], statements);
     }
 
     /// <summary>
@@ -76,10 +160,10 @@ internal static class LoweringPlans
     }
 
     /// <summary>
-    /// The value alone, over an array parameter (and a data parameter when the trace has one); a trailing
-    /// parameter (the gradient, for <see cref="Gradient"/>) may be appended.
+    /// The value alone, over an array parameter (and a data parameter when the trace has one); trailing
+    /// parameters (the gradient, for <see cref="Gradient"/>) may be appended.
     /// </summary>
-    public static LoweringPlan Value(Trace trace, IReadOnlyList<Instruction> inputs, ParameterExpression? trailing = null)
+    public static LoweringPlan Value(Trace trace, IReadOnlyList<Instruction> inputs, params ParameterExpression[] trailing)
     {
         var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
         var environment = trace.Environment;
@@ -90,7 +174,7 @@ internal static class LoweringPlans
             parameters.Add(data);
             if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
-        if (trailing is not null) parameters.Add(trailing);
+        parameters.AddRange(trailing);
         return new LoweringPlan
         {
             Parameters = parameters,

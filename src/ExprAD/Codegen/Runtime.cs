@@ -36,10 +36,10 @@ public static class Runtime
         Unsafe.Add(ref MemoryMarshal.GetReference(span), index) += value;
     }
 
-    /// <summary>Throws when the gradient shares memory with the point: the gradient is accumulated while the point is still read.</summary>
-    public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> gradient)
+    /// <summary>Throws when an output (the gradient, a Jacobian) shares memory with the point: it is accumulated while the point is still read.</summary>
+    public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> output, string argument)
     {
-        if (x.Overlaps(gradient)) throw new ArgumentException("`gradient` must not share memory with `x`.", "gradient");
+        if (x.Overlaps(output)) throw new ArgumentException($"`{argument}` must not share memory with `x`.", argument);
     }
 
     /// <summary>An element of a data array, with a bounds check whose message says what was read.</summary>
@@ -67,6 +67,16 @@ public static class Runtime
     public static void ClearFrom(Span<double> span, int from)
     {
         if (span.Length > from) span[from..].Clear();
+    }
+
+    /// <summary>
+    /// Zeroes columns <paramref name="from"/>.. of every row of a row-major matrix with <paramref name="rows"/> rows of
+    /// <paramref name="columns"/> entries (whose length the prologue has checked): the entries a Jacobian's outputs do not cover.
+    /// </summary>
+    public static void ClearColumnsFrom(Span<double> matrix, int rows, int columns, int from)
+    {
+        if (from >= columns) return;
+        for (int r = 0; r < rows; r++) matrix.Slice(r * columns + from, columns - from).Clear();
     }
 
     /// <summary>Throws unless <paramref name="span"/> has at least <paramref name="length"/> elements.</summary>

@@ -81,13 +81,15 @@ internal static class TraceLowering
                 var body = plan.Prologue.Concat(statements).ToList();
                 return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, pool.Locals, body), plan.Parameters);
             }
-            // The workspace goes back to the thread's stack however the kernel ends.
-            var result = Expression.Variable(statements[^1].Type, "result");
-            statements[^1] = Expression.Assign(result, statements[^1]);
+            // The workspace goes back to the thread's stack however the kernel ends; the result, if the kernel returns one, is kept in a local.
+            var result = statements[^1].Type == typeof(void) ? null : Expression.Variable(statements[^1].Type, "result");
+            if (result is not null) statements[^1] = Expression.Assign(result, statements[^1]);
             var guarded = plan.Prologue.Append(Expression.Assign(workspace, Expression.Call(RentWorkspace)))
-                .Append(Expression.TryFinally(Expression.Block(typeof(void), statements), Expression.Call(ReturnWorkspace, workspace)))
-                .Append(result);
-            return Expression.Lambda<TDelegate>(Expression.Block(result.Type, pool.Locals.Append(workspace).Append(result), guarded), plan.Parameters);
+                .Append(Expression.TryFinally(Expression.Block(typeof(void), statements), Expression.Call(ReturnWorkspace, workspace)));
+            var locals = pool.Locals.Append(workspace);
+            return result is null
+                ? Expression.Lambda<TDelegate>(Expression.Block(typeof(void), locals, guarded), plan.Parameters)
+                : Expression.Lambda<TDelegate>(Expression.Block(result.Type, locals.Append(result), guarded.Append(result)), plan.Parameters);
         }
         return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts, context);
     }
@@ -187,15 +189,18 @@ internal static class TraceLowering
             var value => FromSpill(spill, slots[o.Index], value.Kind),
         }).ToArray();
         var epilogue = plan.Epilogue(outputs).ToList();
-        // Outputs are read from the spill buffer before it is returned; the result is kept in a local.
-        var result = Expression.Variable(epilogue[^1].Type, "result");
+        // Outputs are read from the spill buffer before it is returned; the result (if the kernel returns one) is kept in a local.
+        var result = epilogue[^1].Type == typeof(void) ? null : Expression.Variable(epilogue[^1].Type, "result");
         calls.AddRange(epilogue.Take(epilogue.Count - 1));
-        calls.Add(Expression.Assign(result, epilogue[^1]));
+        calls.Add(result is null ? epilogue[^1] : Expression.Assign(result, epilogue[^1]));
         Expression release = Expression.Call(ReturnSpill, spill);
         if (workspace is not null) release = Expression.Block(release, Expression.Call(ReturnWorkspace, workspace));
         body.Add(Expression.TryFinally(Expression.Block(typeof(void), calls), release));
+        var locals = new List<ParameterExpression> { spill };
+        if (workspace is not null) locals.Add(workspace);
+        if (result is null) return Expression.Lambda<TDelegate>(Expression.Block(typeof(void), locals, body), plan.Parameters);
         body.Add(result);
-        ParameterExpression[] locals = workspace is null ? [spill, result] : [spill, workspace, result];
+        locals.Add(result);
         return Expression.Lambda<TDelegate>(Expression.Block(result.Type, locals, body), plan.Parameters);
     }
 

@@ -56,7 +56,11 @@ internal sealed class ExpressionTranslator
         _dataParameter = dataParameter;
     }
 
-    /// <summary>Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output.</summary>
+    /// <summary>
+    /// Translates <paramref name="lambda"/>, whose parameters play <paramref name="roles"/>, into a trace with one output,
+    /// or, for a body of type <c>double[]</c> (<c>new[] { e1, ..., em }</c>, or an array computed from such: an Aggregate's
+    /// array state, a choice between arrays), with one output per element.
+    /// </summary>
     public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants)
     {
         int dataIndex = roles.IndexOf(ParameterRole.Data);
@@ -72,6 +76,15 @@ internal sealed class ExpressionTranslator
                 translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ScalarInput, i, default));
             else if (roles[i] == ParameterRole.Array)
                 translator._bindings.Add(lambda.Parameters[i], new Binding(BindingKind.ArrayInput, i, default));
+        }
+        // A body of type double[] is a vector-valued function: its elements are the outputs, all translated by one
+        // translator so that work they share is traced (and computed) once.
+        if (body.Type == typeof(double[]))
+        {
+            // An initializer of constants reads no variable (so it is not a vector value) but is a valid, constant, function.
+            if (body is not NewArrayExpression { NodeType: ExpressionType.NewArrayInit } && !translator.IsVector(body))
+                throw Error.CannotDifferentiate(body, "a function returning double[] must build its result, as in `new[] { e1, ..., em }`, whose elements are its outputs");
+            return b.Build(translator.TranslateVector(body));
         }
         var result = translator.Translate(body);
         if (b.KindOf(result) == ValueKind.Integer) result = b.Emit(Op.IntToDouble, result);

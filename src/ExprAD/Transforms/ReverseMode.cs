@@ -29,27 +29,63 @@ internal static class ReverseMode
     /// output <c>k</c> (null: not seeded). Outputs of the result: the primal outputs, then the adjoints
     /// of <paramref name="source"/>'s <see cref="Trace.Inputs"/>, in that order (zero when unreached).
     /// </summary>
-    public static Trace Apply(Trace source, Func<TraceBuilder, int, Value?> seed, int checkpointInterval = 1)
+    public static Trace Apply(Trace source, Func<TraceBuilder, int, Value?> seed, int checkpointInterval = 1) =>
+        ApplySweeps(source, 1, (b, _, k) => seed(b, k), checkpointInterval);
+
+    /// <summary>
+    /// <paramref name="sweeps"/> backward sweeps after one replay of the primal, which they share (a Jacobian's rows:
+    /// sweep <c>s</c> seeds output <c>k</c> with <paramref name="seed"/>(b, s, k), null for none). Outputs of the result:
+    /// the primal outputs, then for each sweep in turn the adjoints of <paramref name="source"/>'s <see cref="Trace.Inputs"/>.
+    /// Elements read inside loops scatter-add their adjoints instead; those of sweep <c>s</c> go to index
+    /// <c>s * length + j</c> for element j (row s of a row-major matrix with one column per element of the
+    /// parameter; sweep 0 is the gradient itself).
+    /// </summary>
+    public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
-        var primal = TraceCopy.Replay(source, b);
-
-        var adjoints = new Value?[source.Count];
-        var masked = new bool[source.Count];
-        for (int k = 0; k < source.Outputs.Length; k++)
+        // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
+        // merges a loop into an earlier one whose captures all come before it.
+        var rows = new ScatterRow[sweeps];
+        for (int s = 0; s < sweeps; s++)
         {
-            if (seed(b, k) is not { } s) continue;
-            int o = source.Outputs[k].Index;
-            adjoints[o] = adjoints[o] is { } existing ? b.Add(existing, s) : s;
+            var offsets = new Value?[source.Environment.Roles.Length];
+            for (int p = 0; p < offsets.Length; p++)
+                if (s > 0 && source.Environment.Roles[p] == ParameterRole.Array) offsets[p] = b.Mul(b.Integer(s), b.InputLength(p));
+            rows[s] = new ScatterRow(offsets);
         }
-        Sweep(source, b, primal, adjoints, masked, checkpointInterval);
+        var primal = TraceCopy.Replay(source, b);
 
         var outputs = ImmutableArray.CreateBuilder<Value>();
         foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);
-        foreach (var input in source.Inputs()) outputs.Add(adjoints[input.Index] ?? b.Constant(0.0));
+        var inputs = source.Inputs();
+        for (int s = 0; s < sweeps; s++)
+        {
+            var adjoints = new Value?[source.Count];
+            var masked = new bool[source.Count];
+            for (int k = 0; k < source.Outputs.Length; k++)
+            {
+                if (seed(b, s, k) is not { } a) continue;
+                int o = source.Outputs[k].Index;
+                adjoints[o] = adjoints[o] is { } existing ? b.Add(existing, a) : a;
+            }
+            Sweep(source, b, primal, adjoints, masked, checkpointInterval, rows[s]);
+            foreach (var input in inputs) outputs.Add(adjoints[input.Index] ?? b.Constant(0.0));
+        }
         return b.Build(outputs);
+    }
+
+    /// <summary>
+    /// Where one sweep's scatter-adds go: element j of array parameter p to <c>offset(p) + j</c>. The offsets are
+    /// integer values of the top-level trace (null: none); a loop body at any depth captures them level by level.
+    /// </summary>
+    private sealed class ScatterRow(Value?[] offsets)
+    {
+        public Value Index(TraceBuilder b, int parameter, Value index) =>
+            offsets[parameter] is { } offset ? b.Add(Lift(b, offset), index) : index;
+
+        private static Value Lift(TraceBuilder b, Value topLevel) => b.Parent is null ? topLevel : b.Capture(Lift(b.Parent, topLevel));
     }
 
     /// <summary>
@@ -57,24 +93,24 @@ internal static class ReverseMode
     /// <paramref name="primal"/>: starting from the seeded <paramref name="adjoints"/>, fills in the adjoint of every
     /// instruction that the seeds reach (captures included, for a loop body).
     /// </summary>
-    private static void Sweep(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval)
+    private static void Sweep(Trace source, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         for (int i = source.Count - 1; i >= 0; i--)
         {
             var ins = source.Instructions[i];
             if (ins.Op == Op.Sum)
             {
-                SweepSum(source, i, b, primal, adjoints, masked, interval);
+                SweepSum(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (ins.Op == Op.Fold)
             {
-                SweepFold(source, i, b, primal, adjoints, masked, interval);
+                SweepFold(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (ins.Op == Op.Map)
             {
-                SweepMap(source, i, b, primal, adjoints, masked, interval);
+                SweepMap(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (adjoints[i] is not { } adjoint) continue;
@@ -89,12 +125,12 @@ internal static class ReverseMode
             // adjoint into the gradient where they are (a scatter-add); top-level inputs are outputs.
             if (ins.Op == Op.InputAt)
             {
-                b.ScatterAdd(ins.B, primal[ins.A], adjoint);
+                b.ScatterAdd(ins.B, row.Index(b, ins.B, primal[ins.A]), adjoint);
                 continue;
             }
             if (ins.Op == Op.Input && b.Parent is not null)
             {
-                b.ScatterAdd(ins.A, b.Integer(ins.B), adjoint);
+                b.ScatterAdd(ins.A, row.Index(b, ins.A, b.Integer(ins.B)), adjoint);
                 continue;
             }
             if (ins.Kind != ValueKind.Scalar || ins.IsLeaf || ins.Op == Op.Project) continue;
@@ -166,7 +202,7 @@ internal static class ReverseMode
     /// The adjoint of a map: a loop over the same iterations that recomputes the body, seeds each output with its
     /// element of the result's adjoint array, sweeps the body backwards and sums the adjoints of the captures.
     /// </summary>
-    private static void SweepMap(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval)
+    private static void SweepMap(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         var ins = source.Instructions[i];
         var region = source.Regions[ins.C];
@@ -188,7 +224,7 @@ internal static class ReverseMode
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
             innerMasked[o] |= anyMasked;
         }
-        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
         PropagateArrayMasks(body, region, innerMasked, masked);
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
@@ -209,7 +245,7 @@ internal static class ReverseMode
     /// The adjoint of a sum: a loop over the same iterations that recomputes the body, sweeps it
     /// backwards from the (captured) adjoints of the results, and sums the adjoints of the captures.
     /// </summary>
-    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval)
+    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         var ins = source.Instructions[i];
         var region = source.Regions[ins.C];
@@ -230,7 +266,7 @@ internal static class ReverseMode
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
             innerMasked[o] |= anyMasked;
         }
-        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
         PropagateArrayMasks(body, region, innerMasked, masked);
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
@@ -271,7 +307,7 @@ internal static class ReverseMode
     /// state (and the adjoints of the sums), and carries on the adjoints of the state it began with; the adjoints of the
     /// captures are summed. Its final state is the adjoint of the initial state.
     /// </summary>
-    private static void SweepFold(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval)
+    private static void SweepFold(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         var ins = source.Instructions[i];
         var region = source.Regions[ins.C];
@@ -316,7 +352,7 @@ internal static class ReverseMode
         for (int k = 0; k < states; k++) Seed(k, child.State(k, kinds[k]));
         for (int k = states; k < body.Outputs.Length; k++)
             if (resultAdjoints[k] is { } a) Seed(k, child.Capture(a));
-        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval);
+        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
         PropagateArrayMasks(body, region, innerMasked, masked);
 
         var outputs = new List<Value>();
