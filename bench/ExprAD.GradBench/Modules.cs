@@ -9,7 +9,7 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule()];
+    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule(), OdeModule()];
 
     /// <summary>lstm: objective and jacobian (the gradient with respect to main_params then extra_params, flattened).</summary>
     private static Module LstmModule() => new("lstm", (function, input) =>
@@ -73,6 +73,29 @@ public static class Modules
                 return new Evaluation(() => g(w, data, gradient), () => Gmm.Output(data, gradient));
             }
             default: throw new NotSupportedException($"gmm has no function {function}");
+        }
+    });
+
+    /// <summary>ode: primal = y(2) (n values), gradient = the gradient of its last element with respect to x.</summary>
+    private static Module OdeModule() => new("ode", (function, input) =>
+    {
+        var x = Doubles(input["x"]!);
+        int steps = (int)input["s"]!;
+        switch (function)
+        {
+            case "primal":
+            {
+                var f = AD.Value(Ode.Solution);
+                var y = new double[x.Length];
+                return new Evaluation(() => f(x, steps, y), () => Json(y));
+            }
+            case "gradient":
+            {
+                var g = AD.Gradient(Ode.Last);
+                var gradient = new double[x.Length];
+                return new Evaluation(() => g(x, steps, gradient), () => Json(gradient));
+            }
+            default: throw new NotSupportedException($"ode has no function {function}");
         }
     });
 

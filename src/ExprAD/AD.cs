@@ -198,7 +198,7 @@ public static class AD
         options ??= ADOptions.Default;
         var (kernel, constants, info) = Compile<JacobianKernel>(f, "jacobian" + options.Key, OneArray, (source, compileChunk) =>
         {
-            var (trace, layout) = JacobianOf(source, options);
+            var (trace, layout) = JacobianOf(source, f.Body, options);
             return (trace, TraceLowering.Lower<JacobianKernel>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
         });
         return new BoundJacobian(kernel, constants, info).Invoke;
@@ -220,7 +220,7 @@ public static class AD
         options ??= ADOptions.Default;
         var (kernel, constants, info) = Compile<JacobianKernel<TData>>(f, "jacobian-data" + options.Key, ArrayAndData, (source, compileChunk) =>
         {
-            var (trace, layout) = JacobianOf(source, options);
+            var (trace, layout) = JacobianOf(source, f.Body, options);
             return (trace, TraceLowering.Lower<JacobianKernel<TData>>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
         });
         return new BoundJacobian<TData>(kernel, constants, info).Invoke;
@@ -336,8 +336,10 @@ public static class AD
     /// The derived trace of a Jacobian and where its outputs go. Forward mode costs one tangent per element read, reverse
     /// mode one adjoint sweep per output; each carries about the same work, so the smaller count wins (forward on ties).
     /// </summary>
-    private static (Trace Trace, JacobianLayout Layout) JacobianOf(Trace source, ADOptions options)
+    private static (Trace Trace, JacobianLayout Layout) JacobianOf(Trace source, System.Linq.Expressions.Expression body, ADOptions options)
     {
+        if (source.Outputs.Any(o => source[o].Kind == ValueKind.Array))
+            throw Error.CannotDifferentiate(body, "the Jacobian of an array of run-time length is not supported; return new[] { e1, ..., em }, or take the gradient of one element");
         int m = source.Outputs.Length;
         var entries = new List<(int Row, int Column, int Output)>();
         if (JacobianForwardColumns(source) is { } columns)

@@ -25,7 +25,7 @@ public class GradBenchToolTests
     {
         // Without the data no case is generated, and TheVisibleGoldensExist fails.
         if (BenchData() is not { } data) yield break;
-        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ba" })
+        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ode", "ba" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
         foreach (var module in new[] { "gmm", "ba" })

@@ -25,6 +25,7 @@ internal static class LoweringPlans
     private static readonly MethodInfo CheckExactlyReadOnly = typeof(Runtime).GetMethod(nameof(Runtime.CheckExactly), [typeof(ReadOnlySpan<double>), typeof(int), typeof(string)])!;
     private static readonly MethodInfo CheckExactlyWritable = typeof(Runtime).GetMethod(nameof(Runtime.CheckExactly), [typeof(Span<double>), typeof(int), typeof(string)])!;
     private static readonly MethodInfo Length = typeof(Runtime).GetMethod(nameof(Runtime.Length))!;
+    private static readonly MethodInfo CopyOut = typeof(Runtime).GetMethod(nameof(Runtime.CopyOut))!;
     private static readonly MethodInfo CheckNotNull = typeof(Runtime).GetMethod(nameof(Runtime.CheckNotNull))!;
 
     /// <summary>f : R -> R (and its derivatives): one scalar parameter, the first output returned.</summary>
@@ -72,6 +73,9 @@ internal static class LoweringPlans
         var values = Expression.Parameter(typeof(Span<double>), "values");
         var plan = Value(trace, inputs, values);
         int m = trace.Outputs.Length;
+        // An array of run-time length is copied out whole; its length is checked then.
+        if (m == 1 && trace[trace.Outputs[0]].Kind == ValueKind.Array)
+            return plan with { Epilogue = outputs => [Expression.Call(CopyOut, outputs[0], values), Expression.Empty()] };
         return plan with
         {
             Prologue = plan.Prologue.Append(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values"))).ToList(),

@@ -206,6 +206,13 @@ public static class Runtime
         return buffer;
     }
 
+    /// <summary>Copies a function's array result into the caller's span, which must have its length.</summary>
+    public static void CopyOut(double[] result, Span<double> values)
+    {
+        if (values.Length != result.Length) ThrowWrongLength("values", values.Length, result.Length, atLeast: false);
+        result.CopyTo(values);
+    }
+
     /// <summary>Adds <paramref name="value"/> into <c>array[index]</c>, with a bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddTo(double[] array, int index, double value)

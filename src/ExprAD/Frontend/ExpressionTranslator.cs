@@ -81,6 +81,8 @@ internal sealed class ExpressionTranslator
         // translator so that work they share is traced (and computed) once.
         if (body.Type == typeof(double[]))
         {
+            // An array of run-time length (a map, an Aggregate's array state) is one output of kind Array.
+            if (translator.IsArrayValue(body)) return b.Build([translator.Translate(body)]);
             // An initializer of constants reads no variable (so it is not a vector value) but is a valid, constant, function.
             if (body is not NewArrayExpression { NodeType: ExpressionType.NewArrayInit } && !translator.IsVector(body))
                 throw Error.CannotDifferentiate(body, "a function returning double[] must build its result, as in `new[] { e1, ..., em }`, whose elements are its outputs");

@@ -9,6 +9,8 @@ namespace ExprAD.Frontend;
 /// This lets a composed lambda pass any argument, including the data object, to a part.
 /// A node met twice under the same substitutions (a shared sub-tree) is inlined once and the result
 /// shared, so that translation, which shares work by node, computes a shared invocation once.
+/// The lambdas inside an inlined body (loop selectors) get fresh parameters in every copy: a lambda invoked twice
+/// would otherwise give two loops one parameter object, and a loop would seem to depend on another's variable.
 /// </summary>
 internal sealed class InvocationInliner : ExpressionVisitor
 {
@@ -36,6 +38,21 @@ internal sealed class InvocationInliner : ExpressionVisitor
 
     protected override Expression VisitParameter(ParameterExpression node) =>
         _substitutions.TryGetValue(node, out var argument) ? argument : node;
+
+    protected override Expression VisitLambda<T>(Expression<T> node)
+    {
+        if (_memo.Count == 1) return base.VisitLambda(node); // the lambdas of the user's own body are distinct already
+        var fresh = node.Parameters.Select(p => Expression.Parameter(p.Type, p.Name)).ToArray();
+        for (int i = 0; i < fresh.Length; i++) _substitutions[node.Parameters[i]] = fresh[i];
+        try
+        {
+            return Expression.Lambda<T>(Visit(node.Body)!, fresh);
+        }
+        finally
+        {
+            foreach (var p in node.Parameters) _substitutions.Remove(p);
+        }
+    }
 
     protected override Expression VisitInvocation(InvocationExpression node)
     {
