@@ -24,11 +24,16 @@ namespace ExprAD.Tests.Oracles;
 /// </remarks>
 internal sealed class RandomLoopProgram
 {
-    /// <summary>A data array, read through a field of a closure-like object, as a C# lambda capturing a local reads it.</summary>
+    /// <summary>
+    /// Data arrays, read through fields of a closure-like object, as a C# lambda capturing locals reads them; the k-th
+    /// array of a program is field Data{k}, so that the printed lambda tells them apart.
+    /// </summary>
     public sealed class Closure
     {
-        public double[] Data = [];
+        public double[] Data0 = [], Data1 = [], Data2 = [], Data3 = [];
     }
+
+    private const int MaxDataArrays = 4;
 
     private static readonly MethodInfo Sin = Math1(nameof(Math.Sin)), Cos = Math1(nameof(Math.Cos)),
         Tanh = Math1(nameof(Math.Tanh)), Atan = Math1(nameof(Math.Atan)), Asinh = Math1(nameof(Math.Asinh)),
@@ -50,6 +55,7 @@ internal sealed class RandomLoopProgram
         ZipMethod = Generic(nameof(Enumerable.Zip), 3, typeof(Func<,,>)),
         AggregateMethod = Generic(nameof(Enumerable.Aggregate), 3, typeof(Func<,,>)),
         AggregateWithSelectorMethod = Generic(nameof(Enumerable.Aggregate), 4, typeof(Func<,,>));
+    private static readonly MethodInfo ToArrayMethod = typeof(Enumerable).GetMethod(nameof(Enumerable.ToArray))!;
 
     /// <summary>The non-generic overload over IEnumerable&lt;double&gt; (not the generic Max&lt;T&gt;, which compares with a Comparer).</summary>
     private static MethodInfo Plain(string name) => typeof(Enumerable).GetMethod(name, [typeof(IEnumerable<double>)])!;
@@ -81,7 +87,7 @@ internal sealed class RandomLoopProgram
 
     public int Seed { get; }
 
-    /// <summary>The length of x for this program (2 to 6); the points have this length.</summary>
+    /// <summary>The length of x for this program (1 to 6); the points have this length.</summary>
     public int InputCount { get; private set; }
 
     public Expression<Func<double[], double>> Lambda { get; private set; } = null!;
@@ -97,7 +103,10 @@ internal sealed class RandomLoopProgram
     public bool HasFold => Features.Contains("fold");
 
     /// <summary>The seed, the data arrays and the lambda, for failure messages.</summary>
-    public override string ToString()
+    public override string ToString() => _text ??= Describe();
+    private string? _text;
+
+    private string Describe()
     {
         var text = new StringBuilder($"loop program seed {Seed} (reproduce with RandomLoopProgram.Generate({Seed})), {InputCount} inputs");
         foreach (var (name, values, _) in _data)
@@ -155,7 +164,7 @@ internal sealed class RandomLoopProgram
 
     private void Build()
     {
-        InputCount = _rng.Next(2, 7);
+        InputCount = _rng.Next(1, 7);
         var top = new Scope();
         // Every program has a loop at the top; often combined with more code, which may hold more loops.
         var body = Loop(top, _rng.Next(2, 9));
@@ -291,13 +300,24 @@ internal sealed class RandomLoopProgram
         }
     }
 
+    /// <summary>The source of a pipeline over an array: mostly x, sometimes a data array.</summary>
+    private Expression Source()
+    {
+        if (_rng.Next(4) != 0) return _x;
+        Features.Add("data source");
+        return Data();
+    }
+
     /// <summary>A data array (new, or one already made), read through a closure field.</summary>
     private Expression Data()
     {
-        if (_data.Count > 0 && _rng.Next(2) == 0) return _data[_rng.Next(_data.Count)].Read;
+        if (_data.Count == MaxDataArrays || _data.Count > 0 && _rng.Next(2) == 0) return _data[_rng.Next(_data.Count)].Read;
         var values = Enumerable.Range(0, _rng.Next(1, 9)).Select(_ => Math.Round(_rng.NextDouble() * 2 - 1, 3)).ToArray();
-        var read = Expression.Field(Expression.Constant(new Closure { Data = values }), nameof(Closure.Data));
-        _data.Add(($"data{_data.Count} (value(...Closure).Data)", values, read));
+        var field = typeof(Closure).GetField("Data" + _data.Count)!;
+        var closure = new Closure();
+        field.SetValue(closure, values);
+        var read = Expression.Field(Expression.Constant(closure), field);
+        _data.Add((field.Name, values, read));
         return read;
     }
 
@@ -325,6 +345,12 @@ internal sealed class RandomLoopProgram
     private Expression Binary(Scope scope, Expression a, Expression b)
     {
         int r = _rng.Next(8);
+        if (_rng.Next(15) == 0)
+        {
+            // A choice on active values: a jump where the comparison flips (rare, so finite differences are rarely unreliable).
+            Features.Add("active conditional");
+            return Expression.Condition(Expression.GreaterThan(Leaf(scope), Leaf(scope)), a, b);
+        }
         if (r == 7 && scope.Ints.Count > 0)
         {
             Features.Add("conditional");
@@ -350,11 +376,13 @@ internal sealed class RandomLoopProgram
         if (r < 55) return I(_rng.Next(Math.Max(1, low), 13));
         if (r < 70) { Features.Add("long loop"); return I(_rng.Next(13, 31)); }
         if (r < 72 || scope.Ints.Count == 0)
-            return _rng.Next(3) switch
+            return _rng.Next(4) switch
             {
                 0 => Length,
-                1 => Expression.Subtract(Length, I(1)),
-                _ => Expression.Add(Length, I(_rng.Next(1, 6))),
+                1 when !atLeastOne => Expression.Subtract(Length, I(1)),
+                1 => Length,
+                2 => Expression.Add(Length, I(_rng.Next(1, 6))),
+                _ => Expression.ArrayLength(Data()),
             };
         Features.Add("trip count from a loop index");
         var outer = scope.Ints[_rng.Next(scope.Ints.Count)];
@@ -409,7 +437,7 @@ internal sealed class RandomLoopProgram
                 return Call(SumBy, [typeof(double)], selected, Expression.Lambda(then, w));
             }
             case 1:
-                return Expression.Call(SumOfDoubles, Call(SelectMethod, [typeof(int), typeof(double)], range, Expression.Lambda(body, i)));
+                return Expression.Call(SumOfDoubles, MaybeToArray(Call(SelectMethod, [typeof(int), typeof(double)], range, Expression.Lambda(body, i))));
             case 2:
             {
                 // A mask on the index: no kink.
@@ -432,20 +460,28 @@ internal sealed class RandomLoopProgram
         switch (_rng.Next(6))
         {
             case 0:
-                return Expression.Call(SumOfDoubles, _x);
+                return Expression.Call(SumOfDoubles, Source());
             case 1:
-                return Expression.Call(SumOfDoubles, Call(SelectMethod, [typeof(double), typeof(double)], _x,
-                    Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v)));
+            {
+                Expression selected = Call(SelectMethod, [typeof(double), typeof(double)], Source(), Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v));
+                if (_rng.Next(3) == 0)
+                {
+                    // Two Selects in a row.
+                    var w = Expression.Parameter(typeof(double), Name("w"));
+                    selected = Call(SelectMethod, [typeof(double), typeof(double)], selected, Expression.Lambda(Body(scope.Enter("sum", [w], []), 2), w));
+                }
+                return Expression.Call(SumOfDoubles, MaybeToArray(selected));
+            }
             case 2:
             case 5:
             {
                 Features.Add("select with index");
                 var k = Expression.Parameter(typeof(int), Name("k"));
                 var body = Body(scope.Enter("sum", [v], [k]), size);
-                return Expression.Call(SumOfDoubles, Call(SelectWithIndexMethod, [typeof(double), typeof(double)], _x, Expression.Lambda(body, v, k)));
+                return Expression.Call(SumOfDoubles, Call(SelectWithIndexMethod, [typeof(double), typeof(double)], Source(), Expression.Lambda(body, v, k)));
             }
             default:
-                return Call(SumBy, [typeof(double)], _x, Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v));
+                return Call(SumBy, [typeof(double)], Source(), Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v));
         }
     }
 
@@ -456,20 +492,50 @@ internal sealed class RandomLoopProgram
         Features.Add("where");
         Features.Add("array source");
         var v = Expression.Parameter(typeof(double), Name("v"));
-        Expression source = _x;
+        Expression source = Source();
         var u = Expression.Parameter(typeof(double), Name("u"));
         if (_rng.Next(3) == 0)
         {
             // Select before Where: the mask tests a computed value.
-            source = Call(SelectMethod, [typeof(double), typeof(double)], _x, Expression.Lambda(Unary(u), u));
+            source = Call(SelectMethod, [typeof(double), typeof(double)], source, Expression.Lambda(Unary(u), u));
         }
-        var mask = _rng.Next(2) == 0 ? Expression.GreaterThan(v, C(Math.Round(_rng.NextDouble() * 2 - 1, 2)))
-            : (Expression)Expression.LessThan(v, C(Math.Round(_rng.NextDouble() * 2 - 1, 2)));
+        var threshold = Threshold(scope);
+        var mask = _rng.Next(2) == 0 ? Expression.GreaterThan(v, threshold) : (Expression)Expression.LessThan(v, threshold);
         var masked = Call(WhereMethod, [typeof(double)], source, Expression.Lambda(mask, v));
         var w = Expression.Parameter(typeof(double), Name("w"));
-        return _rng.Next(3) == 0
-            ? Expression.Call(SumOfDoubles, masked)
-            : Call(SumBy, [typeof(double)], masked, Expression.Lambda(Body(scope.Enter("sum", [w], []), size), w));
+        switch (_rng.Next(4))
+        {
+            case 0:
+                return Expression.Call(SumOfDoubles, masked);
+            case 1:
+            {
+                // Where, then Select, then Sum(): the selector runs on kept elements only.
+                var selected = Call(SelectMethod, [typeof(double), typeof(double)], masked, Expression.Lambda(Body(scope.Enter("sum", [w], []), size), w));
+                return Expression.Call(SumOfDoubles, MaybeToArray(selected));
+            }
+            default:
+                return Call(SumBy, [typeof(double)], masked, Expression.Lambda(Body(scope.Enter("sum", [w], []), size), w));
+        }
+    }
+
+    /// <summary>
+    /// The threshold of a mask on an active value: a constant, an element of x, or a variable of an enclosing loop
+    /// (a fold state, an element), so that the set of kept elements moves with the inputs.
+    /// </summary>
+    private Expression Threshold(Scope scope)
+    {
+        int r = _rng.Next(10);
+        if (r < 2) { Features.Add("active mask"); return Expression.ArrayIndex(_x, I(_rng.Next(InputCount))); }
+        if (r < 4 && scope.Doubles.Count > 0) { Features.Add("active mask"); return scope.Doubles[_rng.Next(scope.Doubles.Count)]; }
+        return C(Math.Round(_rng.NextDouble() * 2 - 1.2, 2));
+    }
+
+    /// <summary>Sometimes <c>.ToArray()</c> between a pipeline and its terminal (the frontend skips it; LINQ materialises it).</summary>
+    private Expression MaybeToArray(Expression sequence)
+    {
+        if (_rng.Next(5) != 0) return sequence;
+        Features.Add("to array");
+        return Call(ToArrayMethod, [typeof(double)], sequence);
     }
 
     /// <summary>x.Zip(data, (p, q) =&gt; ...).Sum(), or zipped with x itself: stops at the shorter array.</summary>
@@ -481,7 +547,7 @@ internal sealed class RandomLoopProgram
         var q = Expression.Parameter(typeof(double), Name("q"));
         var other = _rng.Next(4) == 0 ? _x : Data();
         var body = Body(scope.Enter("sum", [p, q], []), size);
-        return Expression.Call(SumOfDoubles, Call(ZipMethod, [typeof(double), typeof(double), typeof(double)], _x, other, Expression.Lambda(body, p, q)));
+        return Expression.Call(SumOfDoubles, Call(ZipMethod, [typeof(double), typeof(double), typeof(double)], Source(), other, Expression.Lambda(body, p, q)));
     }
 
     /// <summary>Max or Min, over x or over a range of at least one element, with or without a selector.</summary>
@@ -490,10 +556,16 @@ internal sealed class RandomLoopProgram
         Nesting(scope, "extremum");
         bool max = _rng.Next(2) == 0;
         var v = Expression.Parameter(typeof(double), Name("v"));
-        switch (_rng.Next(4))
+        switch (_rng.Next(5))
         {
             case 0:
-                return Expression.Call(max ? MaxOfDoubles : MinOfDoubles, _x);
+                return Expression.Call(max ? MaxOfDoubles : MinOfDoubles, Source());
+            case 4:
+            {
+                var i = Expression.Parameter(typeof(int), Name("i"));
+                var body = Body(scope.Enter("extremum", [], [i]), size);
+                return Call(max ? MaxBy : MinBy, [typeof(int)], EvenIndices(scope), Expression.Lambda(body, i));
+            }
             case 1:
             {
                 var i = Expression.Parameter(typeof(int), Name("i"));
@@ -502,12 +574,25 @@ internal sealed class RandomLoopProgram
             }
             case 2:
             {
-                var selected = Call(SelectMethod, [typeof(double), typeof(double)], _x, Expression.Lambda(Body(scope.Enter("extremum", [v], []), size), v));
+                var selected = Call(SelectMethod, [typeof(double), typeof(double)], Source(), Expression.Lambda(Body(scope.Enter("extremum", [v], []), size), v));
                 return Expression.Call(max ? MaxOfDoubles : MinOfDoubles, selected);
             }
             default:
-                return Call(max ? MaxBy : MinBy, [typeof(double)], _x, Expression.Lambda(Body(scope.Enter("extremum", [v], []), size), v));
+                return Call(max ? MaxBy : MinBy, [typeof(double)], Source(), Expression.Lambda(Body(scope.Enter("extremum", [v], []), size), v));
         }
+    }
+
+    /// <summary>
+    /// <c>Range(a, n).Where(i =&gt; i % 2 == 0)</c> with a even and n at least 1: a masked range that keeps at least its
+    /// first element, for Max, Min and Average (which LINQ refuses on an empty sequence).
+    /// </summary>
+    private Expression EvenIndices(Scope scope)
+    {
+        Features.Add("where");
+        Features.Add("masked extremum or average");
+        var j = Expression.Parameter(typeof(int), Name("i"));
+        var range = Expression.Call(RangeMethod, I(2 * _rng.Next(2)), TripCount(scope, atLeastOne: true));
+        return Call(WhereMethod, [typeof(int)], range, Expression.Lambda(Expression.Equal(Expression.Modulo(j, I(2)), I(0)), j));
     }
 
     private Expression Average(Scope scope, int size)
@@ -517,11 +602,12 @@ internal sealed class RandomLoopProgram
         if (_rng.Next(2) == 0)
         {
             var i = Expression.Parameter(typeof(int), Name("i"));
-            return Call(AverageBy, [typeof(int)], Range(scope, atLeastOne: true), Expression.Lambda(Body(scope.Enter("sum", [], [i]), size), i));
+            var source = _rng.Next(3) == 0 ? EvenIndices(scope) : Range(scope, atLeastOne: true);
+            return Call(AverageBy, [typeof(int)], source, Expression.Lambda(Body(scope.Enter("sum", [], [i]), size), i));
         }
         return _rng.Next(3) == 0
-            ? Expression.Call(AverageOfDoubles, _x)
-            : Call(AverageBy, [typeof(double)], _x, Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v));
+            ? Expression.Call(AverageOfDoubles, Source())
+            : Call(AverageBy, [typeof(double)], Source(), Expression.Lambda(Body(scope.Enter("sum", [v], []), size), v));
     }
 
     /// <summary>
@@ -540,14 +626,14 @@ internal sealed class RandomLoopProgram
                 return (Range(scope, atLeastOne: false), typeof(int));
             case 3:
                 Features.Add("array source");
-                return (_x, typeof(double));
+                return (Source(), typeof(double));
             case 4:
                 Features.Add("array source");
-                return (Call(SelectMethod, [typeof(double), typeof(double)], _x, Expression.Lambda(Unary(u), u)), typeof(double));
+                return (Call(SelectMethod, [typeof(double), typeof(double)], Source(), Expression.Lambda(Unary(u), u)), typeof(double));
             case 5:
                 Features.Add("where");
                 Features.Add("array source");
-                return (Call(WhereMethod, [typeof(double)], _x, Expression.Lambda(Expression.GreaterThan(u, C(Math.Round(_rng.NextDouble() * 2 - 1.2, 2))), u)), typeof(double));
+                return (Call(WhereMethod, [typeof(double)], Source(), Expression.Lambda(Expression.GreaterThan(u, Threshold(scope)), u)), typeof(double));
             case 7:
             {
                 // x.Select((u, k) => u * (0.1 k + c)): the position as well as the element.
@@ -555,7 +641,7 @@ internal sealed class RandomLoopProgram
                 Features.Add("array source");
                 var k = Expression.Parameter(typeof(int), Name("k"));
                 var weight = Expression.Add(Expression.Multiply(Expression.Convert(k, typeof(double)), C(0.1)), C(Constant()));
-                return (Call(SelectWithIndexMethod, [typeof(double), typeof(double)], _x, Expression.Lambda(Expression.Multiply(u, weight), u, k)), typeof(double));
+                return (Call(SelectWithIndexMethod, [typeof(double), typeof(double)], Source(), Expression.Lambda(Expression.Multiply(u, weight), u, k)), typeof(double));
             }
             case 8:
                 // Range(a, n).Select(t => x[t % x.Length] * 0.1 t): elements that are computed reads of x.
@@ -570,19 +656,26 @@ internal sealed class RandomLoopProgram
             {
                 Features.Add("zip");
                 var q = Expression.Parameter(typeof(double), Name("q"));
-                return (Call(ZipMethod, [typeof(double), typeof(double), typeof(double)], _x, Data(),
+                return (Call(ZipMethod, [typeof(double), typeof(double), typeof(double)], Source(), Data(),
                     Expression.Lambda(Expression.Multiply(u, Expression.Add(q, C(1.0))), u, q)), typeof(double));
             }
         }
     }
 
-    /// <summary>A small seed: a leaf of the enclosing scope, maybe through a function.</summary>
-    private Expression SeedOf(Scope scope) => _rng.Next(4) switch
+    /// <summary>A small seed: a leaf of the enclosing scope, maybe through a function, sometimes a small expression.</summary>
+    private Expression SeedOf(Scope scope)
     {
-        0 => C(Constant()),
-        1 => Unary(Leaf(scope)),
-        _ => Leaf(scope),
-    };
+        switch (_rng.Next(8))
+        {
+            case 0: return C(Constant());
+            case 1: return Unary(Leaf(scope));
+            case 2:
+                // A seed that may hold a loop of its own (bounded, as the fold's updates are).
+                Features.Add("computed seed");
+                return Expression.Call(Tanh, Expr(scope, 3));
+            default: return Leaf(scope);
+        }
+    }
 
     /// <summary>
     /// A next state that stays bounded whatever <paramref name="e"/> is: squashed, a contraction, or a
@@ -613,10 +706,12 @@ internal sealed class RandomLoopProgram
         {
             Features.Add("result selector");
             var r = Expression.Parameter(typeof(double), Name("r"));
-            Expression result = _rng.Next(3) switch
+            Expression result = _rng.Next(4) switch
             {
                 0 => Expression.Call(Sqrt, OnePlusSquare(r)),
                 1 => Expression.Multiply(r, Leaf(scope)),
+                // The selector runs once, after the loop, in the enclosing scope: it may hold a loop itself.
+                2 => Binary(scope, r, Expr(scope, 3)),
                 _ => Expression.Add(Expression.Call(Sin, r), r),
             };
             return Call(AggregateWithSelectorMethod, [element, typeof(double), typeof(double)], source, seed, accumulate, Expression.Lambda(result, r));
