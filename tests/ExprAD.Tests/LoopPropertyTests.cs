@@ -10,14 +10,15 @@ namespace ExprAD.Tests;
 /// two points:
 /// (a) reverse mode (AD.Gradient) and forward mode (AD.Jvp with unit directions) give the same partials to 1e-10 relative;
 /// (b) both match Richardson finite differences of the lambda run by LINQ; a partial is skipped only when the
-///     estimate itself is unreliable (<see cref="FiniteDifferences.IsReliable"/> false: a Where, Max or Min kink
-///     inside the stencil), and a batch fails when more than <see cref="MaxSkippedFraction"/> of its partials are skipped;
+///     estimate itself is unreliable (<see cref="FiniteDifferences.IsReliable"/> false: a kink or jump of a Where,
+///     Max, Min or a conditional on active values inside the stencil), and a batch fails when more than <see cref="MaxSkippedFraction"/> of its partials are skipped;
 /// (c) the values from AD.Value, AD.Gradient and AD.Jvp are bit for bit the value of the same lambda compiled by
 ///     LambdaExpression.Compile(), which runs the LINQ operators: Sum and Average add in index order, folds step in
 ///     order, Max and Min keep the first extremum, and ExprAD's loops must do the same operations in the same order,
 ///     so nothing weaker than equality is justified. Equality is of the bits, so the sign of a zero counts: it is
 ///     part of the value (Atan2(±0, -1) = ±π). LINQ's Sum starts at +0.0, so a Where mask that adds +0.0 for a dropped
-///     element changes nothing; LINQ's Average over an enumerator starts at its first element, so it can be -0.0;
+///     element changes nothing; LINQ's Average over an enumerator starts at its first element, so the average of
+///     -0.0 values is -0.0, and ExprAD's must be too;
 /// (d) for programs with a fold, the value and gradient with CheckpointInterval 2 and 3 are bit-identical to the
 ///     plain ones (recomputed states replay the same operations).
 /// </summary>

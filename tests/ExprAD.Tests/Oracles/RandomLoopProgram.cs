@@ -7,10 +7,14 @@ namespace ExprAD.Tests.Oracles;
 /// <summary>
 /// A random program with loops, built with the System.Linq.Expressions API from a seed: a lambda
 /// <c>x =&gt; ...</c> over the active array whose body mixes the loop forms the frontend supports
-/// (see <c>LinqLoops</c>): <c>Enumerable.Range(a, n).Sum(i =&gt; ...)</c>, <c>x.Sum</c>, <c>Select</c> (with
-/// and without the index), <c>Where</c>, <c>Zip</c> with a data array or with x, <c>Max</c>, <c>Min</c>,
-/// <c>Average</c>, and <c>Aggregate</c> with a scalar or a 2- or 3-element <c>new[] { ... }</c> state, with or
-/// without a result selector; loops nest two levels (sums in sums, folds in sums, sums in fold bodies).
+/// (see <c>LinqLoops</c>): sources <c>Enumerable.Range(a, n)</c>, x, or a data array (a captured field);
+/// stages <c>Select</c> (with and without the index, chained), <c>Where</c> (on indices, or on active values
+/// against constants, elements of x or enclosing loop variables), <c>Zip</c> with a data array or with x,
+/// <c>ToArray</c>; terminals <c>Sum</c>, <c>Max</c>, <c>Min</c>, <c>Average</c> (with or without a selector) and
+/// <c>Aggregate</c> with a scalar or a 2- or 3-element <c>new[] { ... }</c> state, with or without a result
+/// selector. Loop bodies read x at constant and computed indices (<c>x[(i + c) % x.Length]</c>), data arrays
+/// at computed indices, the loop index as a double, and invoke small lambdas; loops nest two levels (sums in
+/// sums, folds in sums, sums and folds in fold bodies, loops in seeds and result selectors).
 /// </summary>
 /// <remarks>
 /// Values stay finite and moderate so that both the compiled code and the finite-difference oracle
@@ -18,9 +22,9 @@ namespace ExprAD.Tests.Oracles;
 /// divisions by 1 + b², exponentials of sines), the loop index enters as a small multiple of itself
 /// (0.1 i) or as a computed index <c>x[(i + c) % x.Length]</c>, and every fold update is bounded
 /// whatever its body (tanh, sin, a contraction such as 0.5 s + sin(E), or s · cos(E)), so that a fold
-/// of 30 steps cannot overflow. Trip counts are 0 to 30 (constants, x.Length ± c, or an outer loop
-/// variable plus a constant); Max, Min and Average always run over at least one element, where LINQ
-/// would throw on none. All loop indices are non-negative, so computed indices stay in bounds.
+/// of 30 steps cannot overflow. Trip counts are 0 to 30 (constants, x.Length ± c, a data array's length,
+/// or an outer loop variable plus a constant); Max, Min and Average always run over at least one element,
+/// where LINQ would throw on none. All loop indices are non-negative, so computed indices stay in bounds.
 /// </remarks>
 internal sealed class RandomLoopProgram
 {
@@ -135,7 +139,7 @@ internal sealed class RandomLoopProgram
         /// <summary>Non-negative int variables: range indices and Select indices.</summary>
         public List<ParameterExpression> Ints = new();
 
-        /// <summary>"sum" or "fold" for each enclosing loop, outermost first.</summary>
+        /// <summary>"sum", "extremum" or "fold" for each enclosing loop, outermost first.</summary>
         public List<string> Enclosing = new();
 
         public int Depth => Enclosing.Count;
@@ -210,7 +214,7 @@ internal sealed class RandomLoopProgram
     private Expression Expr(Scope scope, int size)
     {
         if (size <= 1) return Leaf(scope);
-        int loopPercent = scope.Depth switch { 0 => 25, 1 => 35, _ => 0 };
+        int loopPercent = scope.Depth >= MaxDepth ? 0 : scope.Depth == 0 ? 25 : 35;
         int r = _rng.Next(100);
         if (r < loopPercent && size >= 3) return Loop(scope, size - 1);
         if (_rng.Next(2) == 0) return Unary(Expr(scope, size - 1));
