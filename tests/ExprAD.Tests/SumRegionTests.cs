@@ -514,4 +514,25 @@ public class LoopFusionTests
             Assert.That(r1[fused.Outputs[k].Index], Is.EqualTo(r0[reverse.Outputs[k].Index]).Within(1e-14), $"output {k}");
         Assert.That(after, Is.EqualTo(before).Within(1e-14));
     }
+
+    [Test]
+    public void AverageOverASequenceOfNegativeZerosIsNegativeZeroAsInLinq()
+    {
+        // LINQ's Average over an enumerator (selector, Select or Range pipeline) starts its sum at the first element, so
+        // the average of -0.0 values is -0.0, and Atan2(-0.0, -1) = -π; a sum started at +0.0 would give +π.
+        foreach (Expression<Func<double[], double>> f in new Expression<Func<double[], double>>[]
+        {
+            x => Math.Atan2(x.Average(v => v * 0.0), -1.0),
+            x => Math.Atan2(x.Select(v => v * 0.0).Where(v => v < 1).Average(), -1.0),
+            x => Math.Atan2(Enumerable.Range(0, 3).Average(i => x[0] * 0.0), -1.0),
+            x => Math.Atan2(x.Average(), -1.0),
+        })
+        {
+            double[] x = [-1.0, -0.0];
+            double expected = f.Compile()(x);
+            Assert.That(AD.Value(f)(x), Is.EqualTo(expected), f.ToString());
+            Assert.That(AD.Gradient(f)(x, new double[2]), Is.EqualTo(expected), f.ToString());
+            Assert.That(AD.Jvp(f)(x, [1.0, 0.0], out _), Is.EqualTo(expected), f.ToString());
+        }
+    }
 }

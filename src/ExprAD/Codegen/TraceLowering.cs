@@ -454,7 +454,8 @@ internal static class TraceLowering
         {
             var outputs = _trace.Regions[ins.C].Body.Outputs;
             var accumulators = outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
-            foreach (var a in accumulators) Body.Add(Expression.Assign(a, Expression.Constant(0.0)));
+            var zero = Expression.Constant(_trace.Regions[ins.C].NegativeZeroStart ? -0.0 : 0.0);
+            foreach (var a in accumulators) Body.Add(Expression.Assign(a, zero));
             _results[i] = accumulators;
             EmitLoop(ins, (inner, _, _) =>
             {

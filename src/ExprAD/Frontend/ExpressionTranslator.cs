@@ -481,10 +481,13 @@ internal sealed class ExpressionTranslator
                 _scope = new Scope(outer.Builder, outer.Parent, union);
                 return PipelineElement(node, loop, at, loop.Array is null ? _b.Sub(at, start) : at).Element;
             }
-            var zero = body.Constant(0.0);
+            // LINQ's Average over a sequence (anything but an array itself) starts its sum at the first element, so the
+            // average of -0.0s is -0.0: that sum starts at -0.0, and an element a mask drops adds -0.0 (no change).
+            bool negativeZeroStart = loop.End == LinqLoops.Terminal.Average && !(loop.Array is not null && loop.Stages.Count == 0);
+            var zero = body.Constant(negativeZeroStart ? -0.0 : 0.0);
             var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
             if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));
-            var sums = outer.Builder.EmitSum(start, count, body, summands);
+            var sums = outer.Builder.EmitSum(start, count, body, summands, negativeZeroStart);
             if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
             // Average: the sum over the number of elements kept (NaN for none, where LINQ would throw).
             return outer.Builder.Div(sums[0], summands.Count > 1 ? sums[1] : outer.Builder.Emit(Op.IntToDouble, count));

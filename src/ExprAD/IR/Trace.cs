@@ -44,6 +44,12 @@ internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
     /// </summary>
     public int TapeInterval { get; init; }
 
+    /// <summary>
+    /// For a sum: the sums start at -0.0 rather than +0.0. Adding -0.0 changes nothing, so this reproduces a sum that
+    /// starts at its first term (LINQ's Average over a sequence), which is -0.0 when every term is.
+    /// </summary>
+    public bool NegativeZeroStart { get; init; }
+
     /// <summary>For a backward fold: the taped fold (a value of the enclosing trace) whose states its <see cref="Rules.Op.TapedState"/> leaves read.</summary>
     public Value? TapeOf { get; init; }
 }

@@ -70,7 +70,7 @@ internal sealed class TraceBuilder
     /// A sum over i = start .. start + count - 1 of the outputs of <paramref name="body"/> (a builder
     /// from <see cref="CreateBody"/>); returns one value per output.
     /// </summary>
-    public Value[] EmitSum(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> summands)
+    public Value[] EmitSum(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> summands, bool negativeZeroStart = false)
     {
         if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
         if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
@@ -80,7 +80,7 @@ internal sealed class TraceBuilder
         // A summand given twice (a fused primal and its recomputation) is summed once, and both results are the same
         // value, so that what is computed from them after the loop is shared too.
         var distinct = summands.Distinct().ToList();
-        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray());
+        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray()) { NegativeZeroStart = negativeZeroStart };
         _regions.Add(region);
         // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
         var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));

@@ -88,7 +88,7 @@ internal static class TraceCopy
         var outputs = bodyTrace.Outputs.Select(o => body[o.Index]).ToArray();
         return ins.Op switch
         {
-            Op.Sum => target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs),
+            Op.Sum => target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, region.NegativeZeroStart),
             Op.Map => target.EmitMap(renamed[ins.A], renamed[ins.B], child, outputs),
             _ => [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])],
         };

@@ -40,6 +40,7 @@ internal static class TraceInterpreter
                     var region = trace.Regions[ins.C];
                     var captures = region.Captures.Select(c => values[c.Index]).ToArray();
                     var totals = new double[region.Body.Outputs.Length];
+                    if (region.NegativeZeroStart) Array.Fill(totals, -0.0);
                     for (int n = 0, count = (int)values[ins.B]; n < count; n++)
                     {
                         var body = Run(region.Body, context, captures, (int)values[ins.A] + n, [], []);

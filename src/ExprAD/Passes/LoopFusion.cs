@@ -38,6 +38,7 @@ internal static class LoopFusion
                 var candidate = trace.Instructions[earlier];
                 if (candidate.Op != Op.Sum || partner.ContainsKey(earlier) || fusedAway.Contains(earlier)) continue;
                 if (candidate.A != ins.A || candidate.B != ins.B) continue;
+                if (trace.Regions[candidate.C].NegativeZeroStart != trace.Regions[ins.C].NegativeZeroStart) continue;
                 if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier)) continue;
                 // An adjoint array is complete only once every loop adding into it is done: a loop reading one stays apart.
                 if (trace.Regions[ins.C].Captures.Any(c => trace.Instructions[c.Index].Op == Op.ZeroArray)) continue;
@@ -59,7 +60,7 @@ internal static class LoopFusion
             var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
             var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
             var outputs = first.Body.Outputs.Select(o => a[o.Index]).Concat(second.Body.Outputs.Select(o => z[o.Index])).ToArray();
-            var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs);
+            var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, first.NegativeZeroStart);
             results[i] = sums[..first.Body.Outputs.Length];
             results[later] = sums[first.Body.Outputs.Length..];
             return true;

@@ -70,7 +70,8 @@ internal static class ForwardMode
                 case Op.TapedState:
                     throw new NotSupportedException("Forward mode over the reverse of a fold is not supported.");
                 case Op.Sum:
-                    loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents, b.EmitSum);
+                    loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents,
+                        (start, count, body, outputs) => b.EmitSum(start, count, body, outputs, source.Regions[ins.C].NegativeZeroStart));
                     continue;
                 case Op.Map:
                     loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents, b.EmitMap);
