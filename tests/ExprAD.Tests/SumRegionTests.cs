@@ -535,4 +535,24 @@ public class LoopFusionTests
             Assert.That(AD.Jvp(f)(x, [1.0, 0.0], out _), Is.EqualTo(expected), f.ToString());
         }
     }
+
+    [Test]
+    public void LoopReadsOutOfRangeThrowWhatTheFirstBadReadWouldThoughTheRangeIsCheckedOnceBeforeTheLoop()
+    {
+        // x[i + 2] for i < n: the loop checks x's range up front and reads without checks.
+        int n = 3;
+        double[] data = [1, 2, 3];
+        var gradient = AD.Gradient(x => Enumerable.Range(0, n).Sum(i => x[i + 2] * data[i]));
+        var g = new double[5];
+        Assert.That(gradient([0, 0, 1, 1, 1], g), Is.EqualTo(6));
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 0, 1, 2, 3 }));
+        var tooShort = Assert.Throws<ArgumentException>(() => gradient([0, 0, 1, 1], new double[4]))!;
+        Assert.That(tooShort.ParamName, Is.EqualTo("x"));
+        Assert.That(tooShort.Message, Does.Contain("x[4]").And.Contain("length 4"));
+        n = 4;
+        var dataShort = Assert.Throws<IndexOutOfRangeException>(() => gradient([0, 0, 1, 1, 1, 1], new double[6]))!;
+        Assert.That(dataShort.Message, Does.Contain("element 3").And.Contain("length 3"));
+        n = 0;
+        Assert.That(gradient([], []), Is.EqualTo(0.0), "a loop that does not run reads nothing");
+    }
 }

@@ -62,7 +62,7 @@ internal static class LoweringPlans
         return plan with
         {
             Prologue = prologue,
-            Accumulate = (_, index, value) => Expression.Call(AddChecked, gradient, index, value, Expression.Constant("gradient")),
+            AccumulateInto = _ => (gradient, "gradient"),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
         };
     }
@@ -114,7 +114,7 @@ internal static class LoweringPlans
             Prologue = prologue,
             // The index was bounds-checked against x when the element was read (the read precedes its adjoint), so
             // row offset + index stays inside its row.
-            Accumulate = (_, index, value) => Expression.Call(AddChecked, jacobian, index, value, Expression.Constant("jacobian")),
+            AccumulateInto = _ => (jacobian, "jacobian"),
             Epilogue = outputs => [JacobianEpilogue(x, values, jacobian, layout, accumulate, outputs)],
         };
     }
@@ -184,7 +184,7 @@ internal static class LoweringPlans
             Parameters = parameters,
             Prologue = prologue,
             ReadInput = ins => ReadElement(x, ins.B, inputs),
-            ReadInputAt = (_, index) => Expression.Call(ReadChecked, x, index, Expression.Constant("x")),
+            InputSpan = _ => (x, "x"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [outputs[0]],
         };
@@ -205,7 +205,7 @@ internal static class LoweringPlans
                 Expression.Call(CheckExactlyReadOnly, direction, Expression.Call(Length, x), Expression.Constant("direction")),
             ],
             ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, inputs),
-            ReadInputAt = (parameter, index) => Expression.Call(ReadChecked, parameter == 0 ? x : direction, index, Expression.Constant(parameter == 0 ? "x" : "direction")),
+            InputSpan = parameter => parameter == 0 ? (x, "x") : (direction, "direction"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [Expression.Assign(derivative, outputs[1]), outputs[0]],
         };

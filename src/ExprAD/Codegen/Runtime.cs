@@ -36,6 +36,31 @@ public static class Runtime
         Unsafe.Add(ref MemoryMarshal.GetReference(span), index) += value;
     }
 
+    /// <summary>Adds <paramref name="value"/> into <c>span[index]</c> without a bounds check: a loop's range check has covered it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddUnchecked(Span<double> span, int index, double value) => Unsafe.Add(ref MemoryMarshal.GetReference(span), index) += value;
+
+    /// <summary>
+    /// Before a loop reading <c>span[from .. from + count - 1]</c>: throws what the first read out of range would, so the
+    /// reads themselves need no check.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckRange(ReadOnlySpan<double> span, int from, int count, string argument)
+    {
+        if (count > 0 && (from < 0 || (long)from + count > span.Length)) ThrowIndex(argument, from < 0 ? from : Math.Max(from, span.Length), span.Length);
+    }
+
+    /// <summary>Before a loop adding into <c>span[from .. from + count - 1]</c>: see the read-only overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckRange(Span<double> span, int from, int count, string argument) => CheckRange((ReadOnlySpan<double>)span, from, count, argument);
+
+    /// <summary>Before a loop reading <c>array[from .. from + count - 1]</c> of a data array: throws what the first read out of range would.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckRange(Array array, int from, int count)
+    {
+        if (count > 0 && (from < 0 || (long)from + count > array.Length)) ThrowDataIndex(from < 0 ? from : Math.Max(from, array.Length), array.Length);
+    }
+
     /// <summary>Throws when an output (the gradient, a Jacobian) shares memory with the point: it is accumulated while the point is still read.</summary>
     public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> output, string argument)
     {

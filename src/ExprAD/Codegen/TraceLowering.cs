@@ -14,14 +14,14 @@ internal sealed record LoweringPlan
     /// <summary>Reads the value of an <see cref="Op.Input"/> instruction.</summary>
     public required Func<Instruction, Expression> ReadInput { get; init; }
 
-    /// <summary>Reads element (index) of array parameter (int) for an <see cref="Op.InputAt"/>.</summary>
-    public Func<int, Expression, Expression>? ReadInputAt { get; init; }
+    /// <summary>The span (and its argument name) that array parameter (int) is read from, for <see cref="Op.InputAt"/>.</summary>
+    public Func<int, (Expression Span, string Name)>? InputSpan { get; init; }
 
     /// <summary>The length of an array parameter, for <see cref="Op.InputLength"/>.</summary>
     public Func<int, Expression>? ReadLength { get; init; }
 
-    /// <summary>The statement adding (value) into the gradient of parameter (int) at (index), for <see cref="Op.ScatterAdd"/>.</summary>
-    public Func<int, Expression, Expression, Expression>? Accumulate { get; init; }
+    /// <summary>The span (and its argument name) that <see cref="Op.ScatterAdd"/> adds the adjoints of parameter (int) into.</summary>
+    public Func<int, (Expression Span, string Name)>? AccumulateInto { get; init; }
 
     /// <summary>The user's compilation options (parallel loops).</summary>
     public ADOptions Options { get; init; } = ADOptions.Default;
@@ -58,6 +58,13 @@ internal static class TraceLowering
     private static readonly MethodInfo ZeroBufferOf = typeof(Runtime).GetMethod(nameof(Runtime.ZeroBuffer))!;
     private static readonly MethodInfo ExistingBuffer = typeof(Runtime).GetMethod(nameof(Runtime.ExistingBuffer))!;
     private static readonly MethodInfo AddTo = typeof(Runtime).GetMethod(nameof(Runtime.AddTo))!;
+    private static readonly MethodInfo ReadChecked = typeof(Runtime).GetMethod(nameof(Runtime.ReadChecked))!;
+    private static readonly MethodInfo ReadUnchecked = typeof(Runtime).GetMethod(nameof(Runtime.Read))!;
+    private static readonly MethodInfo AddChecked = typeof(Runtime).GetMethod(nameof(Runtime.AddChecked))!;
+    private static readonly MethodInfo AddUnchecked = typeof(Runtime).GetMethod(nameof(Runtime.AddUnchecked))!;
+    private static readonly MethodInfo CheckSpanRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(ReadOnlySpan<double>), typeof(int), typeof(int), typeof(string)])!;
+    private static readonly MethodInfo CheckWritableRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(Span<double>), typeof(int), typeof(int), typeof(string)])!;
+    private static readonly MethodInfo CheckArrayRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(Array), typeof(int), typeof(int)])!;
     private static readonly MethodInfo StateBuffer = typeof(Runtime).GetMethod(nameof(Runtime.StateBuffer))!;
     private static readonly MethodInfo CopyInto = typeof(Runtime).GetMethod(nameof(Runtime.CopyInto))!;
     private static readonly MethodInfo Store = typeof(Runtime).GetMethod(nameof(Runtime.Store))!;
@@ -316,13 +323,15 @@ internal static class TraceLowering
         private readonly Expression[] _states;
         private readonly Func<int, Expression>? _tapedState;
         private readonly LoweringContext _context;
+        private readonly IReadOnlySet<int> _prechecked;
         private readonly Dictionary<int, ParameterExpression[]> _results = new();
 
         public BlockEmitter(Trace trace, LoweringPlan plan, int[] lastUse, Scratch scratch, LocalPool pool, int start, int end,
             ParameterExpression? spill, int[]? slots, LoweringContext context, Expression[]? captures = null, Expression? loopIndex = null,
-            Expression[]? states = null, Func<int, Expression>? tapedState = null)
+            Expression[]? states = null, Func<int, Expression>? tapedState = null, IReadOnlySet<int>? prechecked = null)
         {
             _context = context;
+            _prechecked = prechecked ?? new HashSet<int>();
             _states = states ?? [];
             _tapedState = tapedState;
             _trace = trace;
@@ -374,7 +383,9 @@ internal static class TraceLowering
                 var ins = _trace.Instructions[i];
                 if (ins.Op == Op.ScatterAdd)
                 {
-                    Body.Add(Need(_plan.Accumulate)(ins.C, ValueOf(ins.A), ValueOf(ins.B)));
+                    var (span, name) = Need(_plan.AccumulateInto)(ins.C);
+                    Body.Add(_prechecked.Contains(i) ? Expression.Call(AddUnchecked, span, ValueOf(ins.A), ValueOf(ins.B))
+                        : Expression.Call(AddChecked, span, ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(name)));
                     ReleaseOperandsReadLastAt(i);
                     continue;
                 }
@@ -390,7 +401,11 @@ internal static class TraceLowering
                 {
                     case Op.Input: value = _plan.ReadInput(ins); break;
                     case Op.InputAt:
-                        value = Need(_plan.ReadInputAt)(ins.B, ValueOf(ins.A));
+                    {
+                        var (span, name) = Need(_plan.InputSpan)(ins.B);
+                        value = _prechecked.Contains(i) ? Expression.Call(ReadUnchecked, span, ValueOf(ins.A))
+                            : Expression.Call(ReadChecked, span, ValueOf(ins.A), Expression.Constant(name));
+                    }
                         ReleaseOperandsReadLastAt(i);
                         break;
                     case Op.InputLength: value = Need(_plan.ReadLength)(ins.A); break;
@@ -435,7 +450,8 @@ internal static class TraceLowering
                         var p = RuleTable.Get(ins.Op);
                         var args = new Expression[p.Arity];
                         for (int k = 0; k < p.Arity; k++) args[k] = ValueOf(ins.Operand(k).Index);
-                        value = p.Emit(args);
+                        // An element whose index range the loop checked up front is read plainly.
+                        value = ins.Op == Op.Element && _prechecked.Contains(i) ? Expression.ArrayIndex(args[0], args[1]) : p.Emit(args);
                         // Operands read for the last time give their locals back before the result takes
                         // one, so `t = t * u` reuses t's slot.
                         ReleaseOperandsReadLastAt(i);
@@ -519,7 +535,8 @@ internal static class TraceLowering
             Body.Add(Expression.Assign(first, index));
             Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
 
-            var inner = EmitBody(region, index, states);
+            var prechecked = EmitRangeChecks(region, first, Expression.Subtract(end, first));
+            var inner = EmitBody(region, index, states, prechecked: prechecked);
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
             inner.ReleaseAll();
@@ -531,14 +548,69 @@ internal static class TraceLowering
         /// One iteration of a region's body, at loop index <paramref name="index"/>, over the given state and taped-state
         /// expressions. The caller appends its per-iteration statements, then releases the body's locals.
         /// </summary>
-        private BlockEmitter EmitBody(Region region, Expression index, Expression[]? states = null, Func<int, Expression>? tapedState = null)
+        private BlockEmitter EmitBody(Region region, Expression index, Expression[]? states = null, Func<int, Expression>? tapedState = null,
+            IReadOnlySet<int>? prechecked = null)
         {
             var body = region.Body;
             var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
             var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, _context,
-                captures, index, states, tapedState);
+                captures, index, states, tapedState, prechecked);
             inner.EmitInstructions();
             return inner;
+        }
+
+        /// <summary>
+        /// Checks, before a loop over index = first .. first + count - 1, the range of every access in its body at index + c
+        /// (c a constant or a captured integer) of an input span, the gradient span, or a captured data array: every body
+        /// instruction runs in every iteration, so the check throws exactly when some read would, and the reads need none.
+        /// Returns the body instructions so covered.
+        /// </summary>
+        private HashSet<int> EmitRangeChecks(Region region, Expression first, Expression count)
+        {
+            var body = region.Body;
+            var covered = new HashSet<int>();
+            Expression? OffsetOf(int index)
+            {
+                var ins = body.Instructions[index];
+                if (ins.Op == Op.LoopIndex) return Expression.Constant(0);
+                if (ins.Op != Op.Add || ins.Kind != ValueKind.Integer) return null;
+                var (a, b) = (body.Instructions[ins.A], body.Instructions[ins.B]);
+                if (a.Op != Op.LoopIndex && b.Op != Op.LoopIndex) return null;
+                var other = a.Op == Op.LoopIndex ? b : a;
+                return other.Op switch
+                {
+                    Op.Const when other.Kind == ValueKind.Integer => Expression.Constant((int)other.Number),
+                    Op.Capture => ValueOf(region.Captures[other.A].Index),
+                    _ => null,
+                };
+            }
+            for (int j = 0; j < body.Count; j++)
+            {
+                var ins = body.Instructions[j];
+                Expression? check = null;
+                switch (ins.Op)
+                {
+                    case Op.InputAt when _plan.InputSpan is not null && OffsetOf(ins.A) is { } offset:
+                    {
+                        var (span, name) = _plan.InputSpan(ins.B);
+                        check = Expression.Call(CheckSpanRange, span, Expression.Add(first, offset), count, Expression.Constant(name));
+                        break;
+                    }
+                    case Op.ScatterAdd when _plan.AccumulateInto is not null && OffsetOf(ins.A) is { } offset:
+                    {
+                        var (span, name) = _plan.AccumulateInto(ins.C);
+                        check = Expression.Call(CheckWritableRange, span, Expression.Add(first, offset), count, Expression.Constant(name));
+                        break;
+                    }
+                    case Op.Element when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
+                        check = Expression.Call(CheckArrayRange, ValueOf(region.Captures[array.A].Index), Expression.Add(first, offset), count);
+                        break;
+                }
+                if (check is null) continue;
+                Body.Add(check);
+                covered.Add(j);
+            }
+            return covered;
         }
 
         private static Expression While(Expression condition, List<Expression> body)
@@ -620,7 +692,7 @@ internal static class TraceLowering
             var results = FoldResults(i, region);
             ParameterExpression? tape = null;
             int interval = region.TapeInterval;
-            (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) layout = default;
+            (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) layout = ([], Expression.Constant(0), []);
             if (interval > 0)
             {
                 layout = TapeLayout(results, states);
