@@ -76,10 +76,11 @@ internal static class TraceLowering
     {
         var lastUse = LastUses(trace);
         var chunkStarts = ChunkStarts(trace, chunkSize);
+        bool reuse = TotalSize(trace) > ReuseThreshold;
         var context = new LoweringContext(UsesWorkspace(trace) ? Expression.Variable(typeof(Workspace), "workspace") : null);
         if (chunkStarts.Count == 1)
         {
-            var pool = new LocalPool();
+            var pool = new LocalPool(reuse);
             var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null, context);
             block.EmitInstructions();
             var statements = block.Body.Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
@@ -100,6 +101,11 @@ internal static class TraceLowering
         }
         return LowerInChunks<TDelegate>(trace, plan, lastUse, compileChunk, chunkStarts, context);
     }
+
+    /// <summary>Above this many instructions (loop bodies included), locals are reused by liveness.</summary>
+    private const int ReuseThreshold = 400;
+
+    private static int TotalSize(Trace trace) => trace.Count + trace.Regions.Sum(r => TotalSize(r.Body));
 
     /// <summary>True when a fold in the trace (at any depth) records a tape, or a map or adjoint array needs a buffer: the kernel needs a workspace.</summary>
     private static bool UsesWorkspace(Trace trace) =>
@@ -181,7 +187,7 @@ internal static class TraceLowering
         var scratch = new Scratch(n);
         for (int c = 0; c < chunkStarts.Count; c++)
         {
-            var pool = new LocalPool();
+            var pool = new LocalPool(reuse: true);
             var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots, context);
             block.EmitReloads();
             block.EmitInstructions();
@@ -284,8 +290,13 @@ internal static class TraceLowering
         public readonly int[] LastUseHere = new int[n];
     }
 
-    /// <summary>The locals of one method, and those free for reuse, by type. Loop bodies draw from their method's pool.</summary>
-    private sealed class LocalPool
+    /// <summary>
+    /// The locals of one method, and those free for reuse, by type. Loop bodies draw from their method's pool. Reuse keeps
+    /// long traces within the JIT's limits; a short trace gets a local per value instead, because a local that carries
+    /// several values through loops is one long live range to the JIT, which then keeps loop counters and sums on the
+    /// stack (measured: the logistic-regression gradient ran 1.2x faster without reuse).
+    /// </summary>
+    private sealed class LocalPool(bool reuse)
     {
         private readonly Dictionary<Type, Stack<ParameterExpression>> _free = new();
         public List<ParameterExpression> Locals { get; } = new();
@@ -300,6 +311,7 @@ internal static class TraceLowering
 
         public void Give(ParameterExpression local)
         {
+            if (!reuse) return;
             if (!_free.TryGetValue(local.Type, out var pool)) _free.Add(local.Type, pool = new Stack<ParameterExpression>());
             pool.Push(local);
         }
@@ -613,10 +625,15 @@ internal static class TraceLowering
             return covered;
         }
 
+        /// <summary>
+        /// while (condition) { body }, emitted as if (condition) do { body } while (condition): the shape the JIT recognises
+        /// as a loop (a test at the bottom), so that it keeps the loop's counters and accumulators in registers.
+        /// </summary>
         private static Expression While(Expression condition, List<Expression> body)
         {
             var exit = Expression.Label("loopEnd");
-            return Expression.Loop(Expression.IfThenElse(condition, Expression.Block(typeof(void), body), Expression.Break(exit)), exit);
+            var iteration = body.Append(Expression.IfThen(Expression.Not(condition), Expression.Break(exit)));
+            return Expression.IfThen(condition, Expression.Loop(Expression.Block(typeof(void), iteration), exit));
         }
 
         /// <summary>
