@@ -26,14 +26,16 @@ public sealed class GmmData
 public static class Gmm
 {
     // beta(i, k) = alpha_k + Σ_j q_kj - ½ ‖Q_k (x_i - mu_k)‖², where Q_k is lower triangular with diagonal
-    // exp(q_kj) (given precomputed in expQ) and its strictly lower part filled column by column from l_k: entry
-    // (r, c), c < r, is l_k[c (d-1) - c (c-1)/2 + r - c - 1].
-    private static readonly Expression<Func<double[], GmmData, double[], int, int, double>> Beta = (w, g, expQ, i, k) =>
-        w[k] + Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + k * g.D + j])
-        - 0.5 * Enumerable.Range(0, g.D).Sum(r => Math.Pow(
-            expQ[k * g.D + r] * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
-            + Enumerable.Range(0, r).Sum(c => w[g.LOffset + k * g.LCount + c * (g.D - 1) - c * (c - 1) / 2 + r - c - 1]
-                                              * (g.X[i][c] - w[g.MuOffset + k * g.D + c])), 2));
+    // exp(q_kj) and its strictly lower part filled column by column from l_k: entry (r, c), c < r, is
+    // l_k[c (d-1) - c (c-1)/2 + r - c - 1]. What depends on k alone comes precomputed (maps over the components):
+    // expQ[k d + r] = exp(q_kr) and sumQ[k] = Σ_j q_kj. Each coordinate of Q_k (x_i - mu_k) is squared as z * z.
+    private static readonly Expression<Func<double[], GmmData, double[], double[], int, int, double>> Beta = (w, g, expQ, sumQ, i, k) =>
+        w[k] + sumQ[k]
+        - 0.5 * Enumerable.Range(0, g.D).Select(r =>
+                expQ[k * g.D + r] * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
+                + Enumerable.Range(0, r).Sum(c => w[g.LOffset + k * g.LCount + c * (g.D - 1) - c * (c - 1) / 2 + r - c - 1]
+                                                  * (g.X[i][c] - w[g.MuOffset + k * g.D + c])))
+            .Sum(z => z * z);
 
     // The parameter-dependent part of the prior and the -n LSE(alpha) term.
     private static readonly Expression<Func<double[], GmmData, double>> Rest = (w, g) =>
@@ -59,9 +61,11 @@ public static class Gmm
         Expression Components() => Expression.Call(range, Expression.Constant(0), Expression.Field(g, nameof(GmmData.K)));
         // LSE_k beta(i, k) in one pass over k (beta computed once per component): the state (m, s) is the running
         // maximum and the sum of exp(beta - m), rescaled when the maximum grows; the result m + log s.
-        // exp(q) for every component and coordinate, computed once (a map) rather than once per point.
+        // exp(q) for every component and coordinate, and Σ_j q_kj for every component: computed once (maps), not once per point.
         Expression<Func<double[], GmmData, double[]>> expQ = (w, g) => Enumerable.Range(0, g.K * g.D).Select(j => Math.Exp(w[g.QOffset + j])).ToArray();
-        var beta = Expression.Invoke(Beta, w, g, Expression.Invoke(expQ, w, g), i, k);
+        Expression<Func<double[], GmmData, double[]>> sumQ = (w, g) =>
+            Enumerable.Range(0, g.K).Select(c => Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + c * g.D + j])).ToArray();
+        var beta = Expression.Invoke(Beta, w, g, Expression.Invoke(expQ, w, g), Expression.Invoke(sumQ, w, g), i, k);
         var state = Expression.Parameter(typeof(double[]), "state");
         var exp = typeof(Math).GetMethod(nameof(Math.Exp))!;
         var log = typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!;
