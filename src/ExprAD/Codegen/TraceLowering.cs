@@ -480,12 +480,13 @@ internal static class TraceLowering
         /// </summary>
         private void EmitSum(int i, Instruction ins)
         {
+            int setup = Body.Count;
             var outputs = _trace.Regions[ins.C].Body.Outputs;
             var accumulators = outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
             var zero = Expression.Constant(_trace.Regions[ins.C].NegativeZeroStart ? -0.0 : 0.0);
             foreach (var a in accumulators) Body.Add(Expression.Assign(a, zero));
             _results[i] = accumulators;
-            EmitLoop(ins, (inner, _, _) =>
+            EmitLoop(ins, setup, (inner, _, _) =>
             {
                 for (int k = 0; k < accumulators.Length; k++)
                     inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
@@ -495,6 +496,7 @@ internal static class TraceLowering
         /// <summary>for (index = start; index &lt; start + count; index++) { body; array_k[index - start] = output k }, into workspace buffers.</summary>
         private void EmitMap(int i, Instruction ins)
         {
+            int setup = Body.Count;
             var outputs = _trace.Regions[ins.C].Body.Outputs;
             var arrays = new ParameterExpression[outputs.Length];
             for (int k = 0; k < outputs.Length; k++)
@@ -503,7 +505,7 @@ internal static class TraceLowering
                 Body.Add(Expression.Assign(arrays[k], Expression.Call(BufferOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, k)), ValueOf(ins.B))));
             }
             _results[i] = arrays;
-            EmitLoop(ins, (inner, index, first) =>
+            EmitLoop(ins, setup, (inner, index, first) =>
             {
                 for (int k = 0; k < arrays.Length; k++)
                     inner.Body.Add(Expression.Assign(Expression.ArrayAccess(arrays[k], Expression.Subtract(index, first)), inner.ValueOf(outputs[k].Index)));
@@ -516,12 +518,13 @@ internal static class TraceLowering
         /// </summary>
         private ParameterExpression EmitArgExtremum(Instruction ins)
         {
+            int setup = Body.Count;
             var output = _trace.Regions[ins.C].Body.Outputs[0];
             var arg = _pool.Take(typeof(int));
             var best = _pool.Take(typeof(double));
             Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
             Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
-            EmitLoop(ins, (inner, index, first) =>
+            EmitLoop(ins, setup, (inner, index, first) =>
             {
                 var value = inner.ValueOf(output.Index);
                 var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
@@ -536,7 +539,7 @@ internal static class TraceLowering
         /// The loop of a region: for (index = first = start, end = start + count; index &lt; end; index++) { body; per-iteration
         /// statements }. The body's locals come from this method's pool; captured values stay live until the loop is done.
         /// </summary>
-        private void EmitLoop(Instruction ins, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
+        private void EmitLoop(Instruction ins, int setup, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
         {
             var region = _trace.Regions[ins.C];
             var body = region.Body;
@@ -547,7 +550,10 @@ internal static class TraceLowering
             Body.Add(Expression.Assign(first, index));
             Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
 
-            var prechecked = EmitRangeChecks(region, first, Expression.Subtract(end, first));
+            // The range checks go before the caller's set-up of the loop (its sums, its state): a check calls a throw helper,
+            // and a value set up before a call is kept on the stack rather than in a register through the loop.
+            var (checks, prechecked) = RangeChecks(region, ValueOf(ins.A), ValueOf(ins.B));
+            Body.InsertRange(setup, checks);
             var inner = EmitBody(region, index, states, prechecked: prechecked);
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
@@ -575,12 +581,13 @@ internal static class TraceLowering
         /// Checks, before a loop over index = first .. first + count - 1, the range of every access in its body at index + c
         /// (c a constant or a captured integer) of an input span, the gradient span, or a captured data array: every body
         /// instruction runs in every iteration, so the check throws exactly when some read would, and the reads need none.
-        /// Returns the body instructions so covered.
+        /// Returns the checks and the body instructions they cover.
         /// </summary>
-        private HashSet<int> EmitRangeChecks(Region region, Expression first, Expression count)
+        private (List<Expression> Checks, HashSet<int> Covered) RangeChecks(Region region, Expression first, Expression count)
         {
             var body = region.Body;
             var covered = new HashSet<int>();
+            var checks = new List<Expression>();
             Expression? OffsetOf(int index)
             {
                 var ins = body.Instructions[index];
@@ -619,10 +626,10 @@ internal static class TraceLowering
                         break;
                 }
                 if (check is null) continue;
-                Body.Add(check);
+                checks.Add(check);
                 covered.Add(j);
             }
-            return covered;
+            return (checks, covered);
         }
 
         /// <summary>
@@ -704,6 +711,7 @@ internal static class TraceLowering
         /// </summary>
         private void EmitFold(int i, Instruction ins)
         {
+            int setup = Body.Count;
             var region = _trace.Regions[ins.C];
             int states = region.StateCount;
             var results = FoldResults(i, region);
@@ -717,7 +725,7 @@ internal static class TraceLowering
                 Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
                     ValueOf(ins.B), Expression.Constant(interval), layout.Width)));
             }
-            EmitLoop(ins, (inner, index, first) =>
+            EmitLoop(ins, setup, (inner, index, first) =>
             {
                 if (tape is not null)
                 {
