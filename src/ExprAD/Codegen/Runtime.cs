@@ -83,7 +83,8 @@ public static class Runtime
         return array[index];
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    // The throw helpers carry no NoInlining: the JIT then looks into them, sees that they only throw, keeps them out of
+    // line anyway, and knows the call does not return, so values live around a check stay in registers.
     private static void ThrowDataIndex(int index, int length) =>
         throw new IndexOutOfRangeException($"The function reads element {index} of a data array of length {length}.");
 
@@ -246,15 +247,12 @@ public static class Runtime
         array[index] += value;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowIndex(string argument, int index, int length) =>
         throw new ArgumentException($"The function reads `{argument}[{index}]`, but `{argument}` has length {length}.", argument);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNull(string argument) => throw new ArgumentNullException(argument);
 }
 
