@@ -45,7 +45,7 @@ internal sealed record LoweringPlan
 /// that cross a chunk boundary travel through a per-thread spill buffer (slots reused by
 /// liveness); steady-state calls still allocate nothing.
 /// </remarks>
-internal static class TraceLowering
+internal static partial class TraceLowering
 {
     public const int DefaultChunkSize = 1000;
 
@@ -61,7 +61,7 @@ internal static class TraceLowering
         if (chunkStarts.Count == 1)
         {
             var pool = new LocalPool();
-            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null);
+            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null) { CompileMethod = compileChunk };
             block.EmitInstructions();
             var body = plan.Prologue.Concat(block.Body).Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
             return Expression.Lambda<TDelegate>(Expression.Block(body[^1].Type, pool.Locals, body), plan.Parameters);
@@ -118,7 +118,7 @@ internal static class TraceLowering
         for (int c = 0; c < chunkStarts.Count; c++)
         {
             var pool = new LocalPool();
-            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots);
+            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots) { CompileMethod = compileChunk };
             block.EmitReloads();
             block.EmitInstructions();
             block.Body.Add(Expression.Empty());
@@ -232,7 +232,7 @@ internal static class TraceLowering
     }
 
     /// <summary>Emits the instructions [start, end) of a trace (or of a loop body) as statements over reusable locals.</summary>
-    private sealed class BlockEmitter
+    private sealed partial class BlockEmitter
     {
         private readonly Trace _trace;
         private readonly LoweringPlan _plan;
@@ -353,16 +353,31 @@ internal static class TraceLowering
         /// </summary>
         private void EmitSum(int i, Instruction ins)
         {
-            var outputs = _trace.Regions[ins.C].Body.Outputs;
-            var accumulators = outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
-            foreach (var a in accumulators) Body.Add(Expression.Assign(a, Expression.Constant(0.0)));
-            _results[i] = accumulators;
-            EmitLoop(ins, (inner, _, _) =>
+            // With parallel loops, a top-level sum may be outlined into a worker run on all cores (ParallelLoops.cs).
+            if (_plan.Options.ParallelLoops && TryEmitParallelSum(i, ins)) return;
+            var region = _trace.Regions[ins.C];
+            _results[i] = EmitSumLoop(Body, _plan, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region));
+        }
+
+        /// <summary>
+        /// The loop of a sum over [start, start + count) appended to <paramref name="statements"/>, whose locals come from
+        /// <paramref name="pool"/>; returns the accumulators (locals of the pool) that hold the sums after it.
+        /// </summary>
+        private static ParameterExpression[] EmitSumLoop(List<Expression> statements, LoweringPlan plan, LocalPool pool,
+            Region region, Expression start, Expression count, Expression[] captures)
+        {
+            var outputs = region.Body.Outputs;
+            var accumulators = outputs.Select(_ => pool.Take(typeof(double))).ToArray();
+            foreach (var a in accumulators) statements.Add(Expression.Assign(a, Expression.Constant(0.0)));
+            EmitLoop(statements, plan, pool, region, start, count, captures, (inner, _, _) =>
             {
                 for (int k = 0; k < accumulators.Length; k++)
                     inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
             });
+            return accumulators;
         }
+
+        private Expression[] CapturesOf(Region region) => region.Captures.Select(c => ValueOf(c.Index)).ToArray();
 
         /// <summary>
         /// for (...) { body; if (index == start || v &gt; best) (best, arg) = (v, index) }; returns the local
@@ -375,7 +390,8 @@ internal static class TraceLowering
             var best = _pool.Take(typeof(double));
             Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
             Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
-            EmitLoop(ins, (inner, index, first) =>
+            var region = _trace.Regions[ins.C];
+            EmitLoop(Body, _plan, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), (inner, index, first) =>
             {
                 var value = inner.ValueOf(output.Index);
                 var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
@@ -387,32 +403,32 @@ internal static class TraceLowering
         }
 
         /// <summary>
-        /// The loop of a region: for (index = first = start, end = start + count; index &lt; end; index++) { body; per-iteration
-        /// statements }. The body's locals come from this method's pool; captured values stay live until the loop is done.
+        /// The loop of a region, appended to <paramref name="statements"/>: for (index = first = start, end = start + count;
+        /// index &lt; end; index++) { body; per-iteration statements }. The body's locals come from <paramref name="pool"/> (the
+        /// enclosing method's); the expressions of the captured values must stay valid until the loop is done.
         /// </summary>
-        private void EmitLoop(Instruction ins, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration)
+        private static void EmitLoop(List<Expression> statements, LoweringPlan plan, LocalPool pool, Region region,
+            Expression start, Expression count, Expression[] captures, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration)
         {
-            var region = _trace.Regions[ins.C];
             var body = region.Body;
-            var index = _pool.Take(typeof(int));
-            var first = _pool.Take(typeof(int));
-            var end = _pool.Take(typeof(int));
-            Body.Add(Expression.Assign(index, ValueOf(ins.A)));
-            Body.Add(Expression.Assign(first, index));
-            Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
+            var index = pool.Take(typeof(int));
+            var first = pool.Take(typeof(int));
+            var end = pool.Take(typeof(int));
+            statements.Add(Expression.Assign(index, start));
+            statements.Add(Expression.Assign(first, index));
+            statements.Add(Expression.Assign(end, Expression.Add(index, count)));
 
-            var captures = region.Captures.Select(c => ValueOf(c.Index)).ToArray();
-            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), _pool, 0, body.Count, null, null, captures, index);
+            var inner = new BlockEmitter(body, plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, captures, index);
             inner.EmitInstructions();
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
             inner.ReleaseAll();
 
             var exit = Expression.Label("loopEnd");
-            Body.Add(Expression.Loop(
+            statements.Add(Expression.Loop(
                 Expression.IfThenElse(Expression.LessThan(index, end), Expression.Block(typeof(void), inner.Body), Expression.Break(exit)),
                 exit));
-            foreach (var local in new[] { index, first, end }) _pool.Give(local);
+            foreach (var local in new[] { index, first, end }) pool.Give(local);
         }
 
         private static T Need<T>(T? hook) where T : class =>
