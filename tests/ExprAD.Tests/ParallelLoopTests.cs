@@ -1,7 +1,12 @@
 using System.Collections.Concurrent;
 using System.Linq.Expressions;
 using System.Runtime.CompilerServices;
+using ExprAD.Caching;
 using ExprAD.Codegen;
+using ExprAD.Frontend;
+using ExprAD.IR;
+using ExprAD.Passes;
+using ExprAD.Transforms;
 using NUnit.Framework;
 
 namespace ExprAD.Tests;
@@ -101,6 +106,7 @@ public class ParallelLoopTests
         Assert.That(scale, Is.GreaterThan(1e-3), "the gradient is not trivially zero");
 
         var value1 = AD.Value(f, Parallel);
+        Assert.That(AD.GetCompilationInfo(value1)!.Compiler, Is.EqualTo(CompilerKind.FastExpressionCompiler));
         runs = ParallelSums.ParallelRuns;
         Assert.That(value1(w, data), Is.EqualTo(value).Within(1e-12 * Math.Abs(value)), "the value alone");
         Assert.That(ParallelSums.ParallelRuns, Is.GreaterThan(runs), "the value's sum ran in parallel too");
@@ -273,6 +279,56 @@ public class ParallelLoopTests
         data.X[7_000] = data.X[6_999];
         data.X[9_000] = data.X[6_999];
         Assert.That(parallel(w, data, g), Is.EqualTo(sequential(w, data, new double[4])).Within(1e-10), "the delegate works after a failure");
+    }
+
+    [TestCase(nameof(Logistic))]
+    [TestCase(nameof(LogOfSum))]
+    public void ChunkedKernelsOutlineTheirSumsWithTheSameResults(string model)
+    {
+        var f = model == nameof(Logistic) ? Logistic : LogOfSum;
+        var (_, constants) = StructuralKey.Of(f, "test");
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array, ParameterRole.Data], constants);
+        var inputs = source.Inputs().Select(v => source[v]).ToArray();
+        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
+        var plan = LoweringPlans.Gradient(trace, inputs) with { Options = Parallel };
+        GradientKernel<Dataset> Build(int chunkSize) => KernelCompiler.Compile(TraceLowering.Lower<GradientKernel<Dataset>>(
+            trace, plan, chunk => KernelCompiler.Compile(chunk).Kernel, chunkSize)).Kernel;
+        var data = Make(9_000, 3, seed: 17);
+        var w = Weights(3);
+        var expected = new double[3];
+        double value = Build(1_000_000)(constants.ToArray(), w, data, expected);
+        Assert.That(value, Is.EqualTo(AD.Gradient(f)(w, data, new double[3])).Within(1e-12 * Math.Abs(value)));
+        foreach (var size in new[] { 1, 2, 5 })
+        {
+            var g = new double[3];
+            long runs = ParallelSums.ParallelRuns;
+            Assert.That(Build(size)(constants.ToArray(), w, data, g), Is.EqualTo(value), $"chunks of {size}");
+            Assert.That(g, Is.EqualTo(expected), $"chunks of {size}");
+            Assert.That(ParallelSums.ParallelRuns, Is.GreaterThan(runs), $"chunks of {size}");
+        }
+    }
+
+    [Test]
+    public void ASumCapturingARowReadOutsideTheLoopStaysInline()
+    {
+        // d.X[w.Length] is read once before the loop (hoisted) at an index computed from the point, and captured: a row
+        // that is not a data read, which the worker could not re-read by itself. (d.X[3] would be one data read.)
+        Expression<Func<double[], Dataset, double>> f = (w, d) => Enumerable.Range(0, d.Y.Length).Sum(i => w[0] * d.X[w.Length][i % 4] * d.Y[i] + w[1] * d.Y[i]);
+        var data = Make(10_000, 4, seed: 19);
+        double[] w = [0.5, -1.5];
+        double value = 0, g0 = 0, g1 = 0;
+        for (int i = 0; i < data.Y.Length; i++)
+        {
+            value += w[0] * data.X[2][i % 4] * data.Y[i] + w[1] * data.Y[i];
+            g0 += data.X[2][i % 4] * data.Y[i];
+            g1 += data.Y[i];
+        }
+        var g = new double[2];
+        long runs = ParallelSums.ParallelRuns;
+        Assert.That(AD.Gradient(f, Parallel)(w, data, g), Is.EqualTo(value).Within(1e-12 * Math.Max(1, Math.Abs(value))));
+        Assert.That(g[0], Is.EqualTo(g0).Within(1e-12 * Math.Max(1, Math.Abs(g0))));
+        Assert.That(g[1], Is.EqualTo(g1).Within(1e-12 * Math.Max(1, Math.Abs(g1))));
+        Assert.That(ParallelSums.ParallelRuns, Is.EqualTo(runs), "the inline loop ran");
     }
 
     private const int Calls = 1000;
