@@ -161,8 +161,9 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
         _blockSize = ParallelSums.BlockSize(count, blocks);
         _resultCount = resultCount;
         _gradientLength = gradientLength;
-        // Slots are whole cache lines (8 doubles) apart, so blocks running at once never write one line.
-        _stride = (resultCount + gradientLength + 7) & ~7;
+        // At least a cache line (8 doubles) between slots, wherever the array starts, so blocks running at once never
+        // write one line (the private gradients are written in every iteration).
+        _stride = ((resultCount + gradientLength + 7) & ~7) + 8;
         if (_buffer.Length < (long)blocks * _stride) _buffer = new double[blocks * _stride];
         _stop = false;
         _failure = null;
