@@ -73,6 +73,8 @@ internal static class ParallelSums
 /// unclaimed block (low 32 bits), replaced as one word when a call starts: an increment that yields a block below the
 /// count is a claim on the call in progress (which cannot finish before that block is done, so its fields stay
 /// valid); any other increment claims nothing, and a late helper simply exits (or helps the next call).
+/// The calling thread claims blocks too and waits only for blocks already running, so a call completes even when
+/// no helper ever starts (a starved thread pool, or a parallel kernel called from inside a block).
 /// </remarks>
 internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
 {
