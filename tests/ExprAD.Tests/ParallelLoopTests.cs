@@ -350,18 +350,25 @@ public class ParallelLoopTests
         var g = new double[4];
         // Warm-up: JIT and tiering, the thread's job and its buffer, the thread pool's helper threads.
         for (int k = 0; k < 3; k++) CallGradient(gradient, w, data, g);
-        long runs = ParallelSums.ParallelRuns;
-        long beforeAll = GC.GetTotalAllocatedBytes(precise: true);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        double sink = CallGradient(gradient, w, data, g);
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        long afterAll = GC.GetTotalAllocatedBytes(precise: true);
-        Assert.That(double.IsFinite(sink), Is.True);
-        Assert.That(ParallelSums.ParallelRuns - runs, Is.EqualTo(Calls), "every call ran in parallel");
-        Assert.That(after - before, Is.Zero, "bytes allocated on the calling thread");
-        // Helpers run on pool threads, and the test host allocates in the background (about 1.7 KB/s when idle, measured),
-        // so the process-wide count is not exactly zero; any object allocated per call (24 bytes or more) would exceed this.
-        TestContext.Out.WriteLine($"all threads: {afterAll - beforeAll} bytes in {Calls} calls");
-        Assert.That(afterAll - beforeAll, Is.LessThan(16 * Calls), "bytes allocated by all threads");
+        var processWide = new List<long>();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long runs = ParallelSums.ParallelRuns;
+            long beforeAll = GC.GetTotalAllocatedBytes(precise: true);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            double sink = CallGradient(gradient, w, data, g);
+            long after = GC.GetAllocatedBytesForCurrentThread();
+            long afterAll = GC.GetTotalAllocatedBytes(precise: true);
+            processWide.Add(afterAll - beforeAll);
+            TestContext.Out.WriteLine($"attempt {attempt}: calling thread {after - before} bytes, all threads {afterAll - beforeAll} bytes in {Calls} calls");
+            Assert.That(double.IsFinite(sink), Is.True);
+            Assert.That(ParallelSums.ParallelRuns - runs, Is.EqualTo(Calls), "every call ran in parallel");
+            Assert.That(after - before, Is.Zero, "bytes allocated on the calling thread");
+        }
+        // Helpers run on pool threads, and other threads of the process allocate in the background (the test host,
+        // about 1.7 KB/s when idle; the JIT's tiering of earlier tests' code), so the process-wide count is not exactly
+        // zero, and now and then a burst lands in one measurement. Any object allocated per call (24 bytes or more)
+        // would exceed this bound in every measurement.
+        Assert.That(processWide.Min(), Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest of three measurements");
     }
 }

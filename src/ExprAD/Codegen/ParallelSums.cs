@@ -83,6 +83,7 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
     private long _state;
     private int _remaining;
     private bool _inUse;
+    private int _queuedHelpers;
     private volatile bool _stop;
     private int _failedBlock;
     private Exception? _failure;
@@ -127,8 +128,7 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
                 bool queued = false;
                 try
                 {
-                    int helpers = Math.Min(ParallelSums.MaxHelpers, blocks - 1);
-                    for (int h = 0; h < helpers; h++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+                    job.QueueHelpers(Math.Min(ParallelSums.MaxHelpers, blocks - 1));
                     queued = true;
                 }
                 finally
@@ -199,7 +199,34 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
         }
     }
 
-    void IThreadPoolWorkItem.Execute() => Work();
+    /// <summary>
+    /// Queues helpers until <paramref name="wanted"/> are queued and not yet started. Helpers queued by an earlier call
+    /// that have not started yet count: they will help this call (or a later one) when they start. So a job never has
+    /// more than <paramref name="wanted"/> items waiting in the pool's queue, however long the pool takes to start
+    /// them (on a loaded machine it may take longer than a call): the queue does not grow, and queueing allocates nothing.
+    /// </summary>
+    private void QueueHelpers(int wanted)
+    {
+        for (int h = Volatile.Read(ref _queuedHelpers); h < wanted; h++)
+        {
+            Interlocked.Increment(ref _queuedHelpers);
+            try
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+            catch
+            {
+                Interlocked.Decrement(ref _queuedHelpers);
+                throw;
+            }
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        Interlocked.Decrement(ref _queuedHelpers);
+        Work();
+    }
 
     private void RunBlock(int block)
     {
