@@ -3,6 +3,7 @@ using ExprAD.Benchmarks;
 
 // `--info` prints, for every benchmarked function, how ExprAD compiled it (trace lengths,
 // compiler, compile time) and checks each ExprAD gradient against its hand-written twin.
+// `--parallel [rounds]` times the logistic gradient sequential vs ParallelLoops with a Stopwatch (interleaved rounds).
 // `--fec-repro` shows FastExpressionCompiler declining large blocks at random (see bench/README.md).
 // Anything else goes to BenchmarkDotNet, e.g. `-- --filter '*'` or `-- --filter '*Rosenbrock*'`.
 if (args.Length > 0 && args[0] == "--info")
@@ -13,6 +14,11 @@ if (args.Length > 0 && args[0] == "--info")
 if (args.Length > 0 && args[0] == "--fec-repro")
 {
     FecRepro.Run();
+    return;
+}
+if (args.Length > 0 && args[0] == "--parallel")
+{
+    ParallelSpeedup.Run(args.Length > 1 ? int.Parse(args[1]) : 100);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -23,9 +23,12 @@ public sealed record ADOptions
     private readonly int _checkpointInterval = 1;
 
     /// <summary>
-    /// Runs the outermost sums (and their adjoints) of at least <see cref="ParallelThreshold"/> iterations on all cores.
-    /// Each worker keeps its own partial sums and gradient, and they are added in worker order, so results are the
-    /// same from run to run (but may differ in the last bits from the sequential order).
+    /// Runs the outermost sums (and their adjoint loops) of at least <see cref="ParallelThreshold"/> iterations on all
+    /// cores: the range is cut into a fixed number of blocks (at most 64, fewer when each block's private gradient would
+    /// cost more than its iterations), each block keeps its own partial sums and gradient, and the blocks are added in
+    /// block order on the calling thread. The blocks depend only on the trip count and the gradient's length, so results
+    /// are bit-identical from run to run and whatever the number of cores or threads (but may differ in the last bits
+    /// from the sequential order). Calls still allocate nothing, and delegates stay safe to call from many threads.
     /// </summary>
     public bool ParallelLoops { get; init; }
 

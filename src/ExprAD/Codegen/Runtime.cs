@@ -247,6 +247,19 @@ public static class Runtime
         array[index] += value;
     }
 
+    /// <summary>
+    /// Runs a sum outlined for parallel loops over iterations [<paramref name="start"/>, <paramref name="start"/> +
+    /// <paramref name="count"/>): on all cores in a fixed number of blocks, reduced in block order, when
+    /// <paramref name="count"/> is at least <paramref name="threshold"/>; otherwise on the calling thread. The sums go
+    /// to <paramref name="frame"/>[<paramref name="resultOffset"/> ..]; when <paramref name="scatters"/>, the adjoints
+    /// of the elements the body reads are added into <paramref name="gradient"/>. In parallel, the exception rethrown is
+    /// the first one the sequential loop would have thrown, and nothing is added into the gradient.
+    /// </summary>
+    /// <typeparam name="TData">The data argument's type (object when the kernel has none).</typeparam>
+    public static void RunSum<TData>(RegionWorker<TData> worker, object[] constants, ReadOnlySpan<double> x, TData data, Span<double> gradient,
+        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters) =>
+        SumJob<TData>.Run(worker, constants, x, data, gradient, frame, resultOffset, resultCount, start, count, threshold, scatters);
+
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
 

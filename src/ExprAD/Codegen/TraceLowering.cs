@@ -45,7 +45,7 @@ internal sealed record LoweringPlan
 /// that cross a chunk boundary travel through a per-thread spill buffer (slots reused by
 /// liveness); steady-state calls still allocate nothing.
 /// </remarks>
-internal static class TraceLowering
+internal static partial class TraceLowering
 {
     public const int DefaultChunkSize = 1000;
 
@@ -81,7 +81,7 @@ internal static class TraceLowering
         if (chunkStarts.Count == 1)
         {
             var pool = new LocalPool(reuse);
-            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null, context);
+            var block = new BlockEmitter(trace, plan, lastUse, new Scratch(trace.Count), pool, 0, trace.Count, spill: null, slots: null, context) { CompileMethod = compileChunk };
             block.EmitInstructions();
             var statements = block.Body.Concat(plan.Epilogue(trace.Outputs.Select(o => block.ValueOf(o.Index)).ToArray())).ToList();
             if (context.Workspace is not { } workspace)
@@ -188,7 +188,7 @@ internal static class TraceLowering
         for (int c = 0; c < chunkStarts.Count; c++)
         {
             var pool = new LocalPool(reuse: true);
-            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots, context);
+            var block = new BlockEmitter(trace, plan, lastUse, scratch, pool, chunkStarts[c], c + 1 < chunkStarts.Count ? chunkStarts[c + 1] : n, spill, slots, context) { CompileMethod = compileChunk };
             block.EmitReloads();
             block.EmitInstructions();
             block.Body.Add(Expression.Empty());
@@ -318,7 +318,7 @@ internal static class TraceLowering
     }
 
     /// <summary>Emits the instructions [start, end) of a trace (or of a loop body) as statements over reusable locals.</summary>
-    private sealed class BlockEmitter
+    private sealed partial class BlockEmitter
     {
         private readonly Trace _trace;
         private readonly LoweringPlan _plan;
@@ -480,24 +480,40 @@ internal static class TraceLowering
         /// </summary>
         private void EmitSum(int i, Instruction ins)
         {
-            int setup = Body.Count;
-            var outputs = _trace.Regions[ins.C].Body.Outputs;
-            var accumulators = outputs.Select(_ => _pool.Take(typeof(double))).ToArray();
-            var zero = Expression.Constant(_trace.Regions[ins.C].NegativeZeroStart ? -0.0 : 0.0);
-            foreach (var a in accumulators) Body.Add(Expression.Assign(a, zero));
-            _results[i] = accumulators;
-            EmitLoop(ins, setup, (inner, _, _) =>
+            // With parallel loops, a top-level sum may be outlined into a worker run on all cores (ParallelLoops.cs).
+            if (_plan.Options.ParallelLoops && TryEmitParallelSum(i, ins)) return;
+            var region = _trace.Regions[ins.C];
+            _results[i] = EmitSumLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region));
+        }
+
+        /// <summary>
+        /// The loop of a sum over [start, start + count) appended to <paramref name="statements"/>, whose locals come from
+        /// <paramref name="pool"/>; returns the accumulators (locals of the pool) that hold the sums after it.
+        /// </summary>
+        private ParameterExpression[] EmitSumLoop(List<Expression> statements, LocalPool pool, Region region, Expression start, Expression count,
+            Expression[] captures)
+        {
+            int setup = statements.Count;
+            var outputs = region.Body.Outputs;
+            var accumulators = outputs.Select(_ => pool.Take(typeof(double))).ToArray();
+            var zero = Expression.Constant(region.NegativeZeroStart ? -0.0 : 0.0);
+            foreach (var a in accumulators) statements.Add(Expression.Assign(a, zero));
+            EmitLoop(statements, pool, region, start, count, captures, setup, (inner, _, _) =>
             {
                 for (int k = 0; k < accumulators.Length; k++)
                     inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
             });
+            return accumulators;
         }
+
+        private Expression[] CapturesOf(Region region) => region.Captures.Select(c => ValueOf(c.Index)).ToArray();
 
         /// <summary>for (index = start; index &lt; start + count; index++) { body; array_k[index - start] = output k }, into workspace buffers.</summary>
         private void EmitMap(int i, Instruction ins)
         {
             int setup = Body.Count;
-            var outputs = _trace.Regions[ins.C].Body.Outputs;
+            var region = _trace.Regions[ins.C];
+            var outputs = region.Body.Outputs;
             var arrays = new ParameterExpression[outputs.Length];
             for (int k = 0; k < outputs.Length; k++)
             {
@@ -505,7 +521,7 @@ internal static class TraceLowering
                 Body.Add(Expression.Assign(arrays[k], Expression.Call(BufferOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, k)), ValueOf(ins.B))));
             }
             _results[i] = arrays;
-            EmitLoop(ins, setup, (inner, index, first) =>
+            EmitLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), setup, (inner, index, first) =>
             {
                 for (int k = 0; k < arrays.Length; k++)
                     inner.Body.Add(Expression.Assign(Expression.ArrayAccess(arrays[k], Expression.Subtract(index, first)), inner.ValueOf(outputs[k].Index)));
@@ -519,12 +535,13 @@ internal static class TraceLowering
         private ParameterExpression EmitArgExtremum(Instruction ins)
         {
             int setup = Body.Count;
-            var output = _trace.Regions[ins.C].Body.Outputs[0];
+            var region = _trace.Regions[ins.C];
+            var output = region.Body.Outputs[0];
             var arg = _pool.Take(typeof(int));
             var best = _pool.Take(typeof(double));
             Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
             Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
-            EmitLoop(ins, setup, (inner, index, first) =>
+            EmitLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), setup, (inner, index, first) =>
             {
                 var value = inner.ValueOf(output.Index);
                 var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
@@ -536,30 +553,34 @@ internal static class TraceLowering
         }
 
         /// <summary>
-        /// The loop of a region: for (index = first = start, end = start + count; index &lt; end; index++) { body; per-iteration
-        /// statements }. The body's locals come from this method's pool; captured values stay live until the loop is done.
+        /// The loop of a region, appended to <paramref name="statements"/>: for (index = first = start, end = start + count;
+        /// index &lt; end; index++) { body; per-iteration statements }. The body's locals come from <paramref name="pool"/> (the
+        /// enclosing method's); the expressions of the captured values must stay valid until the loop is done. The range
+        /// checks of the body's reads go at <paramref name="setup"/>, before the caller's set-up of the loop (its sums, its
+        /// state): a check calls a throw helper, and a value set up before a call is kept on the stack rather than in a
+        /// register through the loop.
         /// </summary>
-        private void EmitLoop(Instruction ins, int setup, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
+        private void EmitLoop(List<Expression> statements, LocalPool pool, Region region, Expression start, Expression count, Expression[] captures,
+            int setup, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
         {
-            var region = _trace.Regions[ins.C];
             var body = region.Body;
-            var index = _pool.Take(typeof(int));
-            var first = _pool.Take(typeof(int));
-            var end = _pool.Take(typeof(int));
-            Body.Add(Expression.Assign(index, ValueOf(ins.A)));
-            Body.Add(Expression.Assign(first, index));
-            Body.Add(Expression.Assign(end, Expression.Add(index, ValueOf(ins.B))));
+            var index = pool.Take(typeof(int));
+            var first = pool.Take(typeof(int));
+            var end = pool.Take(typeof(int));
+            statements.Add(Expression.Assign(index, start));
+            statements.Add(Expression.Assign(first, index));
+            statements.Add(Expression.Assign(end, Expression.Add(index, count)));
 
-            // The range checks go before the caller's set-up of the loop (its sums, its state): a check calls a throw helper,
-            // and a value set up before a call is kept on the stack rather than in a register through the loop.
-            var (checks, prechecked) = RangeChecks(region, ValueOf(ins.A), ValueOf(ins.B));
-            Body.InsertRange(setup, checks);
-            var inner = EmitBody(region, index, states, prechecked: prechecked);
+            var (checks, prechecked) = RangeChecks(region, start, count, captures);
+            statements.InsertRange(setup, checks);
+            var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
+                captures, index, states, null, prechecked);
+            inner.EmitInstructions();
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
             inner.ReleaseAll();
-            Body.Add(While(Expression.LessThan(index, end), inner.Body));
-            foreach (var local in new[] { index, first, end }) _pool.Give(local);
+            statements.Add(While(Expression.LessThan(index, end), inner.Body));
+            foreach (var local in new[] { index, first, end }) pool.Give(local);
         }
 
         /// <summary>
@@ -583,7 +604,7 @@ internal static class TraceLowering
         /// instruction runs in every iteration, so the check throws exactly when some read would, and the reads need none.
         /// Returns the checks and the body instructions they cover.
         /// </summary>
-        private (List<Expression> Checks, HashSet<int> Covered) RangeChecks(Region region, Expression first, Expression count)
+        private (List<Expression> Checks, HashSet<int> Covered) RangeChecks(Region region, Expression first, Expression count, Expression[] captures)
         {
             var body = region.Body;
             var covered = new HashSet<int>();
@@ -599,7 +620,7 @@ internal static class TraceLowering
                 return other.Op switch
                 {
                     Op.Const when other.Kind == ValueKind.Integer => Expression.Constant((int)other.Number),
-                    Op.Capture => ValueOf(region.Captures[other.A].Index),
+                    Op.Capture => captures[other.A],
                     _ => null,
                 };
             }
@@ -622,7 +643,7 @@ internal static class TraceLowering
                         break;
                     }
                     case Op.Element when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
-                        check = Expression.Call(CheckArrayRange, ValueOf(region.Captures[array.A].Index), Expression.Add(first, offset), count);
+                        check = Expression.Call(CheckArrayRange, captures[array.A], Expression.Add(first, offset), count);
                         break;
                 }
                 if (check is null) continue;
@@ -725,7 +746,7 @@ internal static class TraceLowering
                 Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
                     ValueOf(ins.B), Expression.Constant(interval), layout.Width)));
             }
-            EmitLoop(ins, setup, (inner, index, first) =>
+            EmitLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), setup, (inner, index, first) =>
             {
                 if (tape is not null)
                 {
