@@ -148,10 +148,40 @@ internal sealed class TraceBuilder
             TapeInterval = tapeInterval,
             TapeOf = tapeOf,
         };
+        // A forward fold equal to an earlier one of this trace (the primal loop fused with the adjoint loop that recomputes
+        // it) is that fold: it is computed once, and records the tape if either copy does.
+        if (!backward && FindEqualFold(start, count, region) is { } earlier)
+        {
+            var kept = this[earlier];
+            if (tapeInterval > _regions[kept.C].TapeInterval) _regions[kept.C] = _regions[kept.C] with { TapeInterval = tapeInterval };
+            return (earlier, outputs.Select((_, k) => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, earlier.Index, k))).ToArray());
+        }
         _regions.Add(region);
         var fold = Effect(new Instruction(Op.Fold, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
         return (fold, outputs.Select((_, k) => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, fold.Index, k))).ToArray());
     }
+
+    private Value? FindEqualFold(Value start, Value count, Region region)
+    {
+        for (int i = 0; i < _instructions.Count; i++)
+        {
+            var ins = _instructions[i];
+            if (ins.Op != Op.Fold || ins.A != start.Index || ins.B != count.Index) continue;
+            var other = _regions[ins.C];
+            if (!other.Backward && other.TapeOf is null && other.Initial.SequenceEqual(region.Initial) && other.Captures.SequenceEqual(region.Captures)
+                && SameTrace(other.Body, region.Body))
+                return new Value(i);
+        }
+        return null;
+    }
+
+    /// <summary>True when two loop bodies are the same computation: the same instructions, outputs, data reads and nested loops.</summary>
+    private static bool SameTrace(Trace a, Trace b) =>
+        a.Instructions.SequenceEqual(b.Instructions) && a.Outputs.SequenceEqual(b.Outputs) && a.DataReads.SequenceEqual(b.DataReads)
+        && a.Regions.Length == b.Regions.Length && a.Regions.Zip(b.Regions).All(p =>
+            p.First.Captures.SequenceEqual(p.Second.Captures) && p.First.Initial.SequenceEqual(p.Second.Initial)
+            && p.First.Backward == p.Second.Backward && p.First.TapeInterval == p.Second.TapeInterval && p.First.TapeOf == p.Second.TapeOf
+            && p.First.NegativeZeroStart == p.Second.NegativeZeroStart && SameTrace(p.First.Body, p.Second.Body));
 
     /// <summary>Makes the (forward) fold <paramref name="fold"/> of this builder record its state every <paramref name="interval"/> iterations.</summary>
     public void RequestTape(Value fold, int interval)

@@ -39,9 +39,11 @@ internal static class LoopFusion
                 if (candidate.Op != Op.Sum || partner.ContainsKey(earlier) || fusedAway.Contains(earlier)) continue;
                 if (candidate.A != ins.A || candidate.B != ins.B) continue;
                 if (trace.Regions[candidate.C].NegativeZeroStart != trace.Regions[ins.C].NegativeZeroStart) continue;
-                if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier)) continue;
+                // The later loop may run earlier only if what it captures is ready there; a fresh adjoint array (zeros) is
+                // created before the fused loop when its length is.
+                if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier && !IsEarlyZeros(trace, c.Index, earlier))) continue;
                 // An adjoint array is complete only once every loop adding into it is done: a loop reading one stays apart.
-                if (trace.Regions[ins.C].Captures.Any(c => trace.Instructions[c.Index].Op == Op.ZeroArray)) continue;
+                if (ReadsZeroArray(trace, trace.Regions[ins.C]) || ReadsZeroArray(trace, trace.Regions[candidate.C])) continue;
                 partner[earlier] = later;
                 fusedAway.Add(later);
                 break;
@@ -51,11 +53,27 @@ internal static class LoopFusion
 
         var b = new TraceBuilder(trace.Environment);
         b.AdoptDataReads(trace);
+        var early = new HashSet<int>();
+        foreach (var (earlier, later) in partner)
+            foreach (var c in trace.Regions[trace.Instructions[later].C].Captures)
+                if (c.Index >= earlier)
+                {
+                    early.Add(c.Index);
+                    if (trace.Instructions[c.Index].A > earlier) early.Add(trace.Instructions[c.Index].A);
+                }
         bool Fuse(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
             if (!partner.TryGetValue(i, out int later)) return false;
             var first = trace.Regions[ins.C];
             var second = trace.Regions[trace.Instructions[later].C];
+            // The adjoint arrays the later loop adds into are created before the fused loop (see IsEarlyZeros).
+            foreach (var c in second.Captures)
+            {
+                if (!early.Contains(c.Index)) continue;
+                var zeros = trace.Instructions[c.Index];
+                if (zeros.A > i) renamed[zeros.A] = b.Emit(trace.Instructions[zeros.A].WithOperands(v => renamed[v.Index]));
+                renamed[c.Index] = b.Emit(zeros.WithOperands(v => renamed[v.Index]));
+            }
             var child = b.CreateBody();
             var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
             var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
@@ -65,7 +83,38 @@ internal static class LoopFusion
             results[later] = sums[first.Body.Outputs.Length..];
             return true;
         }
-        var renamedAll = TraceCopy.Replay(trace, b, include: i => !fusedAway.Contains(i), replayRegion: Fuse);
+        // Early adjoint arrays were emitted by Fuse, before the loop that now adds into them.
+        var renamedAll = TraceCopy.Replay(trace, b, include: i => !fusedAway.Contains(i) && !early.Contains(i), replayRegion: Fuse);
         return b.Build(trace.Outputs.Select(o => renamedAll[o.Index]));
+    }
+
+    /// <summary>
+    /// True for a fresh adjoint array (zeros) whose length is known before instruction <paramref name="before"/> (directly,
+    /// or as the length of an array defined there): it may be created there.
+    /// </summary>
+    private static bool IsEarlyZeros(Trace trace, int value, int before) =>
+        trace.Instructions[value] is { Op: Op.ZeroArray } zeros
+        && (zeros.A < before || trace.Instructions[zeros.A] is { Op: Op.ArrayLength } length && length.A < before);
+
+    /// <summary>
+    /// True when a loop's body (at any depth) reads an element of a captured adjoint array: such a loop must see the
+    /// array complete, so it is never fused with a loop that may still add into it.
+    /// </summary>
+    private static bool ReadsZeroArray(Trace trace, Region region) =>
+        ReadsCaptured(region.Body, c => trace.Instructions[region.Captures[c].Index].Op == Op.ZeroArray);
+
+    private static bool ReadsCaptured(Trace body, Func<int, bool> isAdjointArray)
+    {
+        bool IsAdjointArrayLeaf(int value) => body.Instructions[value] is { Op: Op.Capture } leaf && isAdjointArray(leaf.A);
+        foreach (var ins in body.Instructions)
+        {
+            if (ins.Op == Op.Element && IsAdjointArrayLeaf(ins.A)) return true;
+            if (ins.IsRegion)
+            {
+                var nested = body.Regions[ins.C];
+                if (ReadsCaptured(nested.Body, c => IsAdjointArrayLeaf(nested.Captures[c].Index))) return true;
+            }
+        }
+        return false;
     }
 }
