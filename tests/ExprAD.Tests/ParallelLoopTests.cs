@@ -351,7 +351,8 @@ public class ParallelLoopTests
         // Warm-up: JIT and tiering, the thread's job and its buffer, the thread pool's helper threads.
         for (int k = 0; k < 3; k++) CallGradient(gradient, w, data, g);
         var processWide = new List<long>();
-        for (int attempt = 0; attempt < 3; attempt++)
+        // Up to ten measurements, stopping at the first quiet one (see below).
+        for (int attempt = 0; attempt < 10 && (processWide.Count == 0 || processWide.Min() >= 16 * Calls); attempt++)
         {
             long runs = ParallelSums.ParallelRuns;
             long beforeAll = GC.GetTotalAllocatedBytes(precise: true);
@@ -369,6 +370,6 @@ public class ParallelLoopTests
         // about 1.7 KB/s when idle; the JIT's tiering of earlier tests' code), so the process-wide count is not exactly
         // zero, and now and then a burst lands in one measurement. Any object allocated per call (24 bytes or more)
         // would exceed this bound in every measurement.
-        Assert.That(processWide.Min(), Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest of three measurements");
+        Assert.That(processWide.Min(), Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest of up to ten measurements");
     }
 }

@@ -671,7 +671,7 @@ internal static partial class TraceLowering
         /// </summary>
         private ParameterExpression[] FoldResults(int i, Region region)
         {
-            var results = new ParameterExpression[region.Body.Outputs.Length];
+            var results = new ParameterExpression[region.ResultCount];
             for (int k = 0; k < results.Length; k++)
             {
                 bool array = k < region.StateCount && _trace.Instructions[region.Initial[k].Index].Kind == ValueKind.Array;
@@ -703,9 +703,9 @@ internal static partial class TraceLowering
         /// Where each state sits in a tape record: scalars first, then every array in order; returns the record width. Array
         /// lengths are read from <paramref name="arrays"/> (the states, or anything of the same lengths) when the fold starts.
         /// </summary>
-        private (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) TapeLayout(IReadOnlyList<ParameterExpression> arrays, int states)
+        private (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) TapeLayout(IReadOnlyList<ParameterExpression> arrays, int states, int recorded)
         {
-            var offsets = new Expression[states];
+            var offsets = new Expression[states + recorded];
             int scalars = 0;
             for (int k = 0; k < states; k++)
                 if (arrays[k].Type == typeof(double)) offsets[k] = Expression.Constant(scalars++);
@@ -719,6 +719,15 @@ internal static partial class TraceLowering
                 Body.Add(Expression.Assign(offset, width));
                 offsets[k] = offset;
                 width = Expression.Add(offset, Expression.ArrayLength(arrays[k]));
+            }
+            // The recorded values follow the states.
+            for (int m = 0; m < recorded; m++)
+            {
+                var offset = _pool.Take(typeof(int));
+                locals.Add(offset);
+                Body.Add(Expression.Assign(offset, width));
+                offsets[states + m] = offset;
+                width = Expression.Add(offset, Expression.Constant(1));
             }
             var total = _pool.Take(typeof(int));
             locals.Add(total);
@@ -741,7 +750,7 @@ internal static partial class TraceLowering
             (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) layout = ([], Expression.Constant(0), []);
             if (interval > 0)
             {
-                layout = TapeLayout(results, states);
+                layout = TapeLayout(results, states, region.RecordedCount);
                 tape = _pool.Take(typeof(double[]));
                 Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
                     ValueOf(ins.B), Expression.Constant(interval), layout.Width)));
@@ -756,6 +765,10 @@ internal static partial class TraceLowering
                     var stores = Enumerable.Range(0, states).Select(k => results[k].Type == typeof(double[])
                         ? (Expression)Expression.Call(Store, tape, Expression.Add(record, layout.Offsets[k]), results[k])
                         : Expression.Assign(Expression.ArrayAccess(tape, Expression.Add(record, layout.Offsets[k])), results[k])).ToList();
+                    // The values the iteration records (only without checkpoints, so every record holds them).
+                    for (int m = 0; m < region.RecordedCount; m++)
+                        stores.Add(Expression.Assign(Expression.ArrayAccess(tape, Expression.Add(record, layout.Offsets[states + m])),
+                            inner.ValueOf(region.Body.Outputs[region.ResultCount + m].Index)));
                     inner.Body.Add(interval == 1 ? Expression.Block(stores)
                         : Expression.IfThen(Expression.Equal(Expression.Modulo(relative, Expression.Constant(interval)), Expression.Constant(0)), Expression.Block(stores)));
                 }
@@ -782,7 +795,7 @@ internal static partial class TraceLowering
             int tapedStates = taped.StateCount, interval = taped.TapeInterval;
             var results = FoldResults(i, region);
             // The taped fold's record layout: its states and this fold's (their adjoints) have the same kinds and lengths.
-            var layout = TapeLayout(results, states);
+            var layout = TapeLayout(results, states, taped.RecordedCount);
             var tape = _pool.Take(typeof(double[]));
             Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, tapedIndex)),
                 Expression.Constant(0), Expression.Constant(1), Expression.Constant(1))));
@@ -790,7 +803,7 @@ internal static partial class TraceLowering
             var index = _pool.Take(typeof(int));
             var offset = _pool.Take(typeof(int));
             Body.Add(Expression.Assign(start, ValueOf(ins.A)));
-            Expression Read(ParameterExpression buffer, int k) => results[k].Type == typeof(double[])
+            Expression Read(ParameterExpression buffer, int k) => k < states && results[k].Type == typeof(double[])
                 ? Expression.Call(Load, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, LoadPart + k)), buffer,
                     Expression.Add(offset, layout.Offsets[k]), Expression.ArrayLength(results[k]))
                 : Expression.ArrayIndex(buffer, Expression.Add(offset, layout.Offsets[k]));

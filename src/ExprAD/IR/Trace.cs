@@ -50,6 +50,16 @@ internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
     /// </summary>
     public bool NegativeZeroStart { get; init; }
 
+    /// <summary>
+    /// For a taped fold: the last this many body outputs are not results but values recorded on the tape after each
+    /// iteration (the results of the body's sums), which the backward fold reads instead of recomputing them; its
+    /// <see cref="Rules.Op.TapedState"/> slot StateCount + m is recorded value m.
+    /// </summary>
+    public int RecordedCount { get; init; }
+
+    /// <summary>The number of results (states, then sums): the body's outputs but the recorded ones.</summary>
+    public int ResultCount => Body.Outputs.Length - RecordedCount;
+
     /// <summary>For a backward fold: the taped fold (a value of the enclosing trace) whose states its <see cref="Rules.Op.TapedState"/> leaves read.</summary>
     public Value? TapeOf { get; init; }
 }

@@ -129,7 +129,7 @@ internal sealed class TraceBuilder
     /// the final state, then the sums.
     /// </summary>
     public (Value Fold, Value[] Results) EmitFold(Value start, Value count, IReadOnlyList<Value> initial, TraceBuilder body,
-        IReadOnlyList<Value> outputs, bool backward = false, int tapeInterval = 0, Value? tapeOf = null)
+        IReadOnlyList<Value> outputs, bool backward = false, int tapeInterval = 0, Value? tapeOf = null, int recorded = 0)
     {
         if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
         if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
@@ -147,18 +147,25 @@ internal sealed class TraceBuilder
             Backward = backward,
             TapeInterval = tapeInterval,
             TapeOf = tapeOf,
+            RecordedCount = recorded,
         };
+        int resultCount = outputs.Count - recorded;
         // A forward fold equal to an earlier one of this trace (the primal loop fused with the adjoint loop that recomputes
         // it) is that fold: it is computed once, and records the tape if either copy does.
         if (!backward && FindEqualFold(start, count, region) is { } earlier)
         {
-            var kept = this[earlier];
-            if (tapeInterval > _regions[kept.C].TapeInterval) _regions[kept.C] = _regions[kept.C] with { TapeInterval = tapeInterval };
-            return (earlier, outputs.Select((_, k) => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, earlier.Index, k))).ToArray());
+            var kept = _regions[this[earlier].C];
+            // The kept fold takes on the other's tape, and its recorded values (the same instructions, so the same outputs).
+            if (tapeInterval > kept.TapeInterval) kept = kept with { TapeInterval = tapeInterval };
+            if (recorded > kept.RecordedCount) kept = kept with { Body = region.Body, RecordedCount = recorded };
+            _regions[this[earlier].C] = kept;
+            return (earlier, Enumerable.Range(0, resultCount)
+                .Select(k => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, earlier.Index, k))).ToArray());
         }
         _regions.Add(region);
         var fold = Effect(new Instruction(Op.Fold, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
-        return (fold, outputs.Select((_, k) => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, fold.Index, k))).ToArray());
+        return (fold, Enumerable.Range(0, resultCount)
+            .Select(k => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, fold.Index, k))).ToArray());
     }
 
     private Value? FindEqualFold(Value start, Value count, Region region)
@@ -169,7 +176,7 @@ internal sealed class TraceBuilder
             if (ins.Op != Op.Fold || ins.A != start.Index || ins.B != count.Index) continue;
             var other = _regions[ins.C];
             if (!other.Backward && other.TapeOf is null && other.Initial.SequenceEqual(region.Initial) && other.Captures.SequenceEqual(region.Captures)
-                && SameTrace(other.Body, region.Body))
+                && SameTrace(other.Body.WithOutputs(other.Body.Outputs[..other.ResultCount]), region.Body.WithOutputs(region.Body.Outputs[..region.ResultCount])))
                 return new Value(i);
         }
         return null;
@@ -189,6 +196,54 @@ internal sealed class TraceBuilder
         var ins = this[fold];
         if (ins.Op != Op.Fold || _regions[ins.C].Backward) throw new InvalidOperationException("Only a forward fold records a tape.");
         _regions[ins.C] = _regions[ins.C] with { TapeInterval = interval };
+    }
+
+    /// <summary>
+    /// Makes the taped fold <paramref name="fold"/> also record, after each iteration, the results of every sum at the top of
+    /// its body (once; a fold taped with checkpoints records nothing). Returns, for each such sum in body order, the tape slot
+    /// of its first result, or null when it is not recorded.
+    /// </summary>
+    public int?[] RecordSums(Value fold)
+    {
+        var ins = this[fold];
+        var region = _regions[ins.C];
+        var body = region.Body;
+        var sums = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op == Op.Sum).ToArray();
+        var slots = new int?[sums.Length];
+        if (region.TapeInterval != 1) return slots;
+        if (region.RecordedCount > 0)
+        {
+            // Recorded already (by another sweep over the same fold): the same slots.
+            int recorded = 0;
+            for (int s = 0; s < sums.Length; s++)
+            {
+                int results = body.Regions[body.Instructions[sums[s]].C].Body.Outputs.Length;
+                if (ProjectionsOf(body, sums[s], results) is not null) { slots[s] = region.StateCount + recorded; recorded += results; }
+            }
+            return slots;
+        }
+        var outputs = body.Outputs.ToList();
+        int count = 0;
+        for (int s = 0; s < sums.Length; s++)
+        {
+            int results = body.Regions[body.Instructions[sums[s]].C].Body.Outputs.Length;
+            if (ProjectionsOf(body, sums[s], results) is not { } projections) continue;
+            slots[s] = region.StateCount + count;
+            outputs.AddRange(projections);
+            count += results;
+        }
+        _regions[ins.C] = region with { Body = body.WithOutputs(outputs.ToImmutableArray()), RecordedCount = count };
+        return slots;
+    }
+
+    /// <summary>The projections of every result of the loop at <paramref name="loop"/> in <paramref name="body"/>, or null if one is missing.</summary>
+    private static Value[]? ProjectionsOf(Trace body, int loop, int results)
+    {
+        var projections = new Value[results];
+        var found = new bool[results];
+        for (int j = loop + 1; j < body.Count; j++)
+            if (body.Instructions[j] is { Op: Op.Project } p && p.A == loop && !found[p.B]) { projections[p.B] = new Value(j); found[p.B] = true; }
+        return found.All(f => f) ? projections : null;
     }
 
     public int Count => _instructions.Count;

@@ -54,15 +54,17 @@ internal static class TraceInterpreter
                     var region = trace.Regions[ins.C];
                     var captures = region.Captures.Select(c => values[c.Index]).ToArray();
                     var current = region.Initial.Select(v => values[v.Index]).ToArray();
-                    var results = new double[region.Body.Outputs.Length];
+                    var results = new double[region.ResultCount];
                     int count = Math.Max(0, (int)values[ins.B]);
                     var tape = region.TapeInterval > 0 ? new double[count][] : null;
                     var read = region.TapeOf is { } t ? tapes[t.Index] : null;
                     for (int step = 0; step < count; step++)
                     {
                         int n = region.Backward ? count - 1 - step : step;
-                        if (tape is not null) tape[n] = (double[])current.Clone();
+                        var began = current;
                         var body = Run(region.Body, context, captures, (int)values[ins.A] + n, current, read is null ? [] : read[n]);
+                        // A tape record: the state the iteration began with, then the values it records.
+                        if (tape is not null) tape[n] = began.Concat(region.Body.Outputs.Skip(region.ResultCount).Select(o => body[o.Index])).ToArray();
                         current = region.Body.Outputs.Take(region.StateCount).Select(o => body[o.Index]).ToArray();
                         for (int k = region.StateCount; k < results.Length; k++) results[k] += body[region.Body.Outputs[k].Index];
                     }

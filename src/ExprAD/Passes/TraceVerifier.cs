@@ -61,7 +61,8 @@ internal static class TraceVerifier
                     var region = trace.Regions[ins.C];
                     foreach (var v in region.Captures.Concat(region.Initial))
                         if (v.Index < 0 || v.Index >= i) Fail("a capture or initial state is not defined before the loop");
-                    if (region.StateCount == 0 || region.Body.Outputs.Length < region.StateCount) Fail("a fold carries at least one state and computes each");
+                    if (region.StateCount == 0 || region.ResultCount < region.StateCount || region.RecordedCount < 0) Fail("a fold carries at least one state and computes each");
+                    if (region.RecordedCount > 0 && (region.Backward || region.TapeInterval != 1)) Fail("only a fold taped at every iteration records values");
                     var stateKinds = region.Initial.Select(v => trace.Instructions[v.Index].Kind).ToArray();
                     if (stateKinds.Any(k => k is not (ValueKind.Scalar or ValueKind.Array))) Fail("a fold carries scalars and arrays");
                     if (region.TapeInterval < 0 || region.TapeInterval > 0 && region.Backward) Fail("only a forward fold records a tape");
@@ -71,11 +72,11 @@ internal static class TraceVerifier
                         if (!region.Backward || tape.Index < 0 || tape.Index >= i || trace.Instructions[tape.Index].Op != Op.Fold) Fail("a tape is read by a backward fold, from an earlier fold");
                         var source = trace.Regions[trace.Instructions[tape.Index].C];
                         if (source.TapeInterval == 0) Fail("the fold read has no tape");
-                        taped = source.Initial.Select(v => trace.Instructions[v.Index].Kind).ToArray();
+                        taped = source.Initial.Select(v => trace.Instructions[v.Index].Kind).Concat(Enumerable.Repeat(ValueKind.Scalar, source.RecordedCount)).ToArray();
                     }
                     Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), stateKinds, taped);
                     for (int k = 0; k < region.Body.Outputs.Length; k++)
-                        if (region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar)) Fail("a fold's next state has its state's kind; sums are scalars");
+                        if (region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar)) Fail("a fold's next state has its state's kind; sums and recorded values are scalars");
                     continue;
                 }
                 case Op.Sum:
@@ -155,6 +156,7 @@ internal static class TraceVerifier
     {
         Op.Map => ValueKind.Array,
         Op.Fold when k < trace.Regions[loop.C].StateCount => trace.Instructions[trace.Regions[loop.C].Initial[k].Index].Kind,
+        Op.Fold when k >= trace.Regions[loop.C].ResultCount => ValueKind.Effect, // recorded values are not results
         _ => ValueKind.Scalar,
     };
 }

@@ -321,8 +321,19 @@ internal static class ReverseMode
         var fold = primal[i];
         // Array states are taped in full (checkpointing recomputes scalar states only).
         b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
+        // The results of the body's sums are recorded on the tape too (without checkpoints), so the backward fold reads
+        // them rather than running those loops again to recompute its primal values.
+        var recorded = b.RecordSums(fold);
+        var sumsInOrder = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op == Op.Sum).ToList();
         var child = b.CreateBody();
-        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind));
+        bool ReadRecorded(int j, Instruction loop, Value[] renamed, Dictionary<int, Value[]> results)
+        {
+            if (loop.Op != Op.Sum || recorded[sumsInOrder.IndexOf(j)] is not { } slot) return false;
+            results[j] = Enumerable.Range(0, body.Regions[loop.C].Body.Outputs.Length).Select(p => child.TapedState(slot + p)).ToArray();
+            return true;
+        }
+        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind),
+            replayRegion: ReadRecorded);
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
         SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
