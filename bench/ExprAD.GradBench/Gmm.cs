@@ -25,17 +25,29 @@ public sealed class GmmData
 /// </summary>
 public static class Gmm
 {
-    // beta(i, k) = alpha_k + Σ_j q_kj - ½ ‖Q_k (x_i - mu_k)‖², where Q_k is lower triangular with diagonal
-    // exp(q_kj) and its strictly lower part filled column by column from l_k: entry (r, c), c < r, is
-    // l_k[c (d-1) - c (c-1)/2 + r - c - 1]. What depends on k alone comes precomputed (maps over the components):
-    // expQ[k d + r] = exp(q_kr) and sumQ[k] = Σ_j q_kj. Each coordinate of Q_k (x_i - mu_k) is squared as z * z.
-    private static readonly Expression<Func<double[], GmmData, double[], double[], int, int, double>> Beta = (w, g, expQ, sumQ, i, k) =>
-        w[k] + sumQ[k]
-        - 0.5 * Enumerable.Range(0, g.D).Select(r =>
-                expQ[k * g.D + r] * (g.X[i][r] - w[g.MuOffset + k * g.D + r])
-                + Enumerable.Range(0, r).Sum(c => w[g.LOffset + k * g.LCount + c * (g.D - 1) - c * (c - 1) / 2 + r - c - 1]
-                                                  * (g.X[i][c] - w[g.MuOffset + k * g.D + c])))
-            .Sum(z => z * z);
+    // beta(i, k) = alpha_k + Σ_j q_kj - ½ ‖Q_k xc‖² with xc = x_i - mu_k (built once per point and component), where Q_k is
+    // lower triangular with diagonal exp(q_kj) and strictly lower part l_k. What depends on k alone comes precomputed
+    // (maps over the components, once per call): expQ[k d + r] = exp(q_kr), sumQ[k] = Σ_j q_kj, and l_k row by row in
+    // lRows[(k d + r) d + c]. Each coordinate of Q_k xc is squared as z * z.
+    private static readonly Expression<Func<double[], GmmData, double[], double[], double[], double[], int, double>> Beta =
+        (w, g, expQ, sumQ, lRows, xc, k) =>
+            w[k] + sumQ[k]
+            - 0.5 * Enumerable.Range(0, g.D).Select(r =>
+                    expQ[k * g.D + r] * xc[r] + Enumerable.Range(0, r).Sum(c => lRows[(k * g.D + r) * g.D + c] * xc[c]))
+                .Sum(z => z * z);
+
+    // x_i - mu_k.
+    private static readonly Expression<Func<double[], GmmData, int, int, double[]>> Centred = (w, g, i, k) =>
+        Enumerable.Range(0, g.D).Select(c => g.X[i][c] - w[g.MuOffset + k * g.D + c]).ToArray();
+
+    // GradBench packs l_k column by column (entry (r, c), c < r, at c (d-1) - c (c-1)/2 + r - c - 1); beta reads it row by
+    // row. Element p = (k d + r) d + c of lRows is that entry below the diagonal, 0 elsewhere (r = p / d % d, c = p % d;
+    // both branches of ?: are evaluated, so the index is made valid for the other entries too).
+    private static readonly Expression<Func<double[], GmmData, double[]>> RowsOfL = (w, g) =>
+        Enumerable.Range(0, g.K * g.D * g.D).Select(p => p % g.D < p / g.D % g.D
+            ? w[g.LOffset + p / (g.D * g.D) * g.LCount
+                + (p % g.D < p / g.D % g.D ? p % g.D * (g.D - 1) - p % g.D * (p % g.D - 1) / 2 + p / g.D % g.D - p % g.D - 1 : 0)]
+            : 0.0).ToArray();
 
     // The parameter-dependent part of the prior and the -n LSE(alpha) term.
     private static readonly Expression<Func<double[], GmmData, double>> Rest = (w, g) =>
@@ -65,7 +77,8 @@ public static class Gmm
         Expression<Func<double[], GmmData, double[]>> expQ = (w, g) => Enumerable.Range(0, g.K * g.D).Select(j => Math.Exp(w[g.QOffset + j])).ToArray();
         Expression<Func<double[], GmmData, double[]>> sumQ = (w, g) =>
             Enumerable.Range(0, g.K).Select(c => Enumerable.Range(0, g.D).Sum(j => w[g.QOffset + c * g.D + j])).ToArray();
-        var beta = Expression.Invoke(Beta, w, g, Expression.Invoke(expQ, w, g), Expression.Invoke(sumQ, w, g), i, k);
+        var beta = Expression.Invoke(Beta, w, g, Expression.Invoke(expQ, w, g), Expression.Invoke(sumQ, w, g), Expression.Invoke(RowsOfL, w, g),
+            Expression.Invoke(Centred, w, g, i, k), k);
         var state = Expression.Parameter(typeof(double[]), "state");
         var exp = typeof(Math).GetMethod(nameof(Math.Exp))!;
         var log = typeof(Math).GetMethod(nameof(Math.Log), [typeof(double)])!;
