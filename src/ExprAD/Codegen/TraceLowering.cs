@@ -403,7 +403,9 @@ internal static partial class TraceLowering
                 }
                 if (ins.Op == Op.ArrayAdd)
                 {
-                    Body.Add(Expression.Call(AddTo, ValueOf(ins.A), ValueOf(ins.B), ValueOf(ins.C)));
+                    Body.Add(_prechecked.Contains(i)
+                        ? Expression.AddAssign(Expression.ArrayAccess(ValueOf(ins.A), ValueOf(ins.B)), ValueOf(ins.C))
+                        : Expression.Call(AddTo, ValueOf(ins.A), ValueOf(ins.B), ValueOf(ins.C)));
                     ReleaseOperandsReadLastAt(i);
                     continue;
                 }
@@ -600,7 +602,8 @@ internal static partial class TraceLowering
 
         /// <summary>
         /// Checks, before a loop over index = first .. first + count - 1, the range of every access in its body at index + c
-        /// (c a constant or a captured integer) of an input span, the gradient span, or a captured data array: every body
+        /// (c a constant or a captured integer) of an input span, the gradient span, or a captured array (read, or added
+        /// into as an adjoint array): every body
         /// instruction runs in every iteration, so the check throws exactly when some read would, and the reads need none.
         /// Returns the checks and the body instructions they cover.
         /// </summary>
@@ -643,6 +646,9 @@ internal static partial class TraceLowering
                         break;
                     }
                     case Op.Element when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
+                        check = Expression.Call(CheckArrayRange, captures[array.A], Expression.Add(first, offset), count);
+                        break;
+                    case Op.ArrayAdd when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
                         check = Expression.Call(CheckArrayRange, captures[array.A], Expression.Add(first, offset), count);
                         break;
                 }
