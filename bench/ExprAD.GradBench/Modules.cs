@@ -20,13 +20,13 @@ public static class Modules
         {
             case "objective":
             {
-                var f = AD.Value(objective);
+                var f = CompileClock.Time(() => AD.Value(objective));
                 double y = 0;
                 return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
             }
             case "jacobian":
             {
-                var g = AD.Gradient(objective);
+                var g = CompileClock.Time(() => AD.Gradient(objective));
                 var gradient = new double[w.Length];
                 return new Evaluation(() => g(w, data, gradient), () => Json(gradient));
             }
@@ -62,13 +62,13 @@ public static class Modules
         {
             case "objective":
             {
-                var f = AD.Value(Gmm.Objective);
+                var f = CompileClock.Time(() => AD.Value(Gmm.Objective));
                 double y = 0;
                 return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
             }
             case "jacobian":
             {
-                var g = AD.Gradient(Gmm.Objective);
+                var g = CompileClock.Time(() => AD.Gradient(Gmm.Objective));
                 var gradient = new double[w.Length];
                 return new Evaluation(() => g(w, data, gradient), () => Gmm.Output(data, gradient));
             }
@@ -85,13 +85,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = AD.Value(Ode.Solution);
+                var f = CompileClock.Time(() => AD.Value(Ode.Solution));
                 var y = new double[x.Length];
                 return new Evaluation(() => f(x, steps, y), () => Json(y));
             }
             case "gradient":
             {
-                var g = AD.Gradient(Ode.Last);
+                var g = CompileClock.Time(() => AD.Gradient(Ode.Last));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, steps, gradient), () => Json(gradient));
             }
@@ -106,7 +106,7 @@ public static class Modules
     /// <summary>hello: square (x²) and double (its derivative, 2x).</summary>
     private static Module Hello()
     {
-        var square = AD.Gradient((double x) => x * x);
+        var square = CompileClock.Time(() => AD.Gradient((double x) => x * x));
         return new Module("hello", (function, input) =>
         {
             double x = (double)input;
@@ -132,13 +132,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = AD.Value(LogSumExp);
+                var f = CompileClock.Time(() => AD.Value(LogSumExp));
                 double y = 0;
                 return new Evaluation(() => y = f(x), () => JsonValue.Create(y));
             }
             case "gradient":
             {
-                var g = AD.Gradient(LogSumExp);
+                var g = CompileClock.Time(() => AD.Gradient(LogSumExp));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, gradient), () => Json(gradient));
             }
@@ -161,13 +161,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = AD.Value(LeastSquares);
+                var f = CompileClock.Time(() => AD.Value(LeastSquares));
                 double y = 0;
                 return new Evaluation(() => y = f(x, n), () => JsonValue.Create(y));
             }
             case "gradient":
             {
-                var g = AD.Gradient(LeastSquares);
+                var g = CompileClock.Time(() => AD.Gradient(LeastSquares));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, n, gradient), () => Json(gradient));
             }

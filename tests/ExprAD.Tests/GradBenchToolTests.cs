@@ -59,6 +59,7 @@ public class GradBenchToolTests
         Assert.That((int)reply["id"]!, Is.EqualTo(7));
         Assert.That((bool)reply["success"]!, Is.True, (string?)reply["error"]);
         Assert.That(reply["timings"]!.AsArray().Count(t => (string)t!["name"]! == "evaluate"), Is.GreaterThanOrEqualTo(1));
+        Assert.That(reply["timings"]!.AsArray().Count(t => (string)t!["name"]! == "compile"), Is.EqualTo(1), "the compile time is a timing of its own");
         AssertSame(golden["output"]!, reply["output"]!, "output");
     }
 
