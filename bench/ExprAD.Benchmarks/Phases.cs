@@ -41,7 +41,8 @@ public static class Phases
             var inputs = typeof(AD).GetMethod("InputsOf", Any)!.Invoke(null, [source]);
             var reversed = Time("reverse mode", () => T("ExprAD.Transforms.ReverseMode").GetMethod("Apply", Any)!.Invoke(null,
                 [source, Delegate.CreateDelegate(T("ExprAD.Transforms.ReverseMode").GetMethod("Apply", Any)!.GetParameters()[1].ParameterType,
-                    typeof(Phases).GetMethod(nameof(Seed), Any)!.MakeGenericMethod(T("ExprAD.IR.TraceBuilder"), T("ExprAD.IR.Value")))]))!;
+                    typeof(Phases).GetMethod(nameof(Seed), Any)!.MakeGenericMethod(T("ExprAD.IR.TraceBuilder"), T("ExprAD.IR.Value"))),
+                    1 /* checkpoint interval: every state taped */]))!;
             var trace = Time("dead code elimination", () => T("ExprAD.Passes.DeadCodeElimination").GetMethod("Apply", Any)!.Invoke(null, [reversed]))!;
             var plan = Time("lowering plan", () => T("ExprAD.Codegen.LoweringPlans").GetMethod("Gradient", Any)!.Invoke(null, [trace, inputs]))!;
             // Long traces are cut into chunks, each compiled while lowering; that compile time is reported apart.
