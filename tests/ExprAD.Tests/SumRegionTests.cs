@@ -485,35 +485,6 @@ public class ExtremumTests
         Assert.That(gradient([2.0, 5.0, 5.0], g), Is.EqualTo(5));
         Assert.That(g, Is.EqualTo(new[] { 0.0, 1.0, 0.0 }));
     }
-}
-
-/// <summary>Loop fusion: the primal sum and its adjoint loop become one loop, with the same results.</summary>
-[TestFixture]
-public class LoopFusionTests
-{
-    [Test]
-    public void ThePrimalSumAndItsAdjointLoopBecomeOneLoopWithTheSameResults()
-    {
-        Expression<Func<double[], double>> f = x => x.Sum(v => Math.Exp(v) * v) + Math.Sin(x[0]) * Enumerable.Range(0, 3).Sum(i => x[i] * i);
-        var (_, constants) = StructuralKey.Of(f, "test");
-        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants);
-        var reverse = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
-        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(reverse));
-        TraceVerifier.Verify(fused);
-        int Loops(Trace t) => t.Instructions.Count(i => i.Op == Op.Sum);
-        Assert.That(Loops(reverse), Is.EqualTo(4), "two primal sums and two adjoint loops");
-        Assert.That(Loops(fused), Is.EqualTo(2), "each adjoint loop joined its primal sum");
-
-        var point = new[] { 0.3, -0.2, 0.9, 0.1 };
-        double Input(Instruction ins) => point[ins.B];
-        var before = new double[4];
-        var after = new double[4];
-        var r0 = TraceInterpreter.Run(reverse, Input, [], _ => point.Length, (_, i, v) => before[i] += v);
-        var r1 = TraceInterpreter.Run(fused, Input, [], _ => point.Length, (_, i, v) => after[i] += v);
-        for (int k = 0; k < reverse.Outputs.Length; k++)
-            Assert.That(r1[fused.Outputs[k].Index], Is.EqualTo(r0[reverse.Outputs[k].Index]).Within(1e-14), $"output {k}");
-        Assert.That(after, Is.EqualTo(before).Within(1e-14));
-    }
 
     [Test]
     public void AverageOverASequenceOfNegativeZerosIsNegativeZeroAsInLinq()
@@ -554,5 +525,74 @@ public class LoopFusionTests
         Assert.That(dataShort.Message, Does.Contain("element 3").And.Contain("length 3"));
         n = 0;
         Assert.That(gradient([], []), Is.EqualTo(0.0), "a loop that does not run reads nothing");
+    }
+}
+
+/// <summary>Loop fusion: the primal sum and its adjoint loop become one loop, with the same results.</summary>
+[TestFixture]
+public class LoopFusionTests
+{
+    [Test]
+    public void ThePrimalSumAndItsAdjointLoopBecomeOneLoopWithTheSameResults()
+    {
+        Expression<Func<double[], double>> f = x => x.Sum(v => Math.Exp(v) * v) + Math.Sin(x[0]) * Enumerable.Range(0, 3).Sum(i => x[i] * i);
+        var (_, constants) = StructuralKey.Of(f, "test");
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants);
+        var reverse = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
+        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(reverse));
+        TraceVerifier.Verify(fused);
+        int Loops(Trace t) => t.Instructions.Count(i => i.Op == Op.Sum);
+        Assert.That(Loops(reverse), Is.EqualTo(4), "two primal sums and two adjoint loops");
+        Assert.That(Loops(fused), Is.EqualTo(2), "each adjoint loop joined its primal sum");
+
+        var point = new[] { 0.3, -0.2, 0.9, 0.1 };
+        double Input(Instruction ins) => point[ins.B];
+        var before = new double[4];
+        var after = new double[4];
+        var r0 = TraceInterpreter.Run(reverse, Input, [], _ => point.Length, (_, i, v) => before[i] += v);
+        var r1 = TraceInterpreter.Run(fused, Input, [], _ => point.Length, (_, i, v) => after[i] += v);
+        for (int k = 0; k < reverse.Outputs.Length; k++)
+            Assert.That(r1[fused.Outputs[k].Index], Is.EqualTo(r0[reverse.Outputs[k].Index]).Within(1e-14), $"output {k}");
+        Assert.That(after, Is.EqualTo(before).Within(1e-14));
+    }
+
+    [Test]
+    public void ALoopAddingIntoAnAdjointArrayJoinsItsPrimalAndAFoldInBothIsComputedOnce()
+    {
+        // Σ_i m[(3i) mod n] * fold_t(s' = tanh(s x_i + t)) with m a map: the adjoint loop adds into m's adjoint array
+        // (created early so that it can join the primal loop), and the fold of the primal and of the adjoint is one.
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length).Sum(i =>
+            Enumerable.Range(0, x.Length).Select(j => Math.Sin(x[j]) * j).ToArray()[(i * 3) % x.Length]
+            * Enumerable.Range(0, 4).Aggregate(0.1, (s, t) => Math.Tanh(s * x[i] + t)));
+        var (_, constants) = StructuralKey.Of(f, "test");
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants);
+        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
+        TraceVerifier.Verify(fused);
+        var outer = fused.Instructions.Where(i => i.Op == Op.Sum).Select(i => fused.Regions[i.C]).ToList();
+        Assert.That(outer.Count(r => r.Body.Instructions.Any(i => i.Op == Op.Fold)), Is.EqualTo(1), "one loop over i holds the primal and the adjoint\n" + fused);
+        var joint = outer.Single(r => r.Body.Instructions.Any(i => i.Op == Op.Fold));
+        Assert.That(joint.Body.Instructions.Count(i => i.Op == Op.Fold && !joint.Body.Regions[i.C].Backward), Is.EqualTo(1),
+            "the primal fold and the taped one are the same fold\n" + fused);
+
+        double Hand(double[] x)
+        {
+            var m = x.Select((v, j) => Math.Sin(v) * j).ToArray();
+            double total = 0;
+            for (int i = 0; i < x.Length; i++)
+            {
+                double s = 0.1;
+                for (int t = 0; t < 4; t++) s = Math.Tanh(s * x[i] + t);
+                total += m[i * 3 % x.Length] * s;
+            }
+            return total;
+        }
+        var point = new[] { 0.4, -0.7, 1.1, 0.2, 0.9 };
+        var g = new double[point.Length];
+        Assert.That(AD.Gradient(f)(point, g), Is.EqualTo(Hand(point)).Within(1e-12));
+        for (int k = 0; k < point.Length; k++)
+        {
+            var fd = Oracles.FiniteDifferences.Partial(Hand, point, k);
+            Assert.That(Oracles.FiniteDifferences.Agrees(g[k], fd), $"∂/∂x{k}: {g[k]:R} vs {fd}");
+        }
     }
 }
