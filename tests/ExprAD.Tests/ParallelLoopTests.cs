@@ -372,4 +372,26 @@ public class ParallelLoopTests
         // would exceed this bound in every measurement.
         Assert.That(processWide.Min(), Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest of up to ten measurements");
     }
+
+    [Test]
+    public void SumsWhoseBodiesBuildArraysOrFoldStayCorrectNextToParallelOnes()
+    {
+        // The first sum's body builds a map and runs a fold (they need the calling thread's workspace, so it stays
+        // inline); the second is an ordinary parallel sum. Both against the sequential kernel.
+        Expression<Func<double[], Dataset, double>> f = (w, d) =>
+            Enumerable.Range(0, d.Y.Length).Sum(i =>
+                Enumerable.Range(0, w.Length).Select(j => w[j] * d.X[i][j]).ToArray()[i % w.Length]
+                + Enumerable.Range(0, 3).Aggregate(d.Y[i], (s, t) => Math.Tanh(s * w[t % w.Length])))
+            + Enumerable.Range(1, d.Y.Length - 1).Sum(i => Math.Log(1 + Math.Exp(-d.Y[i] * w[i % w.Length])));
+        var data = Make(5_000, 4, seed: 21);
+        var w = Weights(4);
+        var sequential = new double[4];
+        var parallel = new double[4];
+        double expected = AD.Gradient(f)(w, data, sequential);
+        long runs = ParallelSums.ParallelRuns;
+        double actual = AD.Gradient(f, new ADOptions { ParallelLoops = true, ParallelThreshold = 64 })(w, data, parallel);
+        Assert.That(ParallelSums.ParallelRuns - runs, Is.GreaterThan(0), "the second sum (and its adjoint) ran in parallel");
+        Assert.That(actual, Is.EqualTo(expected).Within(1e-12 * Math.Abs(expected)));
+        for (int k = 0; k < 4; k++) Assert.That(parallel[k], Is.EqualTo(sequential[k]).Within(1e-11 * (1 + Math.Abs(sequential[k]))), $"∂/∂w{k}");
+    }
 }
