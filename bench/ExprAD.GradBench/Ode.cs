@@ -9,9 +9,9 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Ode
 {
-    // The right-hand side f(y). (Both branches of ?: are evaluated, so the i = 0 branch reads a valid index too.)
+    // The right-hand side f(y).
     private static readonly Expression<Func<double[], double[], double[]>> RightHandSide = (x, y) =>
-        Enumerable.Range(0, y.Length).Select(i => x[i] * (i == 0 ? 1.0 : y[(i + y.Length - 1) % y.Length])).ToArray();
+        Enumerable.Range(0, y.Length).Select(i => i == 0 ? x[0] : x[i] * y[i - 1]).ToArray();
 
     // y + a k.
     private static readonly Expression<Func<double[], double[], double, double[]>> Shift = (y, k, a) =>

@@ -526,6 +526,32 @@ public class ExtremumTests
         n = 0;
         Assert.That(gradient([], []), Is.EqualTo(0.0), "a loop that does not run reads nothing");
     }
+
+    [Test]
+    public void AReadInABranchNotTakenDoesNotThrowAsInCSharp()
+    {
+        // C# evaluates one branch of ?:; ExprAD computes both, so a read in the branch not taken is guarded (index 0).
+        Expression<Func<double[], double[], double>> withData = (x, y) =>
+            Enumerable.Range(0, y.Length).Sum(i => i == 0 ? x[0] : y[i - 1] * x[i % x.Length]) + (y.Length > 5 ? y[5] * x[1] : x[1]);
+        Expression<Func<double[], double>> active = x => Enumerable.Range(0, x.Length).Sum(i => i == 0 ? x[0] : x[i - 1] * x[i]);
+        double[] y = [0.5, -1.5, 2.0];
+        double[] point = [0.3, -0.8, 1.2];
+        double Hand(double[] x) => x[0] + y[0] * x[1] + y[1] * x[2] + x[1];
+        double HandActive(double[] x) => x[0] + x[0] * x[1] + x[1] * x[2];
+
+        var g = new double[3];
+        Assert.That(AD.Gradient(withData)(point, y, g), Is.EqualTo(withData.Compile()(point, y)).Within(1e-15));
+        Assert.That(g, Is.EqualTo(new[] { 1.0, y[0] + 1, y[1] }).Within(1e-15));
+        Assert.That(AD.Value(withData)(point, y), Is.EqualTo(Hand(point)).Within(1e-15));
+        var ga = new double[3];
+        Assert.That(AD.Gradient(active)(point, ga), Is.EqualTo(HandActive(point)).Within(1e-15));
+        Assert.That(ga, Is.EqualTo(new[] { 1 + point[1], point[0] + point[2], point[1] }).Within(1e-15));
+        AD.Jvp(active)(point, [0, 1, 0], out double d1);
+        Assert.That(d1, Is.EqualTo(point[0] + point[2]).Within(1e-15));
+        // A read in the branch taken still throws, with its message.
+        Expression<Func<double[], double[], double>> taken = (x, z) => z.Length > 1 ? z[3] * x[0] : x[0];
+        Assert.Throws<IndexOutOfRangeException>(() => AD.Gradient(taken)(point, y, g));
+    }
 }
 
 /// <summary>Loop fusion: the primal sum and its adjoint loop become one loop, with the same results.</summary>

@@ -27,15 +27,32 @@ internal sealed class ExpressionTranslator
     /// knows which nodes depend on its loop variable; every other node is translated in the
     /// enclosing scope and captured, which hoists loop-invariant code out of loops by construction.
     /// </summary>
-    private sealed class Scope(TraceBuilder builder, Scope? parent, HashSet<Expression>? loopDependent)
+    /// <remarks>
+    /// A branch of <c>?:</c> gets a scope of its own on the same builder, with the condition under which the branch is
+    /// taken (<see cref="Guard"/>): both branches are computed (they are pure), but an array read in a branch not taken
+    /// must not throw, so its index is replaced by 0 there (its value is then discarded by the select). The branch
+    /// reuses what was translated before it (<see cref="CacheParent"/>); what it translates itself stays its own, so a
+    /// node met later outside the branch is translated again, without the guard.
+    /// </remarks>
+    private sealed class Scope(TraceBuilder builder, Scope? parent, HashSet<Expression>? loopDependent, Scope? cacheParent = null, Value? guard = null)
     {
         public readonly TraceBuilder Builder = builder;
         public readonly Scope? Parent = parent;
         public readonly HashSet<Expression>? LoopDependent = loopDependent;
+        public readonly Scope? CacheParent = cacheParent;
+        public readonly Value? Guard = guard;
         public Dictionary<Expression, Value> Translated = new(ReferenceEqualityComparer.Instance);
         public Dictionary<Expression, Value[]> Vectors = new(ReferenceEqualityComparer.Instance);
 
         public bool IsInvariant(Expression node) => LoopDependent is not null && !LoopDependent.Contains(node);
+
+        public bool TryGetTranslated(Expression node, out Value value)
+        {
+            for (var scope = this; scope is not null; scope = scope.CacheParent)
+                if (scope.Translated.TryGetValue(node, out value)) return true;
+            value = default;
+            return false;
+        }
     }
 
     private Scope _scope;
@@ -101,7 +118,7 @@ internal sealed class ExpressionTranslator
     private Value Translate(Expression root)
     {
         var scope = _scope;
-        if (scope.Translated.TryGetValue(root, out var known)) return known;
+        if (scope.TryGetTranslated(root, out var known)) return known;
         if (scope.IsInvariant(root))
         {
             // Loop-invariant: computed once before the loop, captured by the body.
@@ -109,7 +126,7 @@ internal sealed class ExpressionTranslator
             try { return scope.Translated[root] = scope.Builder.Capture(Translate(root)); }
             finally { _scope = scope; }
         }
-        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => scope.Translated.ContainsKey(n) || scope.IsInvariant(n)))
+        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => scope.TryGetTranslated(n, out _) || scope.IsInvariant(n)))
             scope.Translated[node] = TranslateNode(node);
         return scope.Translated[root];
     }
@@ -133,7 +150,8 @@ internal sealed class ExpressionTranslator
             case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
-            case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); operands.Add(c.IfTrue); operands.Add(c.IfFalse); break;
+            // The branches are translated by VisitConditional, each in its own guarded scope (see Scope).
+            case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); break;
             case MethodCallExpression m when LinqLoops.TryMatch(m, out var loop) && IsLoopSource(loop):
                 if (loop.Start is not null) { operands.Add(loop.Start); operands.Add(loop.Count); }
                 break;
@@ -151,6 +169,10 @@ internal sealed class ExpressionTranslator
     private bool IsDataRead(Expression node)
     {
         if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
+        // An element of a data array in a branch of ?: is read in the trace, with its index guarded (see Scope): as a
+        // call-time read it would be evaluated, and could throw, whichever branch is taken.
+        if (_scope.Guard is not null && node is BinaryExpression { NodeType: ExpressionType.ArrayIndex } element && DataArrayKind(element.Left.Type) is not null)
+            return false;
         if (node is ConstantExpression || (node is ParameterExpression p && p != _dataParameter)
             || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
         bool structural = node switch
@@ -334,10 +356,12 @@ internal sealed class ExpressionTranslator
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
             if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left) && !IsArrayValue(node.Left))
                 throw Error.CannotDifferentiate(node, "only the active array parameter, data arrays and arrays built with ToArray() can be indexed here");
-            return _b.Emit(Op.Element, Translate(node.Left), Operand(node.Right, node));
+            return _b.Emit(Op.Element, Translate(node.Left), Guarded(Operand(node.Right, node)));
         }
         var index = Operand(node.Right, node);
         if (_b.TryGetConstant(index, out var i) && i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
+        // A computed index in a branch of ?: is guarded; a constant one is covered by the up-front length check of x.
+        if (!_b.TryGetConstant(index, out _)) index = Guarded(index);
         // A computed index is bounds-checked when read; a constant one by the up-front length check.
         return _b.InputAt(binding.Parameter, index);
     }
@@ -346,12 +370,26 @@ internal sealed class ExpressionTranslator
     {
         if (KindOf(node.Type) is null) throw Error.UnsupportedType(node, node.Type);
         var condition = Operand(node.Test, node);
-        var whenTrue = Translate(node.IfTrue);
-        var whenFalse = Translate(node.IfFalse);
-        // Both branches are evaluated (they are pure); the select takes the value and the
-        // derivative of the branch the condition picks.
+        // Both branches are evaluated (they are pure); the select takes the value and the derivative of the branch the
+        // condition picks. Array reads in a branch are guarded by its condition (see Scope).
+        var whenTrue = TranslateBranch(node.IfTrue, condition);
+        var whenFalse = TranslateBranch(node.IfFalse, _b.Emit(Op.Not, condition));
         return _b.Select(condition, whenTrue, whenFalse);
     }
+
+    /// <summary>Translates a branch of <c>?:</c> in a scope whose guard says when the branch is taken.</summary>
+    private Value TranslateBranch(Expression branch, Value taken)
+    {
+        var outer = _scope;
+        var guard = outer.Guard is { } enclosing ? outer.Builder.Emit(Op.And, enclosing, taken) : taken;
+        _scope = new Scope(outer.Builder, outer.Parent, outer.LoopDependent, outer, guard);
+        try { return Translate(branch); }
+        finally { _scope = outer; }
+    }
+
+    /// <summary>An index read in a branch of <c>?:</c>: itself where the branch is taken, 0 (a harmless read, discarded) elsewhere.</summary>
+    private Value Guarded(Value index) =>
+        _scope.Guard is { } taken ? _b.Select(taken, index, _b.Integer(0)) : index;
 
     /// <summary>
     /// True for a <c>double[]</c> computed inside the lambda from variables: an array literal, an aggregate's array state,
