@@ -146,11 +146,14 @@ public static class Modules
         }
     });
 
-    // Least squares against the sign function at n points t_i = -1 + 2i/(n-1): the polynomial's
-    // coefficients are x, the data argument is n.
+    // Least squares against the sign function at n points t_i = -1 + 2i/(n-1): the polynomial's coefficients are x,
+    // the data argument is n. The polynomial is evaluated by Horner's rule (an Aggregate from the highest coefficient
+    // down), and each residual squared as r * r through Select: no Math.Pow.
     private static readonly Expression<Func<double[], int, double>> LeastSquares = (x, n) =>
-        0.5 * Enumerable.Range(0, n).Sum(i =>
-            Math.Pow(Math.Sign(-1 + 2.0 * i / (n - 1)) - Enumerable.Range(0, x.Length).Sum(j => x[j] * Math.Pow(-1 + 2.0 * i / (n - 1), j)), 2));
+        0.5 * Enumerable.Range(0, n).Select(i =>
+                Math.Sign(-1 + 2.0 * i / (n - 1))
+                - Enumerable.Range(0, x.Length).Aggregate(0.0, (p, j) => p * (-1 + 2.0 * i / (n - 1)) + x[x.Length - 1 - j]))
+            .Sum(r => r * r);
 
     /// <summary>llsq: primal = ½ Σ (sign t_i - Σ_j x_j t_i^j)², gradient = d/dx.</summary>
     private static Module Llsq() => new("llsq", (function, input) =>
