@@ -1,4 +1,5 @@
 using System.Linq.Expressions;
+using ExprAD.Tests.Oracles;
 using NUnit.Framework;
 using static ExprAD.Tests.Oracles.FiniteDifferences;
 
@@ -168,19 +169,7 @@ public class FoldRegionTests
         var x = new[] { 0.4, -0.3, 0.8 };
         foreach (var (lambda, hand) in new[] { (foldInSum, handFoldInSum), (sumInFold, handSumInFold), (foldInFold, handFoldInFold) })
         {
-            var reverse = AD.Gradient(lambda);
-            var forward = AD.Jvp(lambda);
-            var g = new double[x.Length];
-            Assert.That(reverse(x, g), Is.EqualTo(hand(x)).Within(RelativeTolerance(hand(x), 1e-12)), lambda.ToString());
-            for (int k = 0; k < x.Length; k++)
-            {
-                var fd = Partial(hand, x, k);
-                Assert.That(Agrees(g[k], fd), $"{lambda}: ∂/∂x{k} reverse {g[k]:R} vs {fd}");
-                var direction = new double[x.Length];
-                direction[k] = 1;
-                forward(x, direction, out double dk);
-                Assert.That(Agrees(dk, fd), $"{lambda}: ∂/∂x{k} forward {dk:R} vs {fd}");
-            }
+            var g = BothModes.AgreeWithFiniteDifferences(lambda, hand, x, 1e-12, $"{lambda}: ");
             foreach (int interval in new[] { 2, 5 })
             {
                 var checkpointed = AD.Gradient(lambda, new ADOptions { CheckpointInterval = interval });

@@ -53,12 +53,7 @@ internal static class LoweringPlans
         // With loops over x, adjoints are added into the gradient as the adjoint loops run: it is cleared
         // first, must not share memory with x, and the adjoints of constant-index reads are added last.
         // Without, every read of x happens before the first write, so x and gradient may even share memory.
-        bool accumulate = derived.HasEffects;
-        if (accumulate)
-        {
-            prologue.Add(Expression.Call(CheckNoOverlap, x, gradient, Expression.Constant("gradient")));
-            prologue.Add(Expression.Call(ClearFrom, gradient, Expression.Constant(0)));
-        }
+        bool accumulate = PrepareToAccumulate(derived, prologue, x, gradient);
         return plan with
         {
             Prologue = prologue,
@@ -103,12 +98,7 @@ internal static class LoweringPlans
             prologue.Add(Expression.Call(CheckAtLeast, x, Expression.Constant(layout.RequiredLength), Expression.Constant(x.Name)));
         prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
         prologue.Add(Expression.Call(CheckExactlyWritable, jacobian, Expression.Multiply(Expression.Constant(m), Expression.Call(Length, x)), Expression.Constant("jacobian")));
-        bool accumulate = derived.HasEffects;
-        if (accumulate)
-        {
-            prologue.Add(Expression.Call(CheckNoOverlap, x, jacobian, Expression.Constant("jacobian")));
-            prologue.Add(Expression.Call(ClearFrom, jacobian, Expression.Constant(0)));
-        }
+        bool accumulate = PrepareToAccumulate(derived, prologue, x, jacobian);
         return plan with
         {
             Prologue = prologue,
@@ -144,6 +134,18 @@ internal static class LoweringPlans
         for (int k = 0; k < m; k++) statements.Add(Expression.Call(Write, values, Expression.Constant(k), outputs[k]));
         statements.Add(Expression.Empty());
         return Expression.Block(typeof(void), [columns], statements);
+    }
+
+    /// <summary>
+    /// When the trace adds into <paramref name="output"/> as its loops run (it has effects), the output must not share
+    /// memory with x and is cleared first: those checks join the prologue, and the answer is true.
+    /// </summary>
+    private static bool PrepareToAccumulate(Trace derived, List<Expression> prologue, ParameterExpression x, ParameterExpression output)
+    {
+        if (!derived.HasEffects) return false;
+        prologue.Add(Expression.Call(CheckNoOverlap, x, output, Expression.Constant(output.Name)));
+        prologue.Add(Expression.Call(ClearFrom, output, Expression.Constant(0)));
+        return true;
     }
 
     /// <summary>

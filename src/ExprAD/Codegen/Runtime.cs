@@ -179,17 +179,22 @@ public static class Runtime
     {
         long length = (Math.Max(count, 0) + (long)interval - 1) / interval * states;
         if (length > Array.MaxLength) throw new OutOfMemoryException($"A fold of {count} iterations needs a tape of {length} values; use ADOptions.CheckpointInterval to keep fewer.");
-        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
-        ref var tape = ref workspace.Tapes[id];
+        ref var tape = ref Slot(workspace, id);
         if (tape is null || tape.Length < length) tape = new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))];
         return tape;
+    }
+
+    /// <summary>The workspace's array slot <paramref name="id"/> (tapes and buffers share the ids), the slot table grown to hold it.</summary>
+    private static ref double[]? Slot(Workspace workspace, int id)
+    {
+        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
+        return ref workspace.Tapes[id];
     }
 
     /// <summary>Buffer <paramref name="id"/> of <paramref name="workspace"/>: an array of exactly <paramref name="length"/> elements (reallocated when the length changes).</summary>
     public static double[] Buffer(Workspace workspace, int id, int length)
     {
-        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
-        ref var buffer = ref workspace.Tapes[id];
+        ref var buffer = ref Slot(workspace, id);
         if (buffer is null || buffer.Length != Math.Max(length, 0)) buffer = new double[Math.Max(length, 0)];
         return buffer;
     }

@@ -490,23 +490,10 @@ internal sealed class ExpressionTranslator
     /// </summary>
     private Value VisitPipeline(MethodCallExpression node, LinqLoops.Pipeline loop)
     {
-        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
-        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
-        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        var (start, count) = LoopRange(loop);
+        return InLoopBody(loop, start, (body, index, position, outer, dependent) =>
         {
-            // Zip stops at the shorter sequence.
-            var other = LengthOf(stage.Other!);
-            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
-        }
-        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
-        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
-        var body = _scope.Builder.CreateBody();
-        var outer = _scope;
-        _scope = new Scope(body, outer, dependent);
-        try
-        {
-            var index = body.LoopIndex();
-            var (element, mask) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index);
+            var (element, mask) = PipelineElement(node, loop, index, position);
             if (loop.End is LinqLoops.Terminal.Max or LinqLoops.Terminal.Min)
             {
                 // The extremum is the element at its arg-extremum: found by a loop (an index, not differentiated),
@@ -529,6 +516,41 @@ internal sealed class ExpressionTranslator
             if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
             // Average: the sum over the number of elements kept (NaN for none, where LINQ would throw).
             return outer.Builder.Div(sums[0], summands.Count > 1 ? sums[1] : outer.Builder.Emit(Op.IntToDouble, count));
+        });
+    }
+
+    /// <summary>Where a pipeline's loop starts, and how many iterations it runs (Zip stops at the shorter sequence).</summary>
+    private (Value Start, Value Count) LoopRange(LinqLoops.Pipeline loop)
+    {
+        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
+        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
+        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        {
+            var other = LengthOf(stage.Other!);
+            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
+        }
+        return (start, count);
+    }
+
+    private delegate T LoopBodyTranslation<T>(TraceBuilder body, Value index, Value position, Scope outer, HashSet<Expression> dependent);
+
+    /// <summary>
+    /// Translates the body of a pipeline's loop with <paramref name="translate"/>, in a scope of its own on a new child
+    /// builder, where only the nodes that depend on the lambdas' parameters (<c>dependent</c>) are emitted and the rest
+    /// are hoisted and captured. It gets the loop index and the position in the sequence (index - start over a range);
+    /// the scope and the bindings of the lambdas' parameters are undone afterwards.
+    /// </summary>
+    private T InLoopBody<T>(LinqLoops.Pipeline loop, Value start, LoopBodyTranslation<T> translate)
+    {
+        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
+        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
+        var body = _scope.Builder.CreateBody();
+        var outer = _scope;
+        _scope = new Scope(body, outer, dependent);
+        try
+        {
+            var index = body.LoopIndex();
+            return translate(body, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index, outer, dependent);
         }
         finally
         {
@@ -545,29 +567,9 @@ internal sealed class ExpressionTranslator
     {
         if (loop.Stages.Any(s => s.Kind == LinqLoops.StageKind.Where))
             throw Error.CannotDifferentiate(node, "Where before ToArray() makes the length depend on the data; use a mask (a ? b : 0) in Select instead");
-        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
-        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
-        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
-        {
-            var other = LengthOf(stage.Other!);
-            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
-        }
-        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
-        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
-        var body = _scope.Builder.CreateBody();
-        var outer = _scope;
-        _scope = new Scope(body, outer, dependent);
-        try
-        {
-            var index = body.LoopIndex();
-            var (element, _) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index);
-            return outer.Builder.EmitMap(start, count, body, [element])[0];
-        }
-        finally
-        {
-            _scope = outer;
-            foreach (var v in variables) _bindings.Remove(v);
-        }
+        var (start, count) = LoopRange(loop);
+        return InLoopBody(loop, start, (body, index, position, outer, _) =>
+            outer.Builder.EmitMap(start, count, body, [PipelineElement(node, loop, index, position).Element])[0]);
     }
 
     /// <summary>
@@ -614,30 +616,17 @@ internal sealed class ExpressionTranslator
         var seed = vector ? TranslateVector(seedExpression) : [array ? Translate(seedExpression) : Scalar(Operand(seedExpression, node))];
         if (array && _b.KindOf(seed[0]) != ValueKind.Array) throw Error.UnsupportedType(seedExpression, seedExpression.Type);
         if (seed.Length == 0) throw Error.CannotDifferentiate(seedExpression, "an Aggregate state needs at least one element");
-        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
-        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
-        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
-        {
-            var other = LengthOf(stage.Other!);
-            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
-        }
+        var (start, count) = LoopRange(loop);
         var accumulator = loop.Accumulator!;
-        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
-        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
-        var body = _scope.Builder.CreateBody();
-        var outer = _scope;
-        _scope = new Scope(body, outer, dependent);
-        Value[] next;
-        try
+        var (body, next) = InLoopBody(loop, start, (body, index, position, _, _) =>
         {
-            var index = body.LoopIndex();
             var state = seed.Select((_, k) => body.State(k, array ? ValueKind.Array : ValueKind.Scalar)).ToArray();
-            var (element, mask) = PipelineElement(node, loop, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index, asScalar: false);
+            var (element, mask) = PipelineElement(node, loop, index, position, asScalar: false);
             _bindings[accumulator.Parameters[0]] = vector
                 ? new Binding(BindingKind.Vector, -1, default, state)
                 : new Binding(BindingKind.Value, -1, state[0]);
             _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
-            next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
+            var next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
             if (next.Length != state.Length)
                 throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
             foreach (var v in next)
@@ -647,12 +636,8 @@ internal sealed class ExpressionTranslator
                 if (array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
                 next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
             }
-        }
-        finally
-        {
-            _scope = outer;
-            foreach (var v in variables) _bindings.Remove(v);
-        }
+            return (body, next);
+        });
         var (_, results) = _b.EmitFold(start, count, seed, body, next);
         if (loop.ResultSelector is not { } selector) return results;
         var parameter = selector.Parameters[0];

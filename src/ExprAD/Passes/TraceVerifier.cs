@@ -79,28 +79,12 @@ internal static class TraceVerifier
                         if (region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar)) Fail("a fold's next state has its state's kind; sums and recorded values are scalars");
                     continue;
                 }
-                case Op.Sum:
+                case Op.Sum or Op.Map:
                 {
-                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a sum needs integer start and count");
-                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
-                    var region = trace.Regions[ins.C];
-                    foreach (var c in region.Captures)
-                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
+                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a sum or map needs integer start and count");
+                    var region = VerifyLoop(trace, i, ins, Fail);
                     foreach (var o in region.Body.Outputs)
-                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a sum adds scalars");
-                    continue;
-                }
-                case Op.Map:
-                {
-                    if (ins.Kind != ValueKind.Tuple || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("a map needs integer start and count");
-                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
-                    var region = trace.Regions[ins.C];
-                    foreach (var c in region.Captures)
-                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
-                    foreach (var o in region.Body.Outputs)
-                        if (region.Body[o].Kind != ValueKind.Scalar) Fail("a map builds arrays of scalars");
+                        if (region.Body[o].Kind != ValueKind.Scalar) Fail(ins.Op == Op.Sum ? "a sum adds scalars" : "a map builds arrays of scalars");
                     continue;
                 }
                 case Op.ZeroArray:
@@ -113,11 +97,7 @@ internal static class TraceVerifier
                 case Op.ArgMax or Op.ArgMin:
                 {
                     if (ins.Kind != ValueKind.Integer || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("an arg-extremum has integer start, count and result");
-                    if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) Fail("bad region reference");
-                    var region = trace.Regions[ins.C];
-                    foreach (var c in region.Captures)
-                        if (c.Index < 0 || c.Index >= i) Fail("a capture is not defined before the loop");
-                    Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
+                    var region = VerifyLoop(trace, i, ins, Fail);
                     if (region.Body.Outputs.Length != 1 || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar) Fail("an arg-extremum compares one scalar");
                     continue;
                 }
@@ -159,4 +139,18 @@ internal static class TraceVerifier
         Op.Fold when k >= trace.Regions[loop.C].ResultCount => ValueKind.Effect, // recorded values are not results
         _ => ValueKind.Scalar,
     };
+
+    /// <summary>
+    /// The checks every loop without carried state shares: operands and region defined before it, captures too, and its
+    /// body a valid trace over them. Returns the region.
+    /// </summary>
+    private static Region VerifyLoop(Trace trace, int i, Instruction ins, Action<string> fail)
+    {
+        if (ins.A >= i || ins.B >= i || ins.C < 0 || ins.C >= trace.Regions.Length) fail("bad region reference");
+        var region = trace.Regions[ins.C];
+        foreach (var c in region.Captures)
+            if (c.Index < 0 || c.Index >= i) fail("a capture is not defined before the loop");
+        Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), [], []);
+        return region;
+    }
 }

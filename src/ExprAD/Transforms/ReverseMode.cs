@@ -98,19 +98,14 @@ internal static class ReverseMode
         for (int i = source.Count - 1; i >= 0; i--)
         {
             var ins = source.Instructions[i];
-            if (ins.Op == Op.Sum)
+            if (ins.Op is Op.Sum or Op.Map)
             {
-                SweepSum(source, i, b, primal, adjoints, masked, interval, row);
+                SweepIndependentLoop(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (ins.Op == Op.Fold)
             {
                 SweepFold(source, i, b, primal, adjoints, masked, interval, row);
-                continue;
-            }
-            if (ins.Op == Op.Map)
-            {
-                SweepMap(source, i, b, primal, adjoints, masked, interval, row);
                 continue;
             }
             if (adjoints[i] is not { } adjoint) continue;
@@ -198,42 +193,6 @@ internal static class ReverseMode
             if (body.Instructions[j] is { Op: Op.Capture, Kind: ValueKind.Array } leaf && innerMasked[j]) masked[region.Captures[leaf.A].Index] = true;
     }
 
-    /// <summary>
-    /// The adjoint of a map: a loop over the same iterations that recomputes the body, seeds each output with its
-    /// element of the result's adjoint array, sweeps the body backwards and sums the adjoints of the captures.
-    /// </summary>
-    private static void SweepMap(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
-    {
-        var ins = source.Instructions[i];
-        var region = source.Regions[ins.C];
-        var body = region.Body;
-        var (resultAdjoints, anyMasked) = ResultAdjoints(source, i, adjoints, masked);
-        if (resultAdjoints.All(a => a is null)) return;
-
-        var child = b.CreateBody();
-        var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
-        var innerAdjoints = new Value?[body.Count];
-        var innerMasked = new bool[body.Count];
-        SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
-        var position = child.Sub(child.LoopIndex(), child.Capture(primal[ins.A]));
-        for (int k = 0; k < body.Outputs.Length; k++)
-        {
-            if (resultAdjoints[k] is not { } array) continue;
-            int o = body.Outputs[k].Index;
-            var seed = child.Emit(Op.Element, child.Capture(array), position);
-            innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
-            innerMasked[o] |= anyMasked;
-        }
-        Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
-        PropagateArrayMasks(body, region, innerMasked, masked);
-
-        var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
-        if (captured.Count == 0 && !child.HasEffects) return;
-        var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
-        for (int k = 0; k < captured.Count; k++)
-            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
-    }
-
     private static void Accumulate(Trace source, TraceBuilder b, Value?[] adjoints, bool[] masked, int target, Value contribution, bool isMasked)
     {
         if (source.Instructions[target].Kind != ValueKind.Scalar) return;
@@ -242,10 +201,11 @@ internal static class ReverseMode
     }
 
     /// <summary>
-    /// The adjoint of a sum: a loop over the same iterations that recomputes the body, sweeps it
-    /// backwards from the (captured) adjoints of the results, and sums the adjoints of the captures.
+    /// The adjoint of a sum or a map, whose iterations are independent: a loop over the same iterations that recomputes
+    /// the body, seeds each output (a sum's result adjoint, captured; a map's element of the result's adjoint array),
+    /// sweeps the body backwards, and sums the adjoints of the captures.
     /// </summary>
-    private static void SweepSum(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
+    private static void SweepIndependentLoop(Trace source, int i, TraceBuilder b, Value[] primal, Value?[] adjoints, bool[] masked, int interval, ScatterRow row)
     {
         var ins = source.Instructions[i];
         var region = source.Regions[ins.C];
@@ -258,11 +218,13 @@ internal static class ReverseMode
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
         SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
+        // A map's output at iteration index is element index - start of its result.
+        Value? position = ins.Op == Op.Map ? child.Sub(child.LoopIndex(), child.Capture(primal[ins.A])) : null;
         for (int k = 0; k < body.Outputs.Length; k++)
         {
             if (resultAdjoints[k] is not { } a) continue;
             int o = body.Outputs[k].Index;
-            var seed = child.Capture(a);
+            var seed = position is { } at ? child.Emit(Op.Element, child.Capture(a), at) : child.Capture(a);
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
             innerMasked[o] |= anyMasked;
         }
