@@ -12,13 +12,28 @@ namespace ExprAD.Tests;
 [TestFixture]
 public class GradBenchToolTests
 {
-    /// <summary>shared/benchdata/gradbench beside the repository (the repository root holds ExprAD.sln), or null.</summary>
+    /// <summary>
+    /// shared/benchdata/gradbench beside the repository (the repository root holds ExprAD.sln), or, for a clone made
+    /// elsewhere from a local repository, beside the repository it was cloned from (its origin); null when neither has it.
+    /// </summary>
     private static string? BenchData()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ExprAD.sln"))) directory = directory.Parent;
-        var data = directory?.Parent is { } parent ? Path.Combine(parent.FullName, "shared", "benchdata", "gradbench") : null;
-        return data is not null && Directory.Exists(data) ? data : null;
+        if (directory is null) return null;
+        return new[] { directory.FullName, LocalOrigin(directory.FullName) }
+            .Select(root => root is not null && Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(root)) is { } parent
+                ? Path.Combine(parent, "shared", "benchdata", "gradbench") : null)
+            .FirstOrDefault(Directory.Exists);
+    }
+
+    /// <summary>The directory of the repository's origin when it is a local path (from .git/config), or null.</summary>
+    private static string? LocalOrigin(string root)
+    {
+        var config = Path.Combine(root, ".git", "config");
+        if (!File.Exists(config)) return null;
+        var url = File.ReadLines(config).Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("url = ", StringComparison.Ordinal))?["url = ".Length..];
+        return url is not null && Path.IsPathRooted(url) && Directory.Exists(url) ? Path.GetFullPath(url) : null;
     }
 
     public static IEnumerable<TestCaseData> Goldens()
