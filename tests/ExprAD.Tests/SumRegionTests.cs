@@ -621,4 +621,29 @@ public class LoopFusionTests
             Assert.That(Oracles.FiniteDifferences.Agrees(g[k], fd), $"∂/∂x{k}: {g[k]:R} vs {fd}");
         }
     }
+
+    /// <summary>
+    /// A sum in the branch of ?: (or Max) that is not taken gets an adjoint of exact zero; its adjoint loop is then skipped,
+    /// so infinite partials inside it (√0, ln 0) cannot make the gradient NaN, nor can they through an array built by a map
+    /// that the skipped loop would have added into. In the taken branch the loop runs and gives the true gradient.
+    /// </summary>
+    [Test]
+    public void AnUntakenSumsAdjointLoopIsSkippedAndATakenOneRuns()
+    {
+        var gradient = AD.Gradient(x => x[0] > 0 ? x[0] : Enumerable.Range(1, x.Length - 1).Sum(i => Math.Sqrt(x[i])));
+        var g = new double[3];
+        gradient([2.0, 0.0, 4.0], g);
+        Assert.That(g, Is.EqualTo(new[] { 1.0, 0.0, 0.0 }));
+        gradient([-2.0, 1.0, 4.0], g);
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 0.5, 0.25 }));
+
+        // The sum reads an array a map built with √ (infinite slope at 0): when the sum's loop is skipped, the map's adjoint
+        // loop multiplies that slope by the adjoint array's zeros, which must stay masked.
+        var throughMap = AD.Gradient(x => Math.Max(x[0], Enumerable.Range(0, 2).Sum(j =>
+            Enumerable.Range(0, 2).Select(i => Math.Sqrt(x[i + 1])).ToArray()[j] * Enumerable.Range(0, 2).Select(i => Math.Sqrt(x[i + 1])).ToArray()[j])));
+        throughMap([5.0, 0.0, 1.0], g);
+        Assert.That(g, Is.EqualTo(new[] { 1.0, 0.0, 0.0 }));
+        throughMap([-50.0, 4.0, 1.0], g);
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 1.0, 1.0 }).Within(1e-15));
+    }
 }

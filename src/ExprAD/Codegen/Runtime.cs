@@ -41,6 +41,13 @@ public static class Runtime
     public static void AddUnchecked(Span<double> span, int index, double value) => Unsafe.Add(ref MemoryMarshal.GetReference(span), index) += value;
 
     /// <summary>
+    /// Adds <paramref name="value"/> into <c>array[index]</c> without a bounds check (one address computation, where
+    /// <c>array[index] += value</c> in an expression tree checks the index twice): a loop's range check has covered it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddToUnchecked(double[] array, int index, double value) => Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(array), index) += value;
+
+    /// <summary>
     /// Before a loop reading <c>span[from .. from + count - 1]</c>: throws what the first read out of range would, so the
     /// reads themselves need no check.
     /// </summary>

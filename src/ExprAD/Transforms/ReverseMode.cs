@@ -186,11 +186,15 @@ internal static class ReverseMode
         }
     }
 
-    /// <summary>Marks an outer array masked when a body added a masked adjoint into it.</summary>
-    private static void PropagateArrayMasks(Trace body, Region region, bool[] innerMasked, bool[] masked)
+    /// <summary>
+    /// Marks an outer array masked when a body added a masked adjoint into it, or (<paramref name="all"/>, a gated loop
+    /// that may not run) any adjoint at all.
+    /// </summary>
+    private static void PropagateArrayMasks(Trace body, Region region, Value?[] innerAdjoints, bool[] innerMasked, bool[] masked, bool all = false)
     {
         for (int j = 0; j < body.Count; j++)
-            if (body.Instructions[j] is { Op: Op.Capture, Kind: ValueKind.Array } leaf && innerMasked[j]) masked[region.Captures[leaf.A].Index] = true;
+            if (body.Instructions[j] is { Op: Op.Capture, Kind: ValueKind.Array } leaf && (innerMasked[j] || all && innerAdjoints[j] is not null))
+                masked[region.Captures[leaf.A].Index] = true;
     }
 
     private static void Accumulate(Trace source, TraceBuilder b, Value?[] adjoints, bool[] masked, int target, Value contribution, bool isMasked)
@@ -213,6 +217,23 @@ internal static class ReverseMode
         var (resultAdjoints, anyMasked) = ResultAdjoints(source, i, adjoints, masked);
         if (resultAdjoints.All(a => a is null)) return;
 
+        // A sum's seeds are the same in every iteration. When they may be exact zeros standing for an untaken branch, the
+        // adjoint loop runs only if one of them is not zero: inside it they are then true adjoints, and the body's
+        // products with them need no masking. (Skipping the loop is exact: with zero seeds every masked product is +0.0,
+        // and adding +0.0 leaves an accumulator that starts at +0.0 unchanged.)
+        var count = primal[ins.B];
+        bool gated = anyMasked && ins.Op == Op.Sum;
+        if (gated)
+        {
+            Value? anyNonZero = null;
+            foreach (var a in resultAdjoints)
+            {
+                if (a is null) continue;
+                var nonZero = b.Emit(Op.NotEqual, a.Value, b.Constant(0.0));
+                anyNonZero = anyNonZero is { } earlier ? b.Emit(Op.Or, earlier, nonZero) : nonZero;
+            }
+            count = b.Select(anyNonZero!.Value, count, b.Integer(0));
+        }
         var child = b.CreateBody();
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]));
         var innerAdjoints = new Value?[body.Count];
@@ -226,16 +247,16 @@ internal static class ReverseMode
             int o = body.Outputs[k].Index;
             var seed = position is { } at ? child.Emit(Op.Element, child.Capture(a), at) : child.Capture(a);
             innerAdjoints[o] = innerAdjoints[o] is { } existing ? child.Add(existing, seed) : seed;
-            innerMasked[o] |= anyMasked;
+            innerMasked[o] |= anyMasked && !gated;
         }
         Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
-        PropagateArrayMasks(body, region, innerMasked, masked);
+        PropagateArrayMasks(body, region, innerAdjoints, innerMasked, masked, all: gated);
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         if (captured.Count == 0 && !child.HasEffects) return;
-        var sums = b.EmitSum(primal[ins.A], primal[ins.B], child, captured.Select(c => c.Adjoint).ToArray());
+        var sums = b.EmitSum(primal[ins.A], count, child, captured.Select(c => c.Adjoint).ToArray());
         for (int k = 0; k < captured.Count; k++)
-            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked);
+            Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked || gated);
     }
 
     /// <summary>The adjoints of a loop's results: those of its projections, all of which come after the loop.</summary>
@@ -326,7 +347,7 @@ internal static class ReverseMode
         for (int k = states; k < body.Outputs.Length; k++)
             if (resultAdjoints[k] is { } a) Seed(k, child.Capture(a));
         Sweep(body, child, innerPrimal, innerAdjoints, innerMasked, interval, row);
-        PropagateArrayMasks(body, region, innerMasked, masked);
+        PropagateArrayMasks(body, region, innerAdjoints, innerMasked, masked);
 
         var outputs = new List<Value>();
         for (int k = 0; k < states; k++)
