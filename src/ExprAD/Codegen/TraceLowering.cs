@@ -575,6 +575,7 @@ internal static partial class TraceLowering
 
             var (checks, prechecked) = RangeChecks(region, start, count, captures);
             statements.InsertRange(setup, checks);
+            TryEmitVectorLoop(statements, pool, region, index, end, captures, prechecked);
             var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
                 captures, index, states, null, prechecked);
             inner.EmitInstructions();
@@ -706,40 +707,43 @@ internal static partial class TraceLowering
         }
 
         /// <summary>
-        /// Where each state sits in a tape record: scalars first, then every array in order; returns the record width. Array
-        /// lengths are read from <paramref name="arrays"/> (the states, or anything of the same lengths) when the fold starts.
+        /// Where each state and recorded value sits in a tape record: scalar states first, then every array state in order,
+        /// then the recorded values (scalars, and arrays of the lengths <paramref name="recordedLengths"/> gives in order);
+        /// returns the record width and each slot's array length (null for a scalar). Array state lengths are read from
+        /// <paramref name="arrays"/> (the states, or anything of the same lengths) when the fold starts.
         /// </summary>
-        private (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) TapeLayout(IReadOnlyList<ParameterExpression> arrays, int states, int recorded)
+        private (Expression[] Offsets, Expression?[] Lengths, Expression Width, ParameterExpression[] Locals) TapeLayout(
+            IReadOnlyList<ParameterExpression> arrays, int states, IReadOnlyList<ValueKind> recordedKinds, IReadOnlyList<Value> recordedLengths)
         {
-            var offsets = new Expression[states + recorded];
+            var offsets = new Expression[states + recordedKinds.Count];
+            var lengths = new Expression?[offsets.Length];
             int scalars = 0;
             for (int k = 0; k < states; k++)
                 if (arrays[k].Type == typeof(double)) offsets[k] = Expression.Constant(scalars++);
             Expression width = Expression.Constant(scalars);
             var locals = new List<ParameterExpression>();
+            void Place(int slot, Expression? length)
+            {
+                var offset = _pool.Take(typeof(int));
+                locals.Add(offset);
+                Body.Add(Expression.Assign(offset, width));
+                offsets[slot] = offset;
+                lengths[slot] = length;
+                width = Expression.Add(offset, length ?? Expression.Constant(1));
+            }
             for (int k = 0; k < states; k++)
-            {
-                if (arrays[k].Type != typeof(double[])) continue;
-                var offset = _pool.Take(typeof(int));
-                locals.Add(offset);
-                Body.Add(Expression.Assign(offset, width));
-                offsets[k] = offset;
-                width = Expression.Add(offset, Expression.ArrayLength(arrays[k]));
-            }
-            // The recorded values follow the states.
-            for (int m = 0; m < recorded; m++)
-            {
-                var offset = _pool.Take(typeof(int));
-                locals.Add(offset);
-                Body.Add(Expression.Assign(offset, width));
-                offsets[states + m] = offset;
-                width = Expression.Add(offset, Expression.Constant(1));
-            }
+                if (arrays[k].Type == typeof(double[])) Place(k, Expression.ArrayLength(arrays[k]));
+            for (int m = 0, a = 0; m < recordedKinds.Count; m++)
+                Place(states + m, recordedKinds[m] == ValueKind.Array ? ValueOf(recordedLengths[a++].Index) : null);
             var total = _pool.Take(typeof(int));
             locals.Add(total);
             Body.Add(Expression.Assign(total, width));
-            return (offsets, total, locals.ToArray());
+            return (offsets, lengths, total, locals.ToArray());
         }
+
+        /// <summary>The kinds of the values a taped fold records after each iteration.</summary>
+        private static ValueKind[] RecordedKinds(Region region) =>
+            region.Body.Outputs.Skip(region.ResultCount).Select(o => region.Body[o].Kind).ToArray();
 
         /// <summary>
         /// A forward fold: for (index = start; index &lt; start + count; index++) { [tape state every k-th time]; body; state = next; sums += }.
@@ -753,10 +757,10 @@ internal static partial class TraceLowering
             var results = FoldResults(i, region);
             ParameterExpression? tape = null;
             int interval = region.TapeInterval;
-            (Expression[] Offsets, Expression Width, ParameterExpression[] Locals) layout = ([], Expression.Constant(0), []);
+            (Expression[] Offsets, Expression?[] Lengths, Expression Width, ParameterExpression[] Locals) layout = ([], [], Expression.Constant(0), []);
             if (interval > 0)
             {
-                layout = TapeLayout(results, states, region.RecordedCount);
+                layout = TapeLayout(results, states, RecordedKinds(region), region.RecordedLengths);
                 tape = _pool.Take(typeof(double[]));
                 Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
                     ValueOf(ins.B), Expression.Constant(interval), layout.Width)));
@@ -773,8 +777,11 @@ internal static partial class TraceLowering
                         : Expression.Assign(Expression.ArrayAccess(tape, Expression.Add(record, layout.Offsets[k])), results[k])).ToList();
                     // The values the iteration records (only without checkpoints, so every record holds them).
                     for (int m = 0; m < region.RecordedCount; m++)
-                        stores.Add(Expression.Assign(Expression.ArrayAccess(tape, Expression.Add(record, layout.Offsets[states + m])),
-                            inner.ValueOf(region.Body.Outputs[region.ResultCount + m].Index)));
+                    {
+                        var at = Expression.Add(record, layout.Offsets[states + m]);
+                        var value = inner.ValueOf(region.Body.Outputs[region.ResultCount + m].Index);
+                        stores.Add(layout.Lengths[states + m] is null ? Expression.Assign(Expression.ArrayAccess(tape, at), value) : Expression.Call(Store, tape, at, value));
+                    }
                     inner.Body.Add(interval == 1 ? Expression.Block(stores)
                         : Expression.IfThen(Expression.Equal(Expression.Modulo(relative, Expression.Constant(interval)), Expression.Constant(0)), Expression.Block(stores)));
                 }
@@ -801,7 +808,7 @@ internal static partial class TraceLowering
             int tapedStates = taped.StateCount, interval = taped.TapeInterval;
             var results = FoldResults(i, region);
             // The taped fold's record layout: its states and this fold's (their adjoints) have the same kinds and lengths.
-            var layout = TapeLayout(results, states, taped.RecordedCount);
+            var layout = TapeLayout(results, states, RecordedKinds(taped), taped.RecordedLengths);
             var tape = _pool.Take(typeof(double[]));
             Body.Add(Expression.Assign(tape, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, tapedIndex)),
                 Expression.Constant(0), Expression.Constant(1), Expression.Constant(1))));
@@ -809,9 +816,9 @@ internal static partial class TraceLowering
             var index = _pool.Take(typeof(int));
             var offset = _pool.Take(typeof(int));
             Body.Add(Expression.Assign(start, ValueOf(ins.A)));
-            Expression Read(ParameterExpression buffer, int k) => k < states && results[k].Type == typeof(double[])
+            Expression Read(ParameterExpression buffer, int k) => layout.Lengths[k] is { } length
                 ? Expression.Call(Load, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, LoadPart + k)), buffer,
-                    Expression.Add(offset, layout.Offsets[k]), Expression.ArrayLength(results[k]))
+                    Expression.Add(offset, layout.Offsets[k]), length)
                 : Expression.ArrayIndex(buffer, Expression.Add(offset, layout.Offsets[k]));
             Expression Offset(Expression relative) => Expression.Multiply(relative, layout.Width);
 

@@ -52,10 +52,16 @@ internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
 
     /// <summary>
     /// For a taped fold: the last this many body outputs are not results but values recorded on the tape after each
-    /// iteration (the results of the body's sums), which the backward fold reads instead of recomputing them; its
+    /// iteration (the results of the body's sums, and arrays of its maps), which the backward fold reads instead of recomputing them; its
     /// <see cref="Rules.Op.TapedState"/> slot StateCount + m is recorded value m.
     /// </summary>
     public int RecordedCount { get; init; }
+
+    /// <summary>
+    /// For a fold that records arrays: the length of each recorded array, in order (values of the enclosing trace, the same
+    /// in every iteration), from which every tape record has the same width.
+    /// </summary>
+    public ImmutableArray<Value> RecordedLengths { get; init; } = [];
 
     /// <summary>The number of results (states, then sums): the body's outputs but the recorded ones.</summary>
     public int ResultCount => Body.Outputs.Length - RecordedCount;
@@ -125,12 +131,15 @@ internal sealed class Trace
         var region = Regions[ins.C];
         foreach (var c in region.Captures) use(c.Index);
         foreach (var v in region.Initial) use(v.Index);
+        foreach (var v in region.RecordedLengths) use(v.Index);
         if (region.TapeOf is { } tape)
         {
             use(tape.Index);
-            // With checkpoints the reader recomputes states with the taped fold's body, so it reads that body's captures too.
+            // With checkpoints the reader recomputes states with the taped fold's body, so it reads that body's captures too;
+            // it finds recorded arrays with their lengths.
             var taped = Regions[Instructions[tape.Index].C];
             if (taped.TapeInterval > 1) foreach (var c in taped.Captures) use(c.Index);
+            foreach (var v in taped.RecordedLengths) use(v.Index);
         }
     }
 

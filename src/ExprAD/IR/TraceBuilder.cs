@@ -129,7 +129,8 @@ internal sealed class TraceBuilder
     /// the final state, then the sums.
     /// </summary>
     public (Value Fold, Value[] Results) EmitFold(Value start, Value count, IReadOnlyList<Value> initial, TraceBuilder body,
-        IReadOnlyList<Value> outputs, bool backward = false, int tapeInterval = 0, Value? tapeOf = null, int recorded = 0)
+        IReadOnlyList<Value> outputs, bool backward = false, int tapeInterval = 0, Value? tapeOf = null, int recorded = 0,
+        ImmutableArray<Value> recordedLengths = default)
     {
         if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
         if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
@@ -138,6 +139,8 @@ internal sealed class TraceBuilder
         for (int k = 0; k < outputs.Count; k++)
         {
             var kind = k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar;
+            // Recorded values (the last `recorded` outputs) are the scalars and arrays of the body's loops.
+            if (k >= outputs.Count - recorded) kind = body.KindOf(outputs[k]);
             if (kind is not (ValueKind.Scalar or ValueKind.Array) || body.KindOf(outputs[k]) != kind)
                 throw new InvalidOperationException("A fold carries scalars and arrays, each state's next value of its own kind, and sums scalars.");
         }
@@ -148,6 +151,7 @@ internal sealed class TraceBuilder
             TapeInterval = tapeInterval,
             TapeOf = tapeOf,
             RecordedCount = recorded,
+            RecordedLengths = recordedLengths.IsDefault ? [] : recordedLengths,
         };
         int resultCount = outputs.Count - recorded;
         // A forward fold equal to an earlier one of this trace (the primal loop fused with the adjoint loop that recomputes
@@ -157,7 +161,7 @@ internal sealed class TraceBuilder
             var kept = _regions[this[earlier].C];
             // The kept fold takes on the other's tape, and its recorded values (the same instructions, so the same outputs).
             if (tapeInterval > kept.TapeInterval) kept = kept with { TapeInterval = tapeInterval };
-            if (recorded > kept.RecordedCount) kept = kept with { Body = region.Body, RecordedCount = recorded };
+            if (recorded > kept.RecordedCount) kept = kept with { Body = region.Body, RecordedCount = recorded, RecordedLengths = region.RecordedLengths };
             _regions[this[earlier].C] = kept;
             return (earlier, Enumerable.Range(0, resultCount)
                 .Select(k => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, earlier.Index, k))).ToArray());
@@ -199,40 +203,48 @@ internal sealed class TraceBuilder
     }
 
     /// <summary>
-    /// Makes the taped fold <paramref name="fold"/> also record, after each iteration, the results of every sum at the top of
-    /// its body (once; a fold taped with checkpoints records nothing). Returns, for each such sum in body order, the tape slot
-    /// of its first result, or null when it is not recorded.
+    /// Makes the taped fold <paramref name="fold"/> of this builder also record, after each iteration, the results of loops at
+    /// the top of its body, so that its backward fold reads them instead of running those loops again: every sum's results,
+    /// and the arrays of every map that runs loops of its own (a map of inner sums, see <see cref="Passes.NestedSumSplitting"/>)
+    /// whose length is the same in every iteration (a constant or a captured count). Recorded once (a fold taped with
+    /// checkpoints records nothing). Returns, for each loop at the top of the body in order, the tape slot of its first
+    /// result (one slot per recorded value, scalar or array), or null when it is not recorded.
     /// </summary>
-    public int?[] RecordSums(Value fold)
+    public int?[] RecordLoops(Value fold)
     {
         var ins = this[fold];
         var region = _regions[ins.C];
         var body = region.Body;
-        var sums = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op == Op.Sum).ToArray();
-        var slots = new int?[sums.Length];
+        var loops = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op is Op.Sum or Op.Map).ToArray();
+        var slots = new int?[loops.Length];
         if (region.TapeInterval != 1) return slots;
-        if (region.RecordedCount > 0)
-        {
-            // Recorded already (by another sweep over the same fold): the same slots.
-            int recorded = 0;
-            for (int s = 0; s < sums.Length; s++)
-            {
-                int results = body.Regions[body.Instructions[sums[s]].C].Body.Outputs.Length;
-                if (ProjectionsOf(body, sums[s], results) is not null) { slots[s] = region.StateCount + recorded; recorded += results; }
-            }
-            return slots;
-        }
         var outputs = body.Outputs.ToList();
+        var lengths = new List<Value>();
         int count = 0;
-        for (int s = 0; s < sums.Length; s++)
+        for (int s = 0; s < loops.Length; s++)
         {
-            int results = body.Regions[body.Instructions[sums[s]].C].Body.Outputs.Length;
-            if (ProjectionsOf(body, sums[s], results) is not { } projections) continue;
+            var loop = body.Instructions[loops[s]];
+            var loopBody = body.Regions[loop.C].Body;
+            Value? length = null;
+            if (loop.Op == Op.Map)
+            {
+                if (!loopBody.Instructions.Any(i => i.IsRegion)) continue;
+                var counted = body.Instructions[loop.B];
+                if (counted.Op == Op.Capture) length = region.Captures[counted.A];
+                else if (counted.Op == Op.Const) length = Integer((int)counted.Number);
+                else continue;
+            }
+            int results = loopBody.Outputs.Length;
+            if (ProjectionsOf(body, loops[s], results) is not { } projections) continue;
             slots[s] = region.StateCount + count;
-            outputs.AddRange(projections);
             count += results;
+            // Recorded already (by another sweep over the same fold): the same slots.
+            if (region.RecordedCount > 0) continue;
+            outputs.AddRange(projections);
+            if (length is { } n) lengths.AddRange(Enumerable.Repeat(n, results));
         }
-        _regions[ins.C] = region with { Body = body.WithOutputs(outputs.ToImmutableArray()), RecordedCount = count };
+        if (region.RecordedCount == 0)
+            _regions[ins.C] = region with { Body = body.WithOutputs(outputs.ToImmutableArray()), RecordedCount = count, RecordedLengths = lengths.ToImmutableArray() };
         return slots;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ExprAD.Rules;
 
 namespace ExprAD.IR;
@@ -74,7 +75,7 @@ internal static class TraceCopy
         var body = Replay(bodyTrace, child, c => child.Capture(renamed[region.Captures[c].Index]), transformBody);
         return target.EmitFold(renamed[ins.A], renamed[ins.B], region.Initial.Select(v => renamed[v.Index]).ToArray(), child,
             bodyTrace.Outputs.Select(o => body[o.Index]).ToArray(), region.Backward, region.TapeInterval,
-            region.TapeOf is { } tape ? renamed[tape.Index] : null, region.RecordedCount);
+            region.TapeOf is { } tape ? renamed[tape.Index] : null, region.RecordedCount, region.RecordedLengths.Select(v => renamed[v.Index]).ToImmutableArray());
     }
 
     /// <summary>Re-emits one loop whose operands and captures are already renamed; returns its results.</summary>

@@ -63,6 +63,10 @@ internal static class TraceVerifier
                         if (v.Index < 0 || v.Index >= i) Fail("a capture or initial state is not defined before the loop");
                     if (region.StateCount == 0 || region.ResultCount < region.StateCount || region.RecordedCount < 0) Fail("a fold carries at least one state and computes each");
                     if (region.RecordedCount > 0 && (region.Backward || region.TapeInterval != 1)) Fail("only a fold taped at every iteration records values");
+                    var recordedKinds = region.Body.Outputs.Skip(region.ResultCount).Select(o => region.Body[o].Kind).ToArray();
+                    if (recordedKinds.Any(k => k is not (ValueKind.Scalar or ValueKind.Array)) || recordedKinds.Count(k => k == ValueKind.Array) != region.RecordedLengths.Length
+                        || region.RecordedLengths.Any(v => v.Index < 0 || v.Index >= i || trace.Instructions[v.Index].Kind != ValueKind.Integer))
+                        Fail("a fold records scalars, and arrays of lengths defined before it");
                     var stateKinds = region.Initial.Select(v => trace.Instructions[v.Index].Kind).ToArray();
                     if (stateKinds.Any(k => k is not (ValueKind.Scalar or ValueKind.Array))) Fail("a fold carries scalars and arrays");
                     if (region.TapeInterval < 0 || region.TapeInterval > 0 && region.Backward) Fail("only a forward fold records a tape");
@@ -72,11 +76,13 @@ internal static class TraceVerifier
                         if (!region.Backward || tape.Index < 0 || tape.Index >= i || trace.Instructions[tape.Index].Op != Op.Fold) Fail("a tape is read by a backward fold, from an earlier fold");
                         var source = trace.Regions[trace.Instructions[tape.Index].C];
                         if (source.TapeInterval == 0) Fail("the fold read has no tape");
-                        taped = source.Initial.Select(v => trace.Instructions[v.Index].Kind).Concat(Enumerable.Repeat(ValueKind.Scalar, source.RecordedCount)).ToArray();
+                        taped = source.Initial.Select(v => trace.Instructions[v.Index].Kind)
+                            .Concat(source.Body.Outputs.Skip(source.ResultCount).Select(o => source.Body[o].Kind)).ToArray();
                     }
                     Verify(region.Body, region.Captures.Select(c => trace.Instructions[c.Index].Kind).ToArray(), stateKinds, taped);
                     for (int k = 0; k < region.Body.Outputs.Length; k++)
-                        if (region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar)) Fail("a fold's next state has its state's kind; sums and recorded values are scalars");
+                        if (k < region.ResultCount && region.Body[region.Body.Outputs[k]].Kind != (k < stateKinds.Length ? stateKinds[k] : ValueKind.Scalar))
+                            Fail("a fold's next state has its state's kind; sums are scalars");
                     continue;
                 }
                 case Op.Sum or Op.Map:

@@ -43,6 +43,8 @@ internal static class ReverseMode
     public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
+        // Sums of sums in fold bodies become maps of the inner sums, which folds taped at every iteration record.
+        if (checkpointInterval == 1) source = Passes.NestedSumSplitting.Apply(source);
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
         // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
@@ -304,15 +306,16 @@ internal static class ReverseMode
         var fold = primal[i];
         // Array states are taped in full (checkpointing recomputes scalar states only).
         b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
-        // The results of the body's sums are recorded on the tape too (without checkpoints), so the backward fold reads
-        // them rather than running those loops again to recompute its primal values.
-        var recorded = b.RecordSums(fold);
-        var sumsInOrder = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op == Op.Sum).ToList();
+        // The results of the body's sums, and the arrays of its maps of inner sums, are recorded on the tape too (without
+        // checkpoints), so the backward fold reads them rather than running those loops again to recompute its primal values.
+        var recorded = b.RecordLoops(fold);
+        var loopsInOrder = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op is Op.Sum or Op.Map).ToList();
         var child = b.CreateBody();
         bool ReadRecorded(int j, Instruction loop, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (loop.Op != Op.Sum || recorded[sumsInOrder.IndexOf(j)] is not { } slot) return false;
-            results[j] = Enumerable.Range(0, body.Regions[loop.C].Body.Outputs.Length).Select(p => child.TapedState(slot + p)).ToArray();
+            if (loop.Op is not (Op.Sum or Op.Map) || recorded[loopsInOrder.IndexOf(j)] is not { } slot) return false;
+            var kind = loop.Op == Op.Map ? ValueKind.Array : ValueKind.Scalar;
+            results[j] = Enumerable.Range(0, body.Regions[loop.C].Body.Outputs.Length).Select(p => child.TapedState(slot + p, kind)).ToArray();
             return true;
         }
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind),

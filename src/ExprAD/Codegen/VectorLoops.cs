@@ -1,0 +1,218 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Codegen;
+
+/// <summary>
+/// Elementwise loops four iterations at a time. A loop that sums nothing, and whose body only reads elements at
+/// index + c, computes with + - × / and negation (and the masked product of reverse mode), and adds into adjoint arrays
+/// or the gradient at index + c, is what reverse mode leaves for the adjoint of an inner sum; its iterations are
+/// independent. Such a loop first runs blocks of four iterations with <see cref="Vector256{T}"/> operations, then the
+/// remaining iterations one at a time (the scalar loop).
+/// </summary>
+/// <remarks>
+/// Results are bit-identical to the scalar loop: every element undergoes the same IEEE operations, in the same order
+/// (no reassociation, no fused multiply-add). That needs, and the check below ensures, that no element is written by one
+/// iteration and touched by another: an array added into is a fresh adjoint array (every zero array is a buffer of its
+/// own) that the body does not read, and every add into one array (or into the gradient of one parameter) uses the same
+/// index. Every access's range is checked before the loop (<see cref="BlockEmitter"/>'s range checks), so the vector
+/// accesses need no check.
+/// </remarks>
+internal static partial class TraceLowering
+{
+    private static readonly MethodInfo VectorLoad = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Load), [typeof(double[]), typeof(int)])!;
+    private static readonly MethodInfo VectorLoadSpan = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Load), [typeof(ReadOnlySpan<double>), typeof(int)])!;
+    private static readonly MethodInfo VectorAddInto = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.AddInto), [typeof(double[]), typeof(int), typeof(Vector256<double>)])!;
+    private static readonly MethodInfo VectorAddIntoSpan = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.AddInto), [typeof(Span<double>), typeof(int), typeof(Vector256<double>)])!;
+    private static readonly MethodInfo VectorBroadcast = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Broadcast))!;
+
+    private static readonly Dictionary<Op, MethodInfo> VectorArithmetic = new()
+    {
+        [Op.Add] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Add))!,
+        [Op.Sub] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Subtract))!,
+        [Op.Mul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Multiply))!,
+        [Op.Div] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Divide))!,
+        [Op.MaskedMul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.MaskedMultiply))!,
+        [Op.Neg] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Negate))!,
+    };
+
+    private sealed partial class BlockEmitter
+    {
+        /// <summary>
+        /// Appends to <paramref name="statements"/>, before the scalar loop over [index, end), a loop that runs blocks of four
+        /// iterations of <paramref name="region"/>'s body with vector operations and leaves index at the first iteration not
+        /// run; does nothing when the body is not elementwise (see the class remarks) or vectors are not accelerated.
+        /// </summary>
+        private void TryEmitVectorLoop(List<Expression> statements, LocalPool pool, Region region, ParameterExpression index, ParameterExpression end,
+            Expression[] captures, IReadOnlySet<int> prechecked)
+        {
+            var body = region.Body;
+            if (!Vector256.IsHardwareAccelerated || body.Outputs.Length > 0 || !IsElementwise(body, prechecked)) return;
+            var values = new Expression?[body.Count];
+            var locals = new List<ParameterExpression>();
+            var iteration = new List<Expression>();
+            // Loop-invariant scalars are broadcast once, before the loop.
+            Expression Broadcast(Expression scalar)
+            {
+                var local = pool.Take(typeof(Vector256<double>));
+                locals.Add(local);
+                statements.Add(Expression.Assign(local, Expression.Call(VectorBroadcast, scalar)));
+                return local;
+            }
+            Expression Varying(Expression vector)
+            {
+                var local = pool.Take(typeof(Vector256<double>));
+                locals.Add(local);
+                iteration.Add(Expression.Assign(local, vector));
+                return local;
+            }
+            for (int j = 0; j < body.Count; j++)
+            {
+                var ins = body.Instructions[j];
+                Expression? Operand(int k) => values[ins.Operand(k).Index];
+                switch (ins.Op)
+                {
+                    case Op.LoopIndex: values[j] = index; break;
+                    case Op.Capture:
+                        values[j] = ins.Kind == ValueKind.Scalar ? Broadcast(captures[ins.A]) : captures[ins.A];
+                        break;
+                    case Op.Const:
+                        values[j] = ins.Kind == ValueKind.Scalar ? Broadcast(Expression.Constant(ins.Number)) : Expression.Constant((int)ins.Number);
+                        break;
+                    case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
+                        values[j] = RuleTable.Get(ins.Op).Emit([Operand(0)!, Operand(1)!]);
+                        break;
+                    case Op.Element:
+                        values[j] = Varying(Expression.Call(VectorLoad, Operand(0)!, Operand(1)!));
+                        break;
+                    case Op.InputAt:
+                        values[j] = Varying(Expression.Call(VectorLoadSpan, Need(_plan.InputSpan)(ins.B).Span, Operand(0)!));
+                        break;
+                    case Op.ArrayAdd:
+                        iteration.Add(Expression.Call(VectorAddInto, Operand(0)!, Operand(1)!, Operand(2)!));
+                        break;
+                    case Op.ScatterAdd:
+                        iteration.Add(Expression.Call(VectorAddIntoSpan, Need(_plan.AccumulateInto)(ins.C).Span, Operand(0)!, Operand(1)!));
+                        break;
+                    default:
+                        var method = VectorArithmetic[ins.Op];
+                        values[j] = Varying(ins.Op == Op.Neg ? Expression.Call(method, Operand(0)!) : Expression.Call(method, Operand(0)!, Operand(1)!));
+                        break;
+                }
+            }
+            iteration.Add(Expression.AddAssign(index, Expression.Constant(Vector256<double>.Count)));
+            statements.Add(While(Expression.LessThanOrEqual(index, Expression.Subtract(end, Expression.Constant(Vector256<double>.Count))), iteration));
+            foreach (var local in locals) pool.Give(local);
+        }
+
+        /// <summary>True when every instruction of <paramref name="body"/> has a vector form and no element is touched by two iterations.</summary>
+        private bool IsElementwise(Trace body, IReadOnlySet<int> prechecked)
+        {
+            // Integers: the loop index, invariants (captures, constants, arithmetic on them), and index + invariant.
+            var varyingIndex = new bool[body.Count];
+            var invariantInteger = new bool[body.Count];
+            var addedInto = new Dictionary<int, int>();   // array capture leaf -> the index value of its adds
+            var scatteredAt = new Dictionary<int, int>(); // parameter -> the index value of its scatter-adds
+            var read = new HashSet<int>();
+            for (int j = 0; j < body.Count; j++)
+            {
+                var ins = body.Instructions[j];
+                switch (ins.Op)
+                {
+                    case Op.LoopIndex: varyingIndex[j] = true; break;
+                    case Op.Capture or Op.Const when ins.Kind == ValueKind.Integer: invariantInteger[j] = true; break;
+                    case Op.Capture or Op.Const when ins.Kind is ValueKind.Scalar or ValueKind.Array: break;
+                    case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
+                        if (invariantInteger[ins.A] && invariantInteger[ins.B]) invariantInteger[j] = true;
+                        else if (ins.Op == Op.Add && (varyingIndex[ins.A] && invariantInteger[ins.B] || invariantInteger[ins.A] && varyingIndex[ins.B])) varyingIndex[j] = true;
+                        else return false;
+                        break;
+                    case Op.Element when prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
+                        read.Add(ins.A);
+                        break;
+                    case Op.InputAt when prechecked.Contains(j) && varyingIndex[ins.A]:
+                        break;
+                    case Op.ArrayAdd when prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
+                        if (addedInto.TryGetValue(ins.A, out int at) && at != ins.B) return false;
+                        addedInto[ins.A] = ins.B;
+                        break;
+                    case Op.ScatterAdd when prechecked.Contains(j) && varyingIndex[ins.A]:
+                        if (scatteredAt.TryGetValue(ins.C, out int where) && where != ins.A) return false;
+                        scatteredAt[ins.C] = ins.A;
+                        break;
+                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg when ins.Kind == ValueKind.Scalar:
+                        break;
+                    default:
+                        return false;
+                }
+            }
+            // Every array added into is an adjoint array of its own (reverse mode adds only into zero arrays), and not read here.
+            return !addedInto.Keys.Any(read.Contains);
+        }
+    }
+}
+
+/// <summary>The vector operations of <see cref="TraceLowering"/>'s elementwise loops. Public only for generated code.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public static class VectorRuntime
+{
+    /// <summary>Elements [index, index + 4) of <paramref name="array"/>, whose range the loop checked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Load(double[] array, int index) =>
+        Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(array), (nuint)index);
+
+    /// <summary>Elements [index, index + 4) of <paramref name="span"/>, whose range the loop checked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Load(ReadOnlySpan<double> span, int index) =>
+        Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(span), (nuint)index);
+
+    /// <summary>Adds <paramref name="value"/> into elements [index, index + 4) of <paramref name="array"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddInto(double[] array, int index, Vector256<double> value)
+    {
+        ref double first = ref MemoryMarshal.GetArrayDataReference(array);
+        (Vector256.LoadUnsafe(ref first, (nuint)index) + value).StoreUnsafe(ref first, (nuint)index);
+    }
+
+    /// <summary>Adds <paramref name="value"/> into elements [index, index + 4) of <paramref name="span"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddInto(Span<double> span, int index, Vector256<double> value)
+    {
+        ref double first = ref MemoryMarshal.GetReference(span);
+        (Vector256.LoadUnsafe(ref first, (nuint)index) + value).StoreUnsafe(ref first, (nuint)index);
+    }
+
+    /// <summary>Four copies of <paramref name="value"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Broadcast(double value) => Vector256.Create(value);
+
+    /// <summary>a + b, element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Add(Vector256<double> a, Vector256<double> b) => a + b;
+
+    /// <summary>a - b, element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Subtract(Vector256<double> a, Vector256<double> b) => a - b;
+
+    /// <summary>a × b, element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Multiply(Vector256<double> a, Vector256<double> b) => a * b;
+
+    /// <summary>a / b, element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Divide(Vector256<double> a, Vector256<double> b) => a / b;
+
+    /// <summary>The masked product of reverse mode, element by element: 0 where a is zero, a × b elsewhere.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> MaskedMultiply(Vector256<double> a, Vector256<double> b) =>
+        Vector256.ConditionalSelect(Vector256.Equals(a, Vector256<double>.Zero), Vector256<double>.Zero, a * b);
+
+    /// <summary>-a, element by element: the sign bit flipped, as the scalar negation does (so -(+0) is -0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Negate(Vector256<double> a) => a ^ Vector256.Create(-0.0);
+}
