@@ -41,6 +41,14 @@ public sealed record ADOptions
     }
     private readonly int _parallelThreshold = 4096;
 
+    /// <summary>
+    /// Runs elementwise loops (such as the adjoint of an inner sum: reads at index + c, products and sums, adds into
+    /// adjoint arrays or the gradient at index + c) four iterations at a time with <c>Vector256</c> operations, when the
+    /// machine accelerates them (default true). Results are bit-identical either way: every element undergoes the same
+    /// operations in the same order. False keeps every loop scalar, for comparison.
+    /// </summary>
+    public bool VectorLoops { get; init; } = true;
+
     /// <summary>The part of a kernel's cache key that these options contribute.</summary>
-    internal string Key => $"k{CheckpointInterval}{(ParallelLoops ? "p" + ParallelThreshold : "")}";
+    internal string Key => $"k{CheckpointInterval}{(ParallelLoops ? "p" + ParallelThreshold : "")}{(VectorLoops ? "" : "s")}";
 }

@@ -20,7 +20,8 @@ namespace ExprAD.Tests;
 ///     element changes nothing; LINQ's Average over an enumerator starts at its first element, so the average of
 ///     -0.0 values is -0.0, and ExprAD's must be too;
 /// (d) for programs with a fold, the value and gradient with CheckpointInterval 2 and 3 are bit-identical to the
-///     plain ones (recomputed states replay the same operations).
+///     plain ones (recomputed states replay the same operations);
+/// (e) the value and gradient with vector loops are bit-identical to those with scalar loops only.
 /// </summary>
 /// <remarks>
 /// Every program comes from a seed printed in failure messages together with the lambda and its data arrays, so
@@ -166,6 +167,34 @@ public sealed class LoopPropertyTests
                         Assert.That(BitConverter.DoubleToInt64Bits(actual[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected[i])), () =>
                             $"interval {interval}: ∂f/∂x[{i}] {Bits(actual[i])} at {At(x)}, without checkpoints {Bits(expected[i])}\n{program}");
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// (e) Vector loops (<see cref="ADOptions.VectorLoops"/>, on by default) change not a single bit of the value or the
+    /// gradient: each element of an elementwise loop undergoes the same operations in the same order four at a time.
+    /// </summary>
+    [TestCaseSource(nameof(BatchNumbers))]
+    public void VectorLoops_AreBitIdentical(int batch)
+    {
+        using var scope = Assert.EnterMultipleScope();
+        var scalarOnly = new ADOptions { VectorLoops = false };
+        foreach (var program in Batch(batch))
+        {
+            var vector = AD.Gradient(program.Lambda);
+            var scalar = AD.Gradient(program.Lambda, scalarOnly);
+            foreach (var x in program.Points(2))
+            {
+                var expected = new double[x.Length];
+                var actual = new double[x.Length];
+                double value = scalar(x, expected);
+                double again = vector(x, actual);
+                Assert.That(BitConverter.DoubleToInt64Bits(again), Is.EqualTo(BitConverter.DoubleToInt64Bits(value)), () =>
+                    $"value {Bits(again)} at {At(x)}, scalar loops {Bits(value)}\n{program}");
+                for (int i = 0; i < x.Length; i++)
+                    Assert.That(BitConverter.DoubleToInt64Bits(actual[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected[i])), () =>
+                        $"∂f/∂x[{i}] {Bits(actual[i])} at {At(x)}, scalar loops {Bits(expected[i])}\n{program}");
             }
         }
     }

@@ -9,8 +9,8 @@ using ExprAD.Rules;
 namespace ExprAD.Codegen;
 
 /// <summary>
-/// Elementwise loops four iterations at a time. A loop that sums nothing, and whose body only reads elements at
-/// index + c, computes with + - × / and negation (and the masked product of reverse mode), and adds into adjoint arrays
+/// Elementwise loops four iterations at a time (<see cref="ADOptions.VectorLoops"/>). A loop that sums nothing, and whose body only reads elements at
+/// index + c, computes with + - × /, negation and √ (and the masked product of reverse mode), and adds into adjoint arrays
 /// or the gradient at index + c, is what reverse mode leaves for the adjoint of an inner sum; its iterations are
 /// independent. Such a loop first runs blocks of four iterations with <see cref="Vector256{T}"/> operations, then the
 /// remaining iterations one at a time (the scalar loop).
@@ -39,7 +39,9 @@ internal static partial class TraceLowering
         [Op.Div] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Divide))!,
         [Op.MaskedMul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.MaskedMultiply))!,
         [Op.Neg] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Negate))!,
+        [Op.Sqrt] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Sqrt))!,
     };
+    private static readonly MethodInfo VectorIndices = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Indices))!;
 
     private sealed partial class BlockEmitter
     {
@@ -52,7 +54,9 @@ internal static partial class TraceLowering
             Expression[] captures, IReadOnlySet<int> prechecked)
         {
             var body = region.Body;
-            if (!Vector256.IsHardwareAccelerated || body.Outputs.Length > 0 || !IsElementwise(body, prechecked)) return;
+            if (!_plan.Options.VectorLoops || !Vector256.IsHardwareAccelerated || body.Outputs.Length > 0
+                || ElementwiseIndices(body, prechecked) is not { } varyingIndex) return;
+            bool isVaryingIndex(int value) => varyingIndex[value];
             var values = new Expression?[body.Count];
             var locals = new List<ParameterExpression>();
             var iteration = new List<Expression>();
@@ -90,6 +94,10 @@ internal static partial class TraceLowering
                     case Op.Element:
                         values[j] = Varying(Expression.Call(VectorLoad, Operand(0)!, Operand(1)!));
                         break;
+                    case Op.IntToDouble:
+                        values[j] = Varying(isVaryingIndex(ins.A) ? Expression.Call(VectorIndices, Operand(0)!)
+                            : Expression.Call(VectorBroadcast, Expression.Convert(Operand(0)!, typeof(double))));
+                        break;
                     case Op.InputAt:
                         values[j] = Varying(Expression.Call(VectorLoadSpan, Need(_plan.InputSpan)(ins.B).Span, Operand(0)!));
                         break;
@@ -101,7 +109,7 @@ internal static partial class TraceLowering
                         break;
                     default:
                         var method = VectorArithmetic[ins.Op];
-                        values[j] = Varying(ins.Op == Op.Neg ? Expression.Call(method, Operand(0)!) : Expression.Call(method, Operand(0)!, Operand(1)!));
+                        values[j] = Varying(ins.Arity == 1 ? Expression.Call(method, Operand(0)!) : Expression.Call(method, Operand(0)!, Operand(1)!));
                         break;
                 }
             }
@@ -110,8 +118,11 @@ internal static partial class TraceLowering
             foreach (var local in locals) pool.Give(local);
         }
 
-        /// <summary>True when every instruction of <paramref name="body"/> has a vector form and no element is touched by two iterations.</summary>
-        private bool IsElementwise(Trace body, IReadOnlySet<int> prechecked)
+        /// <summary>
+        /// When every instruction of <paramref name="body"/> has a vector form and no element is touched by two iterations:
+        /// which values are the loop index plus an invariant (null otherwise).
+        /// </summary>
+        private static bool[]? ElementwiseIndices(Trace body, IReadOnlySet<int> prechecked)
         {
             // Integers: the loop index, invariants (captures, constants, arithmetic on them), and index + invariant.
             var varyingIndex = new bool[body.Count];
@@ -130,7 +141,7 @@ internal static partial class TraceLowering
                     case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
                         if (invariantInteger[ins.A] && invariantInteger[ins.B]) invariantInteger[j] = true;
                         else if (ins.Op == Op.Add && (varyingIndex[ins.A] && invariantInteger[ins.B] || invariantInteger[ins.A] && varyingIndex[ins.B])) varyingIndex[j] = true;
-                        else return false;
+                        else return null;
                         break;
                     case Op.Element when prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
                         read.Add(ins.A);
@@ -138,21 +149,23 @@ internal static partial class TraceLowering
                     case Op.InputAt when prechecked.Contains(j) && varyingIndex[ins.A]:
                         break;
                     case Op.ArrayAdd when prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
-                        if (addedInto.TryGetValue(ins.A, out int at) && at != ins.B) return false;
+                        if (addedInto.TryGetValue(ins.A, out int at) && at != ins.B) return null;
                         addedInto[ins.A] = ins.B;
                         break;
                     case Op.ScatterAdd when prechecked.Contains(j) && varyingIndex[ins.A]:
-                        if (scatteredAt.TryGetValue(ins.C, out int where) && where != ins.A) return false;
+                        if (scatteredAt.TryGetValue(ins.C, out int where) && where != ins.A) return null;
                         scatteredAt[ins.C] = ins.A;
                         break;
-                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg when ins.Kind == ValueKind.Scalar:
+                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg or Op.Sqrt when ins.Kind == ValueKind.Scalar:
+                        break;
+                    case Op.IntToDouble when varyingIndex[ins.A] || invariantInteger[ins.A]:
                         break;
                     default:
-                        return false;
+                        return null;
                 }
             }
             // Every array added into is an adjoint array of its own (reverse mode adds only into zero arrays), and not read here.
-            return !addedInto.Keys.Any(read.Contains);
+            return addedInto.Keys.Any(read.Contains) ? null : varyingIndex;
         }
     }
 }
@@ -211,6 +224,14 @@ public static class VectorRuntime
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> MaskedMultiply(Vector256<double> a, Vector256<double> b) =>
         Vector256.ConditionalSelect(Vector256.Equals(a, Vector256<double>.Zero), Vector256<double>.Zero, a * b);
+
+    /// <summary>√a, element by element (correctly rounded, as <see cref="Math.Sqrt"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Sqrt(Vector256<double> a) => Vector256.Sqrt(a);
+
+    /// <summary>(index, index + 1, index + 2, index + 3) as doubles: the loop index of four iterations.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Indices(int index) => Vector256.Create((double)index) + Vector256.Create(0.0, 1.0, 2.0, 3.0);
 
     /// <summary>-a, element by element: the sign bit flipped, as the scalar negation does (so -(+0) is -0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
