@@ -195,7 +195,7 @@ public static class Runtime
     private static ref double[]? Slot(Workspace workspace, int id)
     {
         if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
-        return ref workspace.Tapes[id];
+        return ref workspace.Tapes[id].Array;
     }
 
     /// <summary>Buffer <paramref name="id"/> of <paramref name="workspace"/>: an array of exactly <paramref name="length"/> elements (reallocated when the length changes).</summary>
@@ -210,18 +210,18 @@ public static class Runtime
     public static double[] ZeroBuffer(Workspace workspace, int id, int length)
     {
         var buffer = Buffer(workspace, id, length);
-        Array.Clear(buffer);
+        buffer.AsSpan().Clear();
         return buffer;
     }
 
     /// <summary>Buffer <paramref name="id"/> as it is (for a later chunk of the kernel that filled it).</summary>
-    public static double[] ExistingBuffer(Workspace workspace, int id) => workspace.Tapes[id]!;
+    public static double[] ExistingBuffer(Workspace workspace, int id) => workspace.Tapes[id].Array!;
 
     /// <summary>Buffer <paramref name="id"/> holding a copy of <paramref name="initial"/>: a fold's own array state.</summary>
     public static double[] StateBuffer(Workspace workspace, int id, double[] initial)
     {
         var buffer = Buffer(workspace, id, initial.Length);
-        if (!ReferenceEquals(buffer, initial)) Array.Copy(initial, buffer, initial.Length);
+        if (!ReferenceEquals(buffer, initial)) initial.AsSpan().CopyTo(buffer);
         return buffer;
     }
 
@@ -230,17 +230,17 @@ public static class Runtime
     {
         if (next.Length != state.Length)
             throw new InvalidOperationException($"An Aggregate's array state changed length from {state.Length} to {next.Length}.");
-        Array.Copy(next, state, state.Length);
+        next.AsSpan().CopyTo(state);
     }
 
     /// <summary>Writes an array state into a tape at <paramref name="offset"/>.</summary>
-    public static void Store(double[] tape, int offset, double[] state) => Array.Copy(state, 0, tape, offset, state.Length);
+    public static void Store(double[] tape, int offset, double[] state) => state.AsSpan().CopyTo(tape.AsSpan(offset));
 
     /// <summary>Buffer <paramref name="id"/> loaded with <paramref name="length"/> values of a tape from <paramref name="offset"/>: a taped array state.</summary>
     public static double[] Load(Workspace workspace, int id, double[] tape, int offset, int length)
     {
         var buffer = Buffer(workspace, id, length);
-        Array.Copy(tape, offset, buffer, 0, length);
+        tape.AsSpan(offset, length).CopyTo(buffer);
         return buffer;
     }
 
@@ -285,5 +285,12 @@ public static class Runtime
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class Workspace
 {
-    internal double[]?[] Tapes = new double[4][];
+    // Each array in a struct of its own: a reference to an element of a double[][] costs a type check (array
+    // covariance) on every call; a reference to a field of a struct element does not.
+    internal Slot[] Tapes = new Slot[4];
+
+    internal struct Slot
+    {
+        public double[]? Array;
+    }
 }

@@ -203,45 +203,52 @@ internal sealed class TraceBuilder
     }
 
     /// <summary>
-    /// Makes the taped fold <paramref name="fold"/> of this builder also record, after each iteration, the results of loops at
-    /// the top of its body, so that its backward fold reads them instead of running those loops again: every sum's results,
-    /// and the arrays of every map that runs loops of its own (a map of inner sums, see <see cref="Passes.NestedSumSplitting"/>)
-    /// whose length is the same in every iteration (a constant or a captured count). Recorded once (a fold taped with
-    /// checkpoints records nothing). Returns, for each loop at the top of the body in order, the tape slot of its first
-    /// result (one slot per recorded value, scalar or array), or null when it is not recorded.
+    /// Makes the taped fold <paramref name="fold"/> of this builder also record, after each iteration, values of the top of its
+    /// body that are costly to compute again, so that its backward fold reads them: every sum's results; the arrays of every
+    /// map that runs loops of its own (a map of inner sums, see <see cref="Passes.NestedSumSplitting"/>) whose length is the
+    /// same in every iteration (a constant or a captured count); and every call into the math library
+    /// (<see cref="Rules.Primitive.IsCostly"/>). Recorded once (a fold taped with checkpoints records nothing). Returns, for
+    /// each recorded instruction of the body, the tape slot of its (first) value (one slot per recorded value, scalar or array).
     /// </summary>
-    public int?[] RecordLoops(Value fold)
+    public IReadOnlyDictionary<int, int> RecordValues(Value fold)
     {
         var ins = this[fold];
         var region = _regions[ins.C];
         var body = region.Body;
-        var loops = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op is Op.Sum or Op.Map).ToArray();
-        var slots = new int?[loops.Length];
+        var slots = new Dictionary<int, int>();
         if (region.TapeInterval != 1) return slots;
         var outputs = body.Outputs.ToList();
         var lengths = new List<Value>();
         int count = 0;
-        for (int s = 0; s < loops.Length; s++)
+        for (int j = 0; j < body.Count; j++)
         {
-            var loop = body.Instructions[loops[s]];
-            var loopBody = body.Regions[loop.C].Body;
+            var at = body.Instructions[j];
+            Value[] values;
             Value? length = null;
-            if (loop.Op == Op.Map)
+            if (at.Op is Op.Sum or Op.Map)
             {
-                if (!loopBody.Instructions.Any(i => i.IsRegion)) continue;
-                var counted = body.Instructions[loop.B];
-                if (counted.Op == Op.Capture) length = region.Captures[counted.A];
-                else if (counted.Op == Op.Const) length = Integer((int)counted.Number);
-                else continue;
+                var loopBody = body.Regions[at.C].Body;
+                if (at.Op == Op.Map)
+                {
+                    if (!loopBody.Instructions.Any(i => i.IsRegion)) continue;
+                    var counted = body.Instructions[at.B];
+                    if (counted.Op == Op.Capture) length = region.Captures[counted.A];
+                    else if (counted.Op == Op.Const) length = Integer((int)counted.Number);
+                    else continue;
+                }
+                if (ProjectionsOf(body, j, loopBody.Outputs.Length) is not { } projections) continue;
+                values = projections;
             }
-            int results = loopBody.Outputs.Length;
-            if (ProjectionsOf(body, loops[s], results) is not { } projections) continue;
-            slots[s] = region.StateCount + count;
-            count += results;
+            else if (at.Kind == ValueKind.Scalar && !at.IsLeaf && !at.IsRegion && at.Op is not (Op.Project or Op.InputAt or Op.ScatterAdd)
+                     && Rules.RuleTable.Get(at.Op).IsCostly)
+                values = [new Value(j)];
+            else continue;
+            slots[j] = region.StateCount + count;
+            count += values.Length;
             // Recorded already (by another sweep over the same fold): the same slots.
             if (region.RecordedCount > 0) continue;
-            outputs.AddRange(projections);
-            if (length is { } n) lengths.AddRange(Enumerable.Repeat(n, results));
+            outputs.AddRange(values);
+            if (length is { } n) lengths.AddRange(Enumerable.Repeat(n, values.Length));
         }
         if (region.RecordedCount == 0)
             _regions[ins.C] = region with { Body = body.WithOutputs(outputs.ToImmutableArray()), RecordedCount = count, RecordedLengths = lengths.ToImmutableArray() };

@@ -10,7 +10,7 @@ namespace ExprAD.Passes;
 /// </summary>
 /// <remarks>
 /// Reverse mode applies it before differentiating. A taped fold records such maps on its tape (see
-/// <see cref="TraceBuilder.RecordLoops"/>), so its backward fold reads every inner sum of every iteration instead of running
+/// <see cref="TraceBuilder.RecordValues"/>), so its backward fold reads every inner sum of every iteration instead of running
 /// the inner loops again: without the split, the adjoint loop of the outer sum recomputes each inner sum before sweeping
 /// it back. The map's length is the outer sum's trip count, which must not change during the fold (a constant or a captured
 /// value), so that every tape record has the same width; other sums are left as they are.

@@ -89,6 +89,13 @@ internal sealed class Primitive
     public TangentRule? Tangent { get; init; }
     public AdjointRule? Adjoint { get; init; }
 
+    /// <summary>
+    /// True for a call into the math library (exp, log, tanh, pow, ...: tens of nanoseconds, where arithmetic and √ take
+    /// one or a few): a taped fold records such a result on its tape, so that its backward fold reads it rather than
+    /// calling again.
+    /// </summary>
+    public bool IsCostly { get; init; }
+
     /// <summary>The methods that the frontend maps to this operation.</summary>
     public MethodInfo[] Methods { get; init; } = [];
 

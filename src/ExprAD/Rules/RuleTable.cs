@@ -65,13 +65,13 @@ internal static class RuleTable
         static Func<Expression[], Expression> Call(MethodInfo m) => a => Expression.Call(m, a);
 
         // One scalar function of System.Math: y = f(x), dy/dx = partial(b, x, y).
-        void Function(Op op, string name, string method, Func<TraceBuilder, Value, Value, Value?> partial, string? printed = null)
+        void Function(Op op, string name, string method, Func<TraceBuilder, Value, Value, Value?> partial, bool costly = true)
         {
             var m = MathMethod(method, 1);
             var f = m.CreateDelegate<Func<double, double>>();
             Add(new Primitive
             {
-                Op = op, Name = printed ?? name, Arity = 1, Signature = OpSignature.Scalar,
+                Op = op, Name = name, Arity = 1, Signature = OpSignature.Scalar, IsCostly = costly,
                 Evaluate = a => f(a[0]), Emit = Call(m), Methods = [m],
                 Partials = (b, a, y) => [partial(b, a[0], y)],
             });
@@ -84,13 +84,13 @@ internal static class RuleTable
             var f = m.CreateDelegate<Func<double, double, double>>();
             Add(new Primitive
             {
-                Op = op, Name = name, Arity = 2, Signature = OpSignature.Scalar,
+                Op = op, Name = name, Arity = 2, Signature = OpSignature.Scalar, IsCostly = true,
                 Evaluate = a => f(a[0], a[1]), Emit = Call(m), Methods = [m], Partials = partials,
             });
         }
 
         // A piecewise-constant function: derivative zero everywhere it exists.
-        void Step(Op op, string name, string method) => Function(op, name, method, (_, _, _) => null);
+        void Step(Op op, string name, string method) => Function(op, name, method, (_, _, _) => null, costly: false);
 
         void Arithmetic(Op op, string symbol, int arity, Func<double[], double> evaluate,
             Func<Expression[], Expression> emit, PartialsRule partials, bool commutative = false) =>
@@ -150,7 +150,7 @@ internal static class RuleTable
         });
         Function(Op.Log10, "log10", nameof(Math.Log10), (b, x, y) => b.Div(b.Constant(1 / Math.Log(10)), x));
         Function(Op.Log2, "log2", nameof(Math.Log2), (b, x, y) => b.Div(b.Constant(1 / Math.Log(2)), x));
-        Function(Op.Sqrt, "sqrt", nameof(Math.Sqrt), (b, x, y) => b.Div(b.Constant(0.5), y));
+        Function(Op.Sqrt, "sqrt", nameof(Math.Sqrt), (b, x, y) => b.Div(b.Constant(0.5), y), costly: false);
         Function(Op.Cbrt, "cbrt", nameof(Math.Cbrt), (b, x, y) => b.Div(One(b), b.Mul(b.Constant(3.0), Square(b, y))));
         Function2(Op.Pow, "pow", nameof(Math.Pow), (b, a, y) =>
             // d/dp p^q = q p^(q-1); d/dq p^q = p^q ln p, taken as 0 at p = 0 (its limit from p > 0 when
@@ -159,7 +159,7 @@ internal static class RuleTable
              b.Select(b.Emit(Op.Equal, a[0], b.Constant(0.0)), b.Constant(0.0), b.Mul(y, b.Emit(Op.Log, a[0])))]);
         Function(Op.Abs, "abs", nameof(Math.Abs), (b, x, y) =>
             b.Select(b.Emit(Op.GreaterThan, x, b.Constant(0.0)), One(b),
-                b.Select(b.Emit(Op.LessThan, x, b.Constant(0.0)), b.Constant(-1.0), b.Constant(0.0))));
+                b.Select(b.Emit(Op.LessThan, x, b.Constant(0.0)), b.Constant(-1.0), b.Constant(0.0))), costly: false);
         // Max and Min pass one operand through: the first on ties (and when the comparison is false because of NaN, the second).
         void Chooser(Op op, string name, string method, Op firstWhen)
         {

@@ -306,20 +306,19 @@ internal static class ReverseMode
         var fold = primal[i];
         // Array states are taped in full (checkpointing recomputes scalar states only).
         b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
-        // The results of the body's sums, and the arrays of its maps of inner sums, are recorded on the tape too (without
-        // checkpoints), so the backward fold reads them rather than running those loops again to recompute its primal values.
-        var recorded = b.RecordLoops(fold);
-        var loopsInOrder = Enumerable.Range(0, body.Count).Where(j => body.Instructions[j].Op is Op.Sum or Op.Map).ToList();
+        // The results of the body's sums, the arrays of its maps of inner sums, and its calls into the math library are
+        // recorded on the tape too (without checkpoints), so the backward fold reads them rather than computing them again.
+        var recorded = b.RecordValues(fold);
         var child = b.CreateBody();
-        bool ReadRecorded(int j, Instruction loop, Value[] renamed, Dictionary<int, Value[]> results)
+        bool ReadRecordedLoop(int j, Instruction loop, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (loop.Op is not (Op.Sum or Op.Map) || recorded[loopsInOrder.IndexOf(j)] is not { } slot) return false;
+            if (loop.Op is not (Op.Sum or Op.Map) || !recorded.TryGetValue(j, out int slot)) return false;
             var kind = loop.Op == Op.Map ? ValueKind.Array : ValueKind.Scalar;
             results[j] = Enumerable.Range(0, body.Regions[loop.C].Body.Outputs.Length).Select(p => child.TapedState(slot + p, kind)).ToArray();
             return true;
         }
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind),
-            replayRegion: ReadRecorded);
+            replayRegion: ReadRecordedLoop, replace: j => recorded.TryGetValue(j, out int slot) ? child.TapedState(slot) : null);
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
         SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
