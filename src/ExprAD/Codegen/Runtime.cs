@@ -61,9 +61,12 @@ public static class Runtime
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void CheckRange(Span<double> span, int from, int count, string argument) => CheckRange((ReadOnlySpan<double>)span, from, count, argument);
 
-    /// <summary>Before a loop reading <c>array[from .. from + count - 1]</c> of a data array: throws what the first read out of range would.</summary>
+    /// <summary>
+    /// Before a loop reading <c>array[from .. from + count - 1]</c> of a data array: throws what the first read out of range
+    /// would. Typed (not <see cref="Array"/>), so that the length is one load without an overflow check.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void CheckRange(Array array, int from, int count)
+    public static void CheckRange<T>(T[] array, int from, int count)
     {
         if (count > 0 && (from < 0 || (long)from + count > array.Length)) ThrowDataIndex(from < 0 ? from : Math.Max(from, array.Length), array.Length);
     }
@@ -192,11 +195,16 @@ public static class Runtime
     }
 
     /// <summary>The workspace's array slot <paramref name="id"/> (tapes and buffers share the ids), the slot table grown to hold it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref double[]? Slot(Workspace workspace, int id)
     {
-        if (id >= workspace.Tapes.Length) Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
+        if (id >= workspace.Tapes.Length) Grow(workspace, id);
         return ref workspace.Tapes[id].Array;
     }
+
+    // Out of line: taken once per slot table size, so the common path above stays small enough to inline.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Grow(Workspace workspace, int id) => Array.Resize(ref workspace.Tapes, Math.Max(id + 1, workspace.Tapes.Length * 2));
 
     /// <summary>Buffer <paramref name="id"/> of <paramref name="workspace"/>: an array of exactly <paramref name="length"/> elements (reallocated when the length changes).</summary>
     public static double[] Buffer(Workspace workspace, int id, int length)

@@ -65,7 +65,7 @@ internal static partial class TraceLowering
     private static readonly MethodInfo AddToUnchecked = typeof(Runtime).GetMethod(nameof(Runtime.AddToUnchecked))!;
     private static readonly MethodInfo CheckSpanRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(ReadOnlySpan<double>), typeof(int), typeof(int), typeof(string)])!;
     private static readonly MethodInfo CheckWritableRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(Span<double>), typeof(int), typeof(int), typeof(string)])!;
-    private static readonly MethodInfo CheckArrayRange = typeof(Runtime).GetMethod(nameof(Runtime.CheckRange), [typeof(Array), typeof(int), typeof(int)])!;
+    private static readonly MethodInfo CheckArrayRangeOf = typeof(Runtime).GetMethods().Single(m => m.Name == nameof(Runtime.CheckRange) && m.IsGenericMethodDefinition);
     private static readonly MethodInfo StateBuffer = typeof(Runtime).GetMethod(nameof(Runtime.StateBuffer))!;
     private static readonly MethodInfo CopyInto = typeof(Runtime).GetMethod(nameof(Runtime.CopyInto))!;
     private static readonly MethodInfo Store = typeof(Runtime).GetMethod(nameof(Runtime.Store))!;
@@ -647,10 +647,10 @@ internal static partial class TraceLowering
                         break;
                     }
                     case Op.Element when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
-                        check = Expression.Call(CheckArrayRange, captures[array.A], Expression.Add(first, offset), count);
+                        check = Expression.Call(CheckArrayRangeOf.MakeGenericMethod(captures[array.A].Type.GetElementType()!), captures[array.A], Expression.Add(first, offset), count);
                         break;
                     case Op.ArrayAdd when body.Instructions[ins.A] is { Op: Op.Capture } array && OffsetOf(ins.B) is { } offset:
-                        check = Expression.Call(CheckArrayRange, captures[array.A], Expression.Add(first, offset), count);
+                        check = Expression.Call(CheckArrayRangeOf.MakeGenericMethod(captures[array.A].Type.GetElementType()!), captures[array.A], Expression.Add(first, offset), count);
                         break;
                 }
                 if (check is null) continue;
