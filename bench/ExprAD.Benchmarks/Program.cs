@@ -4,6 +4,7 @@ using ExprAD.Benchmarks;
 // `--info` prints, for every benchmarked function, how ExprAD compiled it (trace lengths,
 // compiler, compile time) and checks each ExprAD gradient against its hand-written twin.
 // `--parallel [rounds]` times the logistic gradient sequential vs ParallelLoops with a Stopwatch (interleaved rounds).
+// `--checkpoint` measures the tape memory and gradient time of ADOptions.CheckpointInterval on a 1e6-step fold.
 // `--fec-repro` shows FastExpressionCompiler declining large blocks at random (see bench/README.md).
 // Anything else goes to BenchmarkDotNet, e.g. `-- --filter '*'` or `-- --filter '*Rosenbrock*'`.
 if (args.Length > 0 && args[0] == "--info")
@@ -14,6 +15,11 @@ if (args.Length > 0 && args[0] == "--info")
 if (args.Length > 0 && args[0] == "--fec-repro")
 {
     FecRepro.Run();
+    return;
+}
+if (args.Length > 0 && args[0] == "--checkpoint")
+{
+    CheckpointTrade.Run();
     return;
 }
 if (args.Length > 0 && args[0] == "--parallel")
