@@ -153,21 +153,8 @@ public sealed class LoopPropertyTests
         {
             var plain = AD.Gradient(program.Lambda);
             foreach (int interval in new[] { 2, 3 })
-            {
-                var checkpointed = AD.Gradient(program.Lambda, new ADOptions { CheckpointInterval = interval });
-                foreach (var x in program.Points(2))
-                {
-                    var expected = new double[x.Length];
-                    var actual = new double[x.Length];
-                    double value = plain(x, expected);
-                    double again = checkpointed(x, actual);
-                    Assert.That(BitConverter.DoubleToInt64Bits(again), Is.EqualTo(BitConverter.DoubleToInt64Bits(value)), () =>
-                        $"interval {interval}: value {Bits(again)} at {At(x)}, without checkpoints {Bits(value)}\n{program}");
-                    for (int i = 0; i < x.Length; i++)
-                        Assert.That(BitConverter.DoubleToInt64Bits(actual[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected[i])), () =>
-                            $"interval {interval}: ∂f/∂x[{i}] {Bits(actual[i])} at {At(x)}, without checkpoints {Bits(expected[i])}\n{program}");
-                }
-            }
+                AssertSameBits(program, plain, AD.Gradient(program.Lambda, new ADOptions { CheckpointInterval = interval }),
+                    $"interval {interval}", "without checkpoints");
         }
     }
 
@@ -182,20 +169,24 @@ public sealed class LoopPropertyTests
         var scalarOnly = new ADOptions { VectorLoops = false };
         foreach (var program in Batch(batch))
         {
-            var vector = AD.Gradient(program.Lambda);
-            var scalar = AD.Gradient(program.Lambda, scalarOnly);
-            foreach (var x in program.Points(2))
-            {
-                var expected = new double[x.Length];
-                var actual = new double[x.Length];
-                double value = scalar(x, expected);
-                double again = vector(x, actual);
-                Assert.That(BitConverter.DoubleToInt64Bits(again), Is.EqualTo(BitConverter.DoubleToInt64Bits(value)), () =>
-                    $"value {Bits(again)} at {At(x)}, scalar loops {Bits(value)}\n{program}");
-                for (int i = 0; i < x.Length; i++)
-                    Assert.That(BitConverter.DoubleToInt64Bits(actual[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected[i])), () =>
-                        $"∂f/∂x[{i}] {Bits(actual[i])} at {At(x)}, scalar loops {Bits(expected[i])}\n{program}");
-            }
+            AssertSameBits(program, AD.Gradient(program.Lambda, scalarOnly), AD.Gradient(program.Lambda), "vector loops", "scalar loops");
+        }
+    }
+
+    /// <summary>At two points of <paramref name="program"/>, <paramref name="other"/>'s value and gradient equal <paramref name="reference"/>'s bit for bit.</summary>
+    private static void AssertSameBits(RandomLoopProgram program, GradientFunc reference, GradientFunc other, string otherName, string referenceName)
+    {
+        foreach (var x in program.Points(2))
+        {
+            var expected = new double[x.Length];
+            var actual = new double[x.Length];
+            double value = reference(x, expected);
+            double again = other(x, actual);
+            Assert.That(BitConverter.DoubleToInt64Bits(again), Is.EqualTo(BitConverter.DoubleToInt64Bits(value)), () =>
+                $"{otherName}: value {Bits(again)} at {At(x)}, {referenceName} {Bits(value)}\n{program}");
+            for (int i = 0; i < x.Length; i++)
+                Assert.That(BitConverter.DoubleToInt64Bits(actual[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected[i])), () =>
+                    $"{otherName}: ∂f/∂x[{i}] {Bits(actual[i])} at {At(x)}, {referenceName} {Bits(expected[i])}\n{program}");
         }
     }
 

@@ -56,7 +56,6 @@ internal static partial class TraceLowering
             var body = region.Body;
             if (!_plan.Options.VectorLoops || !Vector256.IsHardwareAccelerated || body.Outputs.Length > 0
                 || ElementwiseIndices(body, prechecked) is not { } varyingIndex) return;
-            bool isVaryingIndex(int value) => varyingIndex[value];
             var values = new Expression?[body.Count];
             var locals = new List<ParameterExpression>();
             var iteration = new List<Expression>();
@@ -95,7 +94,7 @@ internal static partial class TraceLowering
                         values[j] = Varying(Expression.Call(VectorLoad, Operand(0)!, Operand(1)!));
                         break;
                     case Op.IntToDouble:
-                        values[j] = Varying(isVaryingIndex(ins.A) ? Expression.Call(VectorIndices, Operand(0)!)
+                        values[j] = Varying(varyingIndex[ins.A] ? Expression.Call(VectorIndices, Operand(0)!)
                             : Expression.Call(VectorBroadcast, Expression.Convert(Operand(0)!, typeof(double))));
                         break;
                     case Op.InputAt:
