@@ -646,4 +646,50 @@ public class LoopFusionTests
         throughMap([-50.0, 4.0, 1.0], g);
         Assert.That(g, Is.EqualTo(new[] { 0.0, 1.0, 1.0 }).Within(1e-15));
     }
+
+    /// <summary>
+    /// LINQ operators over small arrays, an array literal or an Aggregate's <c>new[] { ... }</c> state: the value is LINQ's
+    /// bit for bit (the same additions in the same order), and the gradient equals forward mode's and central differences.
+    /// </summary>
+    [TestCaseSource(nameof(SmallArraySources))]
+    public void LinqOperatorsRunOverSmallArrays(Expression<Func<double[], double>> f)
+    {
+        var gradient = AD.Gradient(f);
+        var jvp = AD.Jvp(f);
+        var linq = f.Compile();
+        foreach (var x in new[] { new[] { 0.7, -1.3, 2.1 }, new[] { -0.4, 0.9, 1.6 } })
+        {
+            var g = new double[3];
+            double value = gradient(x, g);
+            Assert.That(BitConverter.DoubleToInt64Bits(value), Is.EqualTo(BitConverter.DoubleToInt64Bits(linq(x))), "value");
+            for (int j = 0; j < 3; j++)
+            {
+                var e = new double[3];
+                e[j] = 1;
+                jvp(x, e, out double directional);
+                Assert.That(g[j], Is.EqualTo(directional).Within(1e-12 * (1 + Math.Abs(directional))), $"∂/∂x[{j}] against forward mode");
+                var fd = Oracles.FiniteDifferences.Partial(linq, x, j);
+                Assert.That(Oracles.FiniteDifferences.Agrees(g[j], fd), $"∂/∂x[{j}] {g[j]:R} against central differences {fd}");
+            }
+        }
+    }
+
+    public static IEnumerable<TestCaseData> SmallArraySources()
+    {
+        TestCaseData Case(string name, Expression<Func<double[], double>> f) => new TestCaseData(f).SetName(name);
+        yield return Case("literal Sum", x => new[] { x[0], x[1] * x[2], 3.0 }.Sum());
+        yield return Case("literal Sum with a selector", x => new[] { x[0], Math.Sin(x[1]) }.Sum(v => v * v * x[2]));
+        yield return Case("literal Max and Min", x => new[] { x[0], x[1], x[2] * 0.5 }.Max() - new[] { x[0], x[1] }.Min());
+        yield return Case("literal Average", x => new[] { x[0], -x[1], x[2] }.Average(v => Math.Exp(v)));
+        yield return Case("literal Select with index", x => new[] { x[0], x[1], x[2] }.Select((v, i) => v * (i + 1)).Sum());
+        yield return Case("Zip with a literal", x => x.Zip(new[] { 2.0, x[0], -1.0 }, (p, q) => p * q).Sum());
+        yield return Case("literal Where", x => new[] { x[0], x[1], x[2] }.Where(v => v > 0).Sum(v => v * x[0]));
+        yield return Case("literal built into an array", x => new[] { x[0], x[1] * x[2] }.Select(v => v * 2).ToArray().Sum(v => Math.Cos(v)));
+        yield return Case("Aggregate state Sum", x => Enumerable.Range(0, 4).Aggregate(new[] { 0.5, x[0] }, (s, k) => new[] { s[0] * x[1], s[1] + k * x[2] }).Sum());
+        yield return Case("Aggregate state Sum with a selector", x =>
+            Enumerable.Range(0, 3).Aggregate(new[] { x[0], x[1] }, (s, k) => new[] { Math.Tanh(s[1] + k), s[0] * x[2] }).Sum(v => v * v));
+        yield return Case("a literal that depends on the loop", x => Enumerable.Range(0, 5).Sum(i => new[] { x[0] * i, x[1], x[2] + i }.Max()));
+        yield return Case("a step's state summed inside the step", x =>
+            Enumerable.Range(0, 3).Aggregate(new[] { x[0], x[1], x[2] }, (s, k) => new[] { s.Sum() * 0.5, s[0] * s[2], s.Max() })[1]);
+    }
 }

@@ -175,6 +175,45 @@ public class VectorLoopTests
         }
     }
 
+    /// <summary>
+    /// Two inner sums in one step of the sum (one of them over a trip count that depends on the outer index), under an
+    /// Average (whose sum starts at -0.0), in a fold with an array state: the gradient's value is LINQ's bit for bit (the
+    /// split sum adds the same terms in the same order), and its partials equal forward mode's.
+    /// </summary>
+    [Test]
+    public void SplitSumsKeepTheValueBitForBitAndTheGradient()
+    {
+        var a = Enumerable.Range(0, 40).Select(p => Math.Sin(p) * 0.3).ToArray();
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, 4).Aggregate(new[] { 0.5, -0.25 }, (s, k) => new[]
+        {
+            Math.Tanh(s[0] + Enumerable.Range(0, 5).Average(r =>
+                Enumerable.Range(0, r + 1).Sum(c => a[r * 5 + c] * x[k + c]) * Enumerable.Range(0, 3).Sum(c => x[c] - a[r + c]))),
+            s[1] * s[0] + x[k],
+        }).Sum();
+        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants);
+        Assert.That(TapedFolds(ReverseMode.Apply(source, (b, _) => b.Constant(1.0))).Any(r => r.RecordedLengths.Length == 2),
+            "the fold records both inner sums' arrays");
+
+        var gradient = AD.Gradient(f);
+        var jvp = AD.Jvp(f);
+        var linq = f.Compile();
+        foreach (var seed in new[] { 1, 2, 3 })
+        {
+            var random = new Random(seed);
+            var x = Enumerable.Range(0, 9).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+            var g = new double[x.Length];
+            double value = gradient(x, g);
+            Assert.That(BitConverter.DoubleToInt64Bits(value), Is.EqualTo(BitConverter.DoubleToInt64Bits(linq(x))), "value");
+            for (int j = 0; j < x.Length; j++)
+            {
+                var e = new double[x.Length];
+                e[j] = 1;
+                jvp(x, e, out double directional);
+                Assert.That(g[j], Is.EqualTo(directional).Within(1e-12 * (1 + Math.Abs(directional))), $"∂/∂x[{j}]");
+            }
+        }
+    }
+
     private static IEnumerable<Region> TapedFolds(Trace trace)
     {
         foreach (var ins in trace.Instructions)

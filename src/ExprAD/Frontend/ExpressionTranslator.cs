@@ -468,20 +468,52 @@ internal sealed class ExpressionTranslator
 
     /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
     private bool IsLoopSource(LinqLoops.Pipeline loop) =>
-        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array);
+        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array) || IsVector(loop.Array);
 
     private int? ArrayParameterOf(Expression e) =>
         e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
 
-    /// <summary>Element <paramref name="index"/> of an array source: the active array, or a data array (translated, so hoisted).</summary>
+    /// <summary>
+    /// Element <paramref name="index"/> of an array source: the active array, a data array or an array value (translated, so
+    /// hoisted), or a small array (see <see cref="IsVector"/>: its element itself at a constant index, else read from the
+    /// array it is built into).
+    /// </summary>
     private Value ElementOf(Expression array, Value index)
     {
         if (ArrayParameterOf(array) is { } parameter) return _b.InputAt(parameter, index);
+        if (IsVector(array))
+            return _b.TryGetConstant(index, out double k) ? TranslateVector(array)[(int)k] : _b.Emit(Op.Element, SmallArray(array), index);
         return _b.Emit(Op.Element, Translate(array), index);
     }
 
     private Value LengthOf(Expression array) =>
-        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter) : _b.Emit(Op.ArrayLength, Translate(array));
+        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter)
+        : IsVector(array) ? _b.Integer(TranslateVector(array).Length)
+        : _b.Emit(Op.ArrayLength, Translate(array));
+
+    /// <summary>
+    /// A small array (see <see cref="IsVector"/>) that a LINQ operator runs over, built into an array at run time: a map
+    /// over its positions whose element k is its element k (a chain of selects on the position). Hoisted and cached
+    /// like any translated node.
+    /// </summary>
+    private Value SmallArray(Expression node)
+    {
+        var scope = _scope;
+        if (scope.TryGetTranslated(node, out var known)) return known;
+        if (scope.IsInvariant(node))
+        {
+            _scope = scope.Parent!;
+            try { return scope.Translated[node] = scope.Builder.Capture(SmallArray(node)); }
+            finally { _scope = scope; }
+        }
+        var elements = TranslateVector(node);
+        var body = _b.CreateBody();
+        var position = body.LoopIndex();
+        var element = body.Capture(elements[^1]);
+        for (int k = elements.Length - 2; k >= 0; k--)
+            element = body.Select(body.Emit(Op.Equal, position, body.Integer(k)), body.Capture(elements[k]), element);
+        return scope.Translated[node] = _b.EmitMap(_b.Integer(0), _b.Integer(elements.Length), body, [element])[0];
+    }
 
     /// <summary>
     /// A LINQ pipeline ending in Sum or Average: one sum region whose body computes each element

@@ -99,7 +99,8 @@ internal static class LinqLoops
         pipeline = null!;
         while (true)
         {
-            if (source is MethodCallExpression { Method: var m } call && m.DeclaringType == typeof(Enumerable))
+            // An Aggregate whose state is an array is a source like any array value (not a stage).
+            if (source is MethodCallExpression { Method: var m } call && m.DeclaringType == typeof(Enumerable) && m.Name != nameof(Enumerable.Aggregate))
             {
                 if (m == Range)
                 {
