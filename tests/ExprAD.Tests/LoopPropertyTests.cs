@@ -6,7 +6,7 @@ namespace ExprAD.Tests;
 
 /// <summary>
 /// Properties checked on random programs with loops (<see cref="RandomLoopProgram"/>: range and array sums,
-/// Select, Where, Zip, Max, Min, Average, Aggregate with scalar and array states, nested two levels), each at
+/// Select, Where, Zip, Max, Min, Average, Aggregate with scalar and array states, nested three levels), each at
 /// two points:
 /// (a) reverse mode (AD.Gradient) and forward mode (AD.Jvp with unit directions) give the same partials to 1e-10 relative;
 /// (b) both match Richardson finite differences of the lambda run by LINQ; a partial is skipped only when the
@@ -203,7 +203,7 @@ public sealed class LoopPropertyTests
                          "sum", "fold", "scalar fold", "array fold", "result selector", "computed seed", "where", "active mask",
                          "masked extremum or average", "zip", "extremum", "average", "array source", "data source", "to array",
                          "select with index", "computed index", "data index", "conditional", "active conditional", "invoke",
-                         "sum in sum", "fold in sum", "sum in fold", "fold in fold", "zero trips", "long loop", "trip count from a loop index",
+                         "sum in sum", "fold in sum", "sum in fold", "fold in fold", "sum in sum in fold", "zero trips", "long loop", "trip count from a loop index",
                      })
                 Assert.That(With(feature), Is.GreaterThanOrEqualTo(3), $"programs with {feature}");
             Assert.That(With("fold"), Is.GreaterThan(programs.Count / 3), "programs with a fold");

@@ -13,8 +13,8 @@ namespace ExprAD.Tests.Oracles;
 /// <c>ToArray</c>; terminals <c>Sum</c>, <c>Max</c>, <c>Min</c>, <c>Average</c> (with or without a selector) and
 /// <c>Aggregate</c> with a scalar or a 2- or 3-element <c>new[] { ... }</c> state, with or without a result
 /// selector. Loop bodies read x at constant and computed indices (<c>x[(i + c) % x.Length]</c>), data arrays
-/// at computed indices, the loop index as a double, and invoke small lambdas; loops nest two levels (sums in
-/// sums, folds in sums, sums and folds in fold bodies, loops in seeds and result selectors).
+/// at computed indices, the loop index as a double, and invoke small lambdas; loops nest three levels (sums in
+/// sums, folds in sums, sums and folds in fold bodies, sums of sums in fold bodies, loops in seeds and result selectors).
 /// </summary>
 /// <remarks>
 /// Values stay finite and moderate so that both the compiled code and the finite-difference oracle
@@ -76,7 +76,7 @@ internal sealed class RandomLoopProgram
         p[count == 4 ? 2 : count - 1].ParameterType is { IsGenericType: true } t && t.GetGenericTypeDefinition() == func);
 
     /// <summary>The greatest loop nesting: a loop inside a loop, no deeper.</summary>
-    private const int MaxDepth = 2;
+    private const int MaxDepth = 3;
 
     private readonly Random _rng;
     private readonly ParameterExpression _x = Expression.Parameter(typeof(double[]), "x");
@@ -402,6 +402,7 @@ internal sealed class RandomLoopProgram
     {
         Features.Add(kind);
         if (scope.Depth > 0) Features.Add($"{kind} in {scope.Enclosing[^1]}");
+        if (scope.Depth > 1) Features.Add($"{kind} in {scope.Enclosing[^1]} in {scope.Enclosing[^2]}");
     }
 
     /// <summary>A loop: a sum, a masked sum, a zip, an extremum, an average, or a fold.</summary>
