@@ -117,18 +117,26 @@ internal sealed class ExpressionTranslator
     /// </summary>
     private Value Translate(Expression root)
     {
+        if (TryKnownOrHoisted(root, Translate, out var known)) return known;
         var scope = _scope;
-        if (scope.TryGetTranslated(root, out var known)) return known;
-        if (scope.IsInvariant(root))
-        {
-            // Loop-invariant: computed once before the loop, captured by the body.
-            _scope = scope.Parent!;
-            try { return scope.Translated[root] = scope.Builder.Capture(Translate(root)); }
-            finally { _scope = scope; }
-        }
         foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => scope.TryGetTranslated(n, out _) || scope.IsInvariant(n)))
             scope.Translated[node] = TranslateNode(node);
         return scope.Translated[root];
+    }
+
+    /// <summary>
+    /// The value of <paramref name="node"/> when this scope knows it already, or when it is loop-invariant here: then it is
+    /// computed by <paramref name="translate"/> in the enclosing scope (once, before the loop) and captured by the body.
+    /// </summary>
+    private bool TryKnownOrHoisted(Expression node, Func<Expression, Value> translate, out Value value)
+    {
+        var scope = _scope;
+        if (scope.TryGetTranslated(node, out value)) return true;
+        if (!scope.IsInvariant(node)) return false;
+        _scope = scope.Parent!;
+        try { value = scope.Translated[node] = scope.Builder.Capture(translate(node)); }
+        finally { _scope = scope; }
+        return true;
     }
 
     /// <summary>The operands a node's translation reads (data reads and array indexing read fewer than all).</summary>
@@ -498,21 +506,14 @@ internal sealed class ExpressionTranslator
     /// </summary>
     private Value SmallArray(Expression node)
     {
-        var scope = _scope;
-        if (scope.TryGetTranslated(node, out var known)) return known;
-        if (scope.IsInvariant(node))
-        {
-            _scope = scope.Parent!;
-            try { return scope.Translated[node] = scope.Builder.Capture(SmallArray(node)); }
-            finally { _scope = scope; }
-        }
+        if (TryKnownOrHoisted(node, SmallArray, out var known)) return known;
         var elements = TranslateVector(node);
         var body = _b.CreateBody();
         var position = body.LoopIndex();
         var element = body.Capture(elements[^1]);
         for (int k = elements.Length - 2; k >= 0; k--)
             element = body.Select(body.Emit(Op.Equal, position, body.Integer(k)), body.Capture(elements[k]), element);
-        return scope.Translated[node] = _b.EmitMap(_b.Integer(0), _b.Integer(elements.Length), body, [element])[0];
+        return _scope.Translated[node] = _b.EmitMap(_b.Integer(0), _b.Integer(elements.Length), body, [element])[0];
     }
 
     /// <summary>
