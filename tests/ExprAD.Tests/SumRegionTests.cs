@@ -691,8 +691,25 @@ public class LoopFusionTests
             Enumerable.Range(0, 3).Aggregate(new[] { x[0], x[1] }, (s, k) => new[] { Math.Tanh(s[1] + k), s[0] * x[2] }).Sum(v => v * v));
         yield return Case("Aggregate state of run-time length, Max", x =>
             Enumerable.Range(0, 3).Aggregate(new double[x.Length], (s, k) => s.Select((v, i) => v * 0.5 + x[i] * (k + 1)).ToArray()).Max());
+        yield return Case("a literal read at a computed index", x =>
+            Enumerable.Range(0, 6).Sum(i => new[] { x[0], x[1] * x[2], Math.Exp(x[2]) }[i % 3] * (i + 1)) + new[] { x[0], x[1] }[x[2] > 0 ? 1 : 0]);
         yield return Case("a literal that depends on the loop", x => Enumerable.Range(0, 5).Sum(i => new[] { x[0] * i, x[1], x[2] + i }.Max()));
         yield return Case("a step's state summed inside the step", x =>
             Enumerable.Range(0, 3).Aggregate(new[] { x[0], x[1], x[2] }, (s, k) => new[] { s.Sum() * 0.5, s[0] * s[2], s.Max() })[1]);
+    }
+
+    /// <summary>A literal read at a computed index out of its range throws, naming the index and the length.</summary>
+    [Test]
+    public void ALiteralReadOutOfRangeThrowsWithTheIndexAndLength()
+    {
+        var gradient = AD.Gradient(x => new[] { x[0], x[1] * 2 }[(int)x[2]]);
+        var g = new double[3];
+        Assert.That(gradient([3.0, 4.0, 1.0], g), Is.EqualTo(8.0));
+        Assert.That(g, Is.EqualTo(new[] { 0.0, 2.0, 0.0 }));
+        foreach (var at in new[] { 2.0, -1.0 })
+        {
+            var e = Assert.Throws<IndexOutOfRangeException>(() => gradient([3.0, 4.0, at], g))!;
+            Assert.That(e.Message, Does.Contain($"element {(int)at}").And.Contain("length 2"));
+        }
     }
 }

@@ -350,11 +350,11 @@ internal sealed class ExpressionTranslator
     {
         if (IsVector(node.Left))
         {
-            // An element of a small array value (an aggregate's state): the index must be a constant.
+            // An element of a small array value (a literal, an aggregate's state): the element itself at a constant index;
+            // at a computed one, read (bounds-checked, guarded in a branch of ?:) from the array it is built into.
             var elements = TranslateVector(node.Left);
             var at = Operand(node.Right, node);
-            if (!_b.TryGetConstant(at, out var k))
-                throw Error.CannotDifferentiate(node, "an array built in the lambda (such as an Aggregate state) must be indexed with a constant");
+            if (!_b.TryGetConstant(at, out var k)) return _b.Emit(Op.Element, SmallArray(node.Left), Guarded(at));
             if (k < 0 || k >= elements.Length)
                 throw Error.CannotDifferentiate(node, $"the index {k} is outside the array of {elements.Length} elements");
             return elements[(int)k];
