@@ -21,7 +21,8 @@ namespace ExprAD.Tests;
 ///     -0.0 values is -0.0, and ExprAD's must be too;
 /// (d) for programs with a fold, the value and gradient with CheckpointInterval 2 and 3 are bit-identical to the
 ///     plain ones (recomputed states replay the same operations);
-/// (e) the value and gradient with vector loops are bit-identical to those with scalar loops only.
+/// (e) the value and gradient with vector loops are bit-identical to those with scalar loops only, also inside the
+///     workers of parallel loops.
 /// </summary>
 /// <remarks>
 /// Every program comes from a seed printed in failure messages together with the lambda and its data arrays, so
@@ -167,9 +168,13 @@ public sealed class LoopPropertyTests
     {
         using var scope = Assert.EnterMultipleScope();
         var scalarOnly = new ADOptions { VectorLoops = false };
+        var parallel = new ADOptions { ParallelLoops = true, ParallelThreshold = 1 };
         foreach (var program in Batch(batch))
         {
             AssertSameBits(program, AD.Gradient(program.Lambda, scalarOnly), AD.Gradient(program.Lambda), "vector loops", "scalar loops");
+            // The same in the workers of parallel loops (every outermost sum outlined).
+            AssertSameBits(program, AD.Gradient(program.Lambda, parallel with { VectorLoops = false }), AD.Gradient(program.Lambda, parallel),
+                "vector loops in parallel workers", "scalar loops in parallel workers");
         }
     }
 
