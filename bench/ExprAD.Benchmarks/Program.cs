@@ -5,6 +5,7 @@ using ExprAD.Benchmarks;
 // compiler, compile time) and checks each ExprAD gradient against its hand-written twin.
 // `--parallel [rounds]` times the logistic gradient sequential vs ParallelLoops with a Stopwatch (interleaved rounds).
 // `--checkpoint` measures the tape memory and gradient time of ADOptions.CheckpointInterval on a 1e6-step fold.
+// `--mlp` times a LINQ-written one-hidden-layer network's gradient against its loss and a hand-written backward pass.
 // `--fec-repro` shows FastExpressionCompiler declining large blocks at random (see bench/README.md).
 // Anything else goes to BenchmarkDotNet, e.g. `-- --filter '*'` or `-- --filter '*Rosenbrock*'`.
 if (args.Length > 0 && args[0] == "--info")
@@ -15,6 +16,11 @@ if (args.Length > 0 && args[0] == "--info")
 if (args.Length > 0 && args[0] == "--fec-repro")
 {
     FecRepro.Run();
+    return;
+}
+if (args.Length > 0 && args[0] == "--mlp")
+{
+    LinqMlp.Run();
     return;
 }
 if (args.Length > 0 && args[0] == "--checkpoint")

@@ -90,7 +90,8 @@ internal sealed class TraceBuilder
 
     /// <summary>
     /// Arrays of <paramref name="count"/> elements: element r of result k is <paramref name="outputs"/>[k] of <paramref name="body"/>
-    /// at index start + r. Returns one array value per output.
+    /// at index start + r. Returns one array value per output. A map equal to an earlier one of this trace (same range,
+    /// captures and body) is that map.
     /// </summary>
     public Value[] EmitMap(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> outputs)
     {
@@ -99,7 +100,18 @@ internal sealed class TraceBuilder
             throw new InvalidOperationException("A map's start and count must be integers.");
         foreach (var v in outputs)
             if (body.KindOf(v) != ValueKind.Scalar) throw new InvalidOperationException("A map builds arrays of scalars.");
-        _regions.Add(new Region(body.Build(outputs), body._captures.ToImmutableArray()));
+        var region = new Region(body.Build(outputs), body._captures.ToImmutableArray());
+        // A map equal to an earlier one of this trace (a loop body's map, and its copy that the fused adjoint loop
+        // replays) is that map: its arrays are built once.
+        for (int i = 0; i < _instructions.Count; i++)
+        {
+            var earlier = _instructions[i];
+            if (earlier.Op != Op.Map || earlier.A != start.Index || earlier.B != count.Index) continue;
+            var other = _regions[earlier.C];
+            if (other.Captures.SequenceEqual(region.Captures) && SameTrace(other.Body, region.Body))
+                return outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Array, i, k))).ToArray();
+        }
+        _regions.Add(region);
         var map = Effect(new Instruction(Op.Map, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
         return outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Array, map.Index, k))).ToArray();
     }

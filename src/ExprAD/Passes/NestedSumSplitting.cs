@@ -4,43 +4,48 @@ using ExprAD.Rules;
 namespace ExprAD.Passes;
 
 /// <summary>
-/// In the body of every fold, a sum at the top of the body whose own body runs sums (a sum of sums) becomes two loops
-/// over the same range: a map that builds, per iteration, the results of those inner sums, then the sum, which reads
-/// them from the map's arrays. The same additions happen in the same order, so values are bit-identical. Trace -> Trace.
+/// In the body of every loop (a fold's step, a sum's or a map's iteration), a sum at the top of the body whose own body
+/// runs sums (a sum of sums) becomes two loops over the same range: a map that builds, per iteration, the results of
+/// those inner sums, then the sum, which reads them from the map's arrays. The same additions happen in the same order,
+/// so values are bit-identical. Trace -> Trace.
 /// </summary>
 /// <remarks>
-/// Reverse mode applies it before differentiating. A taped fold records such maps on its tape (see
-/// <see cref="TraceBuilder.RecordValues"/>), so its backward fold reads every inner sum of every iteration instead of running
-/// the inner loops again: without the split, the adjoint loop of the outer sum recomputes each inner sum before sweeping
-/// it back. The map's length is the outer sum's trip count, which must not change during the fold (a constant or a captured
-/// value), so that every tape record has the same width; other sums are left as they are.
+/// Reverse mode applies it before differentiating. Without the split, the adjoint loop of the outer sum recomputes each
+/// inner sum before sweeping it back (its seed depends on the sum's result, so it cannot run with the primal loop).
+/// With it, the adjoint reads the inner sums from the map: in a loop body, the map that the body's primal built (the
+/// primal and adjoint copies of an enclosing loop are fused, and equal maps are built once); in a fold's step, the map
+/// the taped fold records (see <see cref="TraceBuilder.RecordValues"/>). Only sums whose trip count is the same in every
+/// iteration of the enclosing loop (a constant or a captured count) are split, so that a fold's tape records have one
+/// width; sums at the top level are left alone (their adjoint loop usually runs with the primal loop, and a map over,
+/// say, every row of a data set would be a large buffer for nothing).
 /// </remarks>
 internal static class NestedSumSplitting
 {
     public static Trace Apply(Trace trace)
     {
-        var foldBodies = new HashSet<Trace>(ReferenceEqualityComparer.Instance);
-        CollectFoldBodies(trace, foldBodies);
-        if (foldBodies.Count == 0) return trace;
-        Trace Transform(Trace body) => foldBodies.Contains(body) ? SplitTopLevelSums(body, Transform) : body;
+        var loopBodies = new HashSet<Trace>(ReferenceEqualityComparer.Instance);
+        CollectLoopBodies(trace, loopBodies);
+        if (loopBodies.Count == 0) return trace;
+        Trace Transform(Trace body) => loopBodies.Contains(body) ? SplitTopLevelSums(body, Transform) : body;
         var b = new TraceBuilder(trace.Environment);
         b.AdoptDataReads(trace);
         var renamed = TraceCopy.Replay(trace, b, transformBody: Transform);
         return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
     }
 
-    private static void CollectFoldBodies(Trace trace, HashSet<Trace> foldBodies)
+    /// <summary>The bodies of the sums, maps and (forward, untaped) folds of <paramref name="trace"/>, at every depth.</summary>
+    private static void CollectLoopBodies(Trace trace, HashSet<Trace> loopBodies)
     {
         foreach (var ins in trace.Instructions)
         {
             if (!ins.IsRegion) continue;
-            var body = trace.Regions[ins.C].Body;
-            if (ins.Op == Op.Fold && !trace.Regions[ins.C].Backward && trace.Regions[ins.C].TapeInterval == 0) foldBodies.Add(body);
-            CollectFoldBodies(body, foldBodies);
+            var region = trace.Regions[ins.C];
+            if (ins.Op is Op.Sum or Op.Map or Op.Fold && !region.Backward && region.TapeInterval == 0) loopBodies.Add(region.Body);
+            CollectLoopBodies(region.Body, loopBodies);
         }
     }
 
-    /// <summary>The fold body <paramref name="body"/> (copied standalone, its captures unchanged) with its sums of sums split.</summary>
+    /// <summary>The loop body <paramref name="body"/> (copied standalone, its captures unchanged) with its sums of sums split.</summary>
     private static Trace SplitTopLevelSums(Trace body, Func<Trace, Trace> transformBody)
     {
         var b = new TraceBuilder(body.Environment);

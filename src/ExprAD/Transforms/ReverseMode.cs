@@ -43,8 +43,9 @@ internal static class ReverseMode
     public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
-        // Sums of sums in fold bodies become maps of the inner sums, which folds taped at every iteration record.
-        if (checkpointInterval == 1) source = Passes.NestedSumSplitting.Apply(source);
+        // Sums of sums in loop bodies become maps of the inner sums, which the adjoint loops read (and folds taped at every
+        // iteration record) rather than recomputing the inner sums.
+        source = Passes.NestedSumSplitting.Apply(source);
         var b = new TraceBuilder(source.Environment);
         b.AdoptDataReads(source);
         // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
