@@ -296,6 +296,44 @@ public class VectorLoopTests
         yield return new TestCaseData(HiddenLayerMap).SetName("hidden layer as a map");
     }
 
+    /// <summary>
+    /// At the top level a sum of sums is split only when its adjoint is not a constant: the log of a sum over rows of
+    /// exponentials of dot products gets a map of the dot products (its adjoint reads them), the plain sum of a loss over
+    /// rows does not (its adjoint runs in its primal loop). Both gradients equal hand-written ones.
+    /// </summary>
+    [Test]
+    public void TopLevelSumsAreSplitWhenTheirAdjointIsNotAConstant()
+    {
+        Expression<Func<double[], Rows, double>> logSumExp = (w, d) =>
+            Math.Log(Enumerable.Range(0, d.Y.Length).Sum(i => Math.Exp(Enumerable.Range(0, Features).Sum(j => w[j] * d.X[i][j]))));
+        Expression<Func<double[], Rows, double>> squares = (w, d) =>
+            2 * Enumerable.Range(0, d.Y.Length).Sum(i => Math.Pow(Enumerable.Range(0, Features).Sum(j => w[j] * d.X[i][j]) - d.Y[i], 2)) - 1;
+        int TopLevelMaps(Expression<Func<double[], Rows, double>> f)
+        {
+            var source = ExpressionTranslator.Translate(f, [ParameterRole.Array, ParameterRole.Data], StructuralKey.Of(f, "test").Constants);
+            return NestedSumSplitting.Apply(source).Instructions.Count(ins => ins.Op == Op.Map);
+        }
+        Assert.That(TopLevelMaps(logSumExp), Is.EqualTo(1), "log of a sum: split");
+        Assert.That(TopLevelMaps(squares), Is.EqualTo(0), "a sum with a constant adjoint: left alone");
+
+        var random = new Random(3);
+        var data = new Rows
+        {
+            X = Enumerable.Range(0, 11).Select(_ => Enumerable.Range(0, Features).Select(_ => random.NextDouble() - 0.5).ToArray()).ToArray(),
+            Y = Enumerable.Range(0, 11).Select(_ => random.NextDouble()).ToArray(),
+        };
+        var w = Enumerable.Range(0, Features).Select(_ => random.NextDouble() - 0.5).ToArray();
+        double Dot(int i) => Enumerable.Range(0, Features).Sum(j => w[j] * data.X[i][j]);
+        double total = Enumerable.Range(0, 11).Sum(i => Math.Exp(Dot(i)));
+        var g = new double[Features];
+        Assert.That(AD.Gradient(logSumExp)(w, data, g), Is.EqualTo(Math.Log(total)).Within(1e-13));
+        for (int j = 0; j < Features; j++)
+            Assert.That(g[j], Is.EqualTo(Enumerable.Range(0, 11).Sum(i => Math.Exp(Dot(i)) * data.X[i][j]) / total).Within(1e-13), $"log-sum-exp ∂/∂w[{j}]");
+        AD.Gradient(squares)(w, data, g);
+        for (int j = 0; j < Features; j++)
+            Assert.That(g[j], Is.EqualTo(Enumerable.Range(0, 11).Sum(i => 4 * (Dot(i) - data.Y[i]) * data.X[i][j])).Within(1e-12), $"squares ∂/∂w[{j}]");
+    }
+
     /// <summary>True for a sum that computes (its body adds values into the results) rather than only adds adjoints into arrays.</summary>
     private static bool IsForwardSum(Trace body, Instruction sum) => body.Regions[sum.C].Body.Outputs.Length > 0;
 

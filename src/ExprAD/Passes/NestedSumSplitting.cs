@@ -16,8 +16,8 @@ namespace ExprAD.Passes;
 /// primal and adjoint copies of an enclosing loop are fused, and equal maps are built once); in a fold's step, the map
 /// the taped fold records (see <see cref="TraceBuilder.RecordValues"/>). Only sums whose trip count is the same in every
 /// iteration of the enclosing loop (a constant or a captured count) are split, so that a fold's tape records have one
-/// width; sums at the top level are left alone (their adjoint loop usually runs with the primal loop, and a map over,
-/// say, every row of a data set would be a large buffer for nothing).
+/// width. At the top level only sums whose adjoint is not a constant are split: a sum with a constant adjoint (the loss of
+/// a data set, added up) is swept in its primal loop anyway, and a map over every row would be a buffer for nothing.
 /// </remarks>
 internal static class NestedSumSplitting
 {
@@ -25,12 +25,50 @@ internal static class NestedSumSplitting
     {
         var loopBodies = new HashSet<Trace>(ReferenceEqualityComparer.Instance);
         CollectLoopBodies(trace, loopBodies);
-        if (loopBodies.Count == 0) return trace;
-        Trace Transform(Trace body) => loopBodies.Contains(body) ? SplitTopLevelSums(body, Transform) : body;
-        var b = new TraceBuilder(trace.Environment);
-        b.AdoptDataReads(trace);
-        var renamed = TraceCopy.Replay(trace, b, transformBody: Transform);
-        return b.Build(trace.Outputs.Select(o => renamed[o.Index]));
+        if (trace.Regions.Length == 0) return trace;
+        // In a loop body, a sum whose trip count is the same in every iteration (so that a fold's tape records have one width).
+        Trace Transform(Trace body) => loopBodies.Contains(body)
+            ? SplitTopLevelSums(body, Transform, (_, sum) => body.Instructions[sum.B].Op is Op.Capture or Op.Const) : body;
+        // At the top level, a sum whose adjoint is not a constant: its adjoint loop cannot run with its primal loop.
+        var constantAdjoint = ConstantAdjoints(trace);
+        return SplitTopLevelSums(trace, Transform, (i, _) => !constantAdjoint[i]);
+    }
+
+    /// <summary>
+    /// For each instruction of the top-level <paramref name="trace"/>: true when its adjoint in reverse mode is a constant
+    /// (independent of the point): every use passes the (constant) adjoint of an output on through sums, differences,
+    /// negations and products or quotients by constants. A sum with a constant adjoint is swept in the same loop as its
+    /// primal (see <see cref="LoopFusion"/>), so there is nothing to recompute.
+    /// </summary>
+    private static bool[] ConstantAdjoints(Trace trace)
+    {
+        var constant = new bool[trace.Count];
+        Array.Fill(constant, true);
+        bool IsConstant(int v) => trace.Instructions[v].Op == Op.Const;
+        // Instructions come after their operands, so a backward walk sees every use of a value before the value.
+        for (int u = trace.Count - 1; u >= 0; u--)
+        {
+            var use = trace.Instructions[u];
+            if (use.IsRegion)
+            {
+                // A value a loop captures (or starts from) has an adjoint the loop computes: not a constant.
+                trace.ForEachUse(use, v => constant[v] = false);
+                continue;
+            }
+            for (int k = 0; k < use.Arity; k++)
+            {
+                int v = use.Operand(k).Index;
+                bool linear = use.Op switch
+                {
+                    Op.Add or Op.Sub or Op.Neg or Op.Project => true,
+                    Op.Mul => IsConstant(use.Operand(1 - k).Index),
+                    Op.Div => k == 0 && IsConstant(use.B),
+                    _ => false,
+                };
+                constant[v] &= linear && constant[u];
+            }
+        }
+        return constant;
     }
 
     /// <summary>The bodies of the sums, maps and (forward, untaped) folds of <paramref name="trace"/>, at every depth.</summary>
@@ -45,14 +83,18 @@ internal static class NestedSumSplitting
         }
     }
 
-    /// <summary>The loop body <paramref name="body"/> (copied standalone, its captures unchanged) with its sums of sums split.</summary>
-    private static Trace SplitTopLevelSums(Trace body, Func<Trace, Trace> transformBody)
+    /// <summary>
+    /// <paramref name="body"/> (a loop body copied standalone, its captures unchanged, or the top-level trace) with the sums
+    /// of sums at its top that <paramref name="eligible"/> accepts split; every loop body inside goes through
+    /// <paramref name="transformBody"/>.
+    /// </summary>
+    private static Trace SplitTopLevelSums(Trace body, Func<Trace, Trace> transformBody, Func<int, Instruction, bool> eligible)
     {
         var b = new TraceBuilder(body.Environment);
         b.AdoptDataReads(body);
         bool Split(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (ins.Op != Op.Sum || body.Instructions[ins.B].Op is not (Op.Capture or Op.Const)) return false;
+            if (ins.Op != Op.Sum || !eligible(i, ins)) return false;
             var region = body.Regions[ins.C];
             var inner = region.Body;
             // The inner sums' results that the body reads, in order: (sum, result number, projection).
