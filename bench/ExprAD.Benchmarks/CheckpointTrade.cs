@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace ExprAD.Benchmarks;
 
@@ -19,7 +18,7 @@ public static class CheckpointTrade
         double[] p = [0.7, 0.4];
         var value = AD.Value<double[]>((p, u) => Enumerable.Range(0, u.Length).Aggregate(new[] { 0.0, 0.0 },
             (s, t) => new[] { Math.Tanh(p[0] * s[0] + p[1] * u[t]), s[1] + s[0] * s[0] })[1]);
-        double function = Fastest(() => value(p, u));
+        double function = Stopwatches.Fastest(runs: 7, call: () => value(p, u));
         Console.WriteLine($"function alone: {function:F1} ms");
         Console.WriteLine("| k | first call allocates (MB) | gradient (ms) | gradient / function |");
         Console.WriteLine("|---:|---:|---:|---:|");
@@ -35,24 +34,12 @@ public static class CheckpointTrade
                 long before = GC.GetAllocatedBytesForCurrentThread();
                 gradient(p, u, g);
                 long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                double ms = Fastest(() => gradient(p, u, g));
+                double ms = Stopwatches.Fastest(runs: 7, call: () => gradient(p, u, g));
                 row = $"| {k} | {allocated / 1e6:F3} | {ms:F1} | {ms / function:F2} |";
             }, maxStackSize: 16 << 20);
             thread.Start();
             thread.Join();
             Console.WriteLine(row);
         }
-    }
-
-    private static double Fastest(Func<double> call)
-    {
-        double best = double.MaxValue;
-        for (int run = 0; run < 7; run++)
-        {
-            var clock = Stopwatch.StartNew();
-            call();
-            best = Math.Min(best, clock.Elapsed.TotalMilliseconds);
-        }
-        return best;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Linq.Expressions;
 
 namespace ExprAD.Benchmarks;
@@ -47,7 +46,7 @@ public static class LinqMlp
         var w = Enumerable.Range(0, hidden * features + hidden).Select(_ => (random.NextDouble() - 0.5) * 0.3).ToArray();
         var hand = new double[w.Length];
         double handLoss = HandGradient(w, data, hand);
-        double handMs = Fastest(() => HandGradient(w, data, hand));
+        double handMs = Time(() => HandGradient(w, data, hand));
         Console.WriteLine($"{rows} rows x {features} features, {hidden} hidden units; hand-written loss and gradient {handMs:F2} ms");
         Console.WriteLine("| form | loss (ms) | gradient (ms) | gradient / loss | gradient / hand-written |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
@@ -60,7 +59,7 @@ public static class LinqMlp
             // The same loss and gradient as the hand-written pass (the additions differ in order).
             if (Math.Abs(value - handLoss) > 1e-9 * Math.Abs(handLoss) || g.Zip(hand).Any(p => Math.Abs(p.First - p.Second) > 1e-9 * (1 + Math.Abs(p.Second))))
                 throw new InvalidOperationException($"{name}: the gradient differs from the hand-written one");
-            double lossMs = Fastest(() => loss(w, data)), gradientMs = Fastest(() => gradient(w, data, g));
+            double lossMs = Time(() => loss(w, data)), gradientMs = Time(() => gradient(w, data, g));
             Console.WriteLine($"| {name} | {lossMs:F2} | {gradientMs:F2} | {gradientMs / lossMs:F2} | {gradientMs / handMs:F2} |");
         }
         RunLogSumExp();
@@ -80,7 +79,7 @@ public static class LinqMlp
         var value = AD.Value(LogSumExp);
         var gradient = AD.Gradient(LogSumExp);
         var g = new double[w.Length];
-        double valueMs = Fastest(() => value(w, data)), gradientMs = Fastest(() => gradient(w, data, g));
+        double valueMs = Time(() => value(w, data)), gradientMs = Time(() => gradient(w, data, g));
         Console.WriteLine($"log Σ_i exp(w·x_i), 20,000 rows x 20 features: function {valueMs:F3} ms, gradient {gradientMs:F3} ms, {gradientMs / valueMs:F2}x");
     }
 
@@ -115,16 +114,5 @@ public static class LinqMlp
         return loss;
     }
 
-    private static double Fastest(Func<double> call)
-    {
-        for (int warm = 0; warm < 5; warm++) call();
-        double best = double.MaxValue;
-        for (int run = 0; run < 30; run++)
-        {
-            var clock = Stopwatch.StartNew();
-            call();
-            best = Math.Min(best, clock.Elapsed.TotalMilliseconds);
-        }
-        return best;
-    }
+    private static double Time(Func<double> call) => Stopwatches.Fastest(call, runs: 30, warmUps: 5);
 }
