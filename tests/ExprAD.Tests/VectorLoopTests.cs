@@ -288,6 +288,15 @@ public class VectorLoopTests
         }
         Assert.That(loss, Is.EqualTo(expectedLoss).Within(1e-12));
         for (int p = 0; p < w.Length; p++) Assert.That(g[p], Is.EqualTo(expected[p]).Within(1e-12), $"∂/∂w[{p}]");
+
+        // The maps of inner sums live in the per-thread workspace: steady-state calls allocate nothing.
+        var gradient = AD.Gradient(f);
+        Assert.That(AllocationTests.Measure(() =>
+        {
+            double sum = 0;
+            for (int call = 0; call < 20; call++) sum += gradient(w, data, g);
+            return sum;
+        }), Is.Zero);
     }
 
     public static IEnumerable<TestCaseData> NetworkForms()
