@@ -21,6 +21,7 @@ namespace ExprAD.Passes;
 /// </remarks>
 internal static class NestedSumSplitting
 {
+    /// <summary>The primal <paramref name="trace"/> with its sums of sums split (see the class remarks for which ones).</summary>
     public static Trace Apply(Trace trace)
     {
         var loopBodies = new HashSet<Trace>(ReferenceEqualityComparer.Instance);
