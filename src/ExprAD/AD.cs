@@ -68,14 +68,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static GradientFunc Gradient(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<GradientKernel>(f, "gradient" + options.Key, OneArray, (source, compileChunk) =>
-        {
-            var inputs = InputsOf(source);
-            var trace = Reverse(source, options);
-            return (trace, TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<GradientKernel>(f, "gradient", OneArray, options, GradientOf);
         return new BoundGradient(kernel, constants, info).Invoke;
     }
 
@@ -90,14 +83,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static GradientFunc<TData> Gradient<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<GradientKernel<TData>>(f, "gradient-data" + options.Key, ArrayAndData, (source, compileChunk) =>
-        {
-            var inputs = InputsOf(source);
-            var trace = Reverse(source, options);
-            return (trace, TraceLowering.Lower<GradientKernel<TData>>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<GradientKernel<TData>>(f, "gradient-data", ArrayAndData, options, GradientOf);
         return new BoundGradient<TData>(kernel, constants, info).Invoke;
     }
 
@@ -112,13 +98,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
     public static ValueFunc Value(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<ValueKernel>(f, "value" + options.Key, OneArray, (source, compileChunk) =>
-        {
-            var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<ValueKernel>(trace, LoweringPlans.Value(trace, InputsOf(source)) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<ValueKernel>(f, "value", OneArray, options, ValueOf);
         return new BoundValue(kernel, constants, info).Invoke;
     }
 
@@ -131,13 +111,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
     public static ValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<ValueKernel<TData>>(f, "value-data" + options.Key, ArrayAndData, (source, compileChunk) =>
-        {
-            var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<ValueKernel<TData>>(trace, LoweringPlans.Value(trace, InputsOf(source)) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<ValueKernel<TData>>(f, "value-data", ArrayAndData, options, ValueOf);
         return new BoundValue<TData>(kernel, constants, info).Invoke;
     }
 
@@ -152,13 +126,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
     public static VectorValueFunc Value(Expression<Func<double[], double[]>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<VectorValueKernel>(f, "vector-value" + options.Key, OneArray, (source, compileChunk) =>
-        {
-            var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<VectorValueKernel>(trace, LoweringPlans.Values(trace, InputsOf(source)) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<VectorValueKernel>(f, "vector-value", OneArray, options, ValuesOf);
         return new BoundVectorValue(kernel, constants, info).Invoke;
     }
 
@@ -171,13 +139,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot translate; the message quotes it.</exception>
     public static VectorValueFunc<TData> Value<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<VectorValueKernel<TData>>(f, "vector-value-data" + options.Key, ArrayAndData, (source, compileChunk) =>
-        {
-            var trace = DeadCodeElimination.Apply(source);
-            return (trace, TraceLowering.Lower<VectorValueKernel<TData>>(trace, LoweringPlans.Values(trace, InputsOf(source)) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<VectorValueKernel<TData>>(f, "vector-value-data", ArrayAndData, options, ValuesOf);
         return new BoundVectorValue<TData>(kernel, constants, info).Invoke;
     }
 
@@ -194,13 +156,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static JacobianFunc Jacobian(Expression<Func<double[], double[]>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<JacobianKernel>(f, "jacobian" + options.Key, OneArray, (source, compileChunk) =>
-        {
-            var (trace, layout) = JacobianOf(source, f.Body, options);
-            return (trace, TraceLowering.Lower<JacobianKernel>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<JacobianKernel>(f, "jacobian", OneArray, options, (source, o) => JacobianOf(source, f.Body, o));
         return new BoundJacobian(kernel, constants, info).Invoke;
     }
 
@@ -216,13 +172,7 @@ public static class AD
     /// <exception cref="NotSupportedException">The body is not <c>new[] { ... }</c>, or the lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static JacobianFunc<TData> Jacobian<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        options ??= ADOptions.Default;
-        var (kernel, constants, info) = Compile<JacobianKernel<TData>>(f, "jacobian-data" + options.Key, ArrayAndData, (source, compileChunk) =>
-        {
-            var (trace, layout) = JacobianOf(source, f.Body, options);
-            return (trace, TraceLowering.Lower<JacobianKernel<TData>>(trace, LoweringPlans.Jacobian(trace, InputsOf(source), layout) with { Options = options }, compileChunk));
-        });
+        var (kernel, constants, info) = CompileWithOptions<JacobianKernel<TData>>(f, "jacobian-data", ArrayAndData, options, (source, o) => JacobianOf(source, f.Body, o));
         return new BoundJacobian<TData>(kernel, constants, info).Invoke;
     }
 
@@ -333,10 +283,48 @@ public static class AD
         DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval))));
 
     /// <summary>
-    /// The derived trace of a Jacobian and where its outputs go. Forward mode costs one tangent per element read, reverse
+    /// The shared compile step of the entry points that take <see cref="ADOptions"/>: checks <paramref name="f"/>, keys the
+    /// cache by the request and the options, derives the trace to lower and its plan with <paramref name="derive"/>, and
+    /// lowers it with the options.
+    /// </summary>
+    private static (TKernel Kernel, object[] Constants, CompilationInfo Info) CompileWithOptions<TKernel>(LambdaExpression f, string request,
+        ImmutableArray<ParameterRole> roles, ADOptions? options, Func<Trace, ADOptions, (Trace Derived, LoweringPlan Plan)> derive) where TKernel : Delegate
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var chosen = options ?? ADOptions.Default;
+        return Compile<TKernel>(f, request + chosen.Key, roles, (source, compileChunk) =>
+        {
+            var (derived, plan) = derive(source, chosen);
+            return (derived, TraceLowering.Lower<TKernel>(derived, plan with { Options = chosen }, compileChunk));
+        });
+    }
+
+    /// <summary>The gradient's trace (reverse mode) and plan.</summary>
+    private static (Trace, LoweringPlan) GradientOf(Trace source, ADOptions options)
+    {
+        var trace = Reverse(source, options);
+        return (trace, LoweringPlans.Gradient(trace, InputsOf(source)));
+    }
+
+    /// <summary>The function's own trace and the plan returning its value.</summary>
+    private static (Trace, LoweringPlan) ValueOf(Trace source, ADOptions _)
+    {
+        var trace = DeadCodeElimination.Apply(source);
+        return (trace, LoweringPlans.Value(trace, InputsOf(source)));
+    }
+
+    /// <summary>The function's own trace and the plan writing its values (a vector-valued function).</summary>
+    private static (Trace, LoweringPlan) ValuesOf(Trace source, ADOptions _)
+    {
+        var trace = DeadCodeElimination.Apply(source);
+        return (trace, LoweringPlans.Values(trace, InputsOf(source)));
+    }
+
+    /// <summary>
+    /// The derived trace of a Jacobian and its plan (where its outputs go). Forward mode costs one tangent per element read, reverse
     /// mode one adjoint sweep per output; each carries about the same work, so the smaller count wins (forward on ties).
     /// </summary>
-    private static (Trace Trace, JacobianLayout Layout) JacobianOf(Trace source, System.Linq.Expressions.Expression body, ADOptions options)
+    private static (Trace Trace, LoweringPlan Plan) JacobianOf(Trace source, System.Linq.Expressions.Expression body, ADOptions options)
     {
         if (source.Outputs.Any(o => source[o].Kind == ValueKind.Array))
             throw Error.CannotDifferentiate(body, "the Jacobian of an array of run-time length is not supported; return new[] { e1, ..., em }, or take the gradient of one element");
@@ -348,7 +336,8 @@ public static class AD
             // Outputs: the m values, then direction-major tangents: direction d's tangent of output k is m + d m + k.
             for (int d = 0; d < columns.Length; d++)
                 for (int k = 0; k < m; k++) entries.Add((k, columns[d], m + d * m + k));
-            return (DeadCodeElimination.Apply(forward), new JacobianLayout(m, columns.Length == 0 ? 0 : columns[^1] + 1, entries));
+            var derived = DeadCodeElimination.Apply(forward);
+            return (derived, LoweringPlans.Jacobian(derived, InputsOf(source), new JacobianLayout(m, columns.Length == 0 ? 0 : columns[^1] + 1, entries)));
         }
         // Sweep s seeds output s: its adjoints are row s. Outputs: the m values, then each sweep's adjoints of the inputs.
         var inputs = InputsOf(source);
@@ -356,7 +345,7 @@ public static class AD
         for (int s = 0; s < m; s++)
             for (int j = 0; j < inputs.Length; j++) entries.Add((s, inputs[j].B, m + s * inputs.Length + j));
         var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
-        return (trace, new JacobianLayout(m, 0, entries));
+        return (trace, LoweringPlans.Jacobian(trace, InputsOf(source), new JacobianLayout(m, 0, entries)));
     }
 
     /// <summary>

@@ -57,11 +57,12 @@ public sealed class LoopPropertyTests
 
     private static string Bits(double v) => $"{v:R} (0x{BitConverter.DoubleToInt64Bits(v):x16})";
 
-    /// <summary>(a) Reverse and forward mode agree on every partial.</summary>
-    [TestCaseSource(nameof(BatchNumbers))]
-    public void ReverseMode_EqualsForwardMode(int batch)
+    /// <summary>
+    /// Every partial of every program of <paramref name="batch"/> at two points: the program, the point, the gradient there
+    /// (reverse mode), the partial's index, and forward mode's value of that partial (computed when asked).
+    /// </summary>
+    private static IEnumerable<(RandomLoopProgram Program, double[] X, double[] Gradient, int I, Func<double> Forward)> Partials(int batch)
     {
-        using var scope = Assert.EnterMultipleScope();
         foreach (var program in Batch(batch))
         {
             var gradient = AD.Gradient(program.Lambda);
@@ -72,11 +73,23 @@ public sealed class LoopPropertyTests
                 gradient(x, g);
                 for (int i = 0; i < x.Length; i++)
                 {
-                    jvp(x, Unit(x.Length, i), out double d);
-                    Assert.That(FiniteDifferences.Close(g[i], d, 1e-10), Is.True, () =>
-                        $"∂f/∂x[{i}] at {At(x)}: reverse {g[i]:R}, forward {d:R}\n{program}");
+                    var direction = Unit(x.Length, i);
+                    yield return (program, x, g, i, () => { jvp(x, direction, out double d); return d; });
                 }
             }
+        }
+    }
+
+    /// <summary>(a) Reverse and forward mode agree on every partial.</summary>
+    [TestCaseSource(nameof(BatchNumbers))]
+    public void ReverseMode_EqualsForwardMode(int batch)
+    {
+        using var scope = Assert.EnterMultipleScope();
+        foreach (var (program, x, g, i, forward) in Partials(batch))
+        {
+            double d = forward();
+            Assert.That(FiniteDifferences.Close(g[i], d, 1e-10), Is.True, () =>
+                $"∂f/∂x[{i}] at {At(x)}: reverse {g[i]:R}, forward {d:R}\n{program}");
         }
     }
 
@@ -88,30 +101,20 @@ public sealed class LoopPropertyTests
         var skipped = new List<string>();
         using (Assert.EnterMultipleScope())
         {
-            foreach (var program in Batch(batch))
+            foreach (var (program, x, g, i, forward) in Partials(batch))
             {
-                var gradient = AD.Gradient(program.Lambda);
-                var jvp = AD.Jvp(program.Lambda);
-                foreach (var x in program.Points(2))
+                partials++;
+                var fd = FiniteDifferences.Partial(program.Linq, x, i);
+                if (!FiniteDifferences.IsReliable(fd))
                 {
-                    var g = new double[x.Length];
-                    gradient(x, g);
-                    for (int i = 0; i < x.Length; i++)
-                    {
-                        partials++;
-                        var fd = FiniteDifferences.Partial(program.Linq, x, i);
-                        if (!FiniteDifferences.IsReliable(fd))
-                        {
-                            skipped.Add($"seed {program.Seed}, ∂f/∂x[{i}] at {At(x)}: {fd}");
-                            continue;
-                        }
-                        jvp(x, Unit(x.Length, i), out double d);
-                        Assert.That(FiniteDifferences.Agrees(g[i], fd), Is.True, () =>
-                            $"reverse ∂f/∂x[{i}] = {g[i]:R} at {At(x)}; finite differences give {fd}\n{program}");
-                        Assert.That(FiniteDifferences.Agrees(d, fd), Is.True, () =>
-                            $"forward ∂f/∂x[{i}] = {d:R} at {At(x)}; finite differences give {fd}\n{program}");
-                    }
+                    skipped.Add($"seed {program.Seed}, ∂f/∂x[{i}] at {At(x)}: {fd}");
+                    continue;
                 }
+                double d = forward();
+                Assert.That(FiniteDifferences.Agrees(g[i], fd), Is.True, () =>
+                    $"reverse ∂f/∂x[{i}] = {g[i]:R} at {At(x)}; finite differences give {fd}\n{program}");
+                Assert.That(FiniteDifferences.Agrees(d, fd), Is.True, () =>
+                    $"forward ∂f/∂x[{i}] = {d:R} at {At(x)}; finite differences give {fd}\n{program}");
             }
         }
         Assert.That(skipped.Count, Is.LessThanOrEqualTo(MaxSkippedFraction * partials), () =>

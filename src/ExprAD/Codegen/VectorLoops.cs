@@ -59,21 +59,16 @@ internal static partial class TraceLowering
             var values = new Expression?[body.Count];
             var locals = new List<ParameterExpression>();
             var iteration = new List<Expression>();
-            // Loop-invariant scalars are broadcast once, before the loop.
-            Expression Broadcast(Expression scalar)
+            // A vector local assigned in `into`: before the loop for loop-invariant scalars (broadcast once), in every block else.
+            Expression Local(List<Expression> into, Expression vector)
             {
                 var local = pool.Take(typeof(Vector256<double>));
                 locals.Add(local);
-                statements.Add(Expression.Assign(local, Expression.Call(VectorBroadcast, scalar)));
+                into.Add(Expression.Assign(local, vector));
                 return local;
             }
-            Expression Varying(Expression vector)
-            {
-                var local = pool.Take(typeof(Vector256<double>));
-                locals.Add(local);
-                iteration.Add(Expression.Assign(local, vector));
-                return local;
-            }
+            Expression Broadcast(Expression scalar) => Local(statements, Expression.Call(VectorBroadcast, scalar));
+            Expression Varying(Expression vector) => Local(iteration, vector);
             for (int j = 0; j < body.Count; j++)
             {
                 var ins = body.Instructions[j];

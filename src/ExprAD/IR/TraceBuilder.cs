@@ -103,16 +103,7 @@ internal sealed class TraceBuilder
         var region = new Region(body.Build(outputs), body._captures.ToImmutableArray());
         // A map equal to an earlier one of this trace (a loop body's map, and its copy that the fused adjoint loop
         // replays) is that map: its arrays are built once.
-        for (int i = 0; i < _instructions.Count; i++)
-        {
-            var earlier = _instructions[i];
-            if (earlier.Op != Op.Map || earlier.A != start.Index || earlier.B != count.Index) continue;
-            var other = _regions[earlier.C];
-            if (other.Captures.SequenceEqual(region.Captures) && SameTrace(other.Body, region.Body))
-                return outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Array, i, k))).ToArray();
-        }
-        _regions.Add(region);
-        var map = Effect(new Instruction(Op.Map, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        var map = FindEqualLoop(Op.Map, start, count, region) ?? AddLoop(Op.Map, start, count, region);
         return outputs.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Array, map.Index, k))).ToArray();
     }
 
@@ -150,9 +141,9 @@ internal sealed class TraceBuilder
         if (initial.Count == 0 || outputs.Count < initial.Count) throw new InvalidOperationException("A fold carries at least one state, and its body computes each.");
         for (int k = 0; k < outputs.Count; k++)
         {
-            var kind = k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar;
-            // Recorded values (the last `recorded` outputs) are the scalars and arrays of the body's loops.
-            if (k >= outputs.Count - recorded) kind = body.KindOf(outputs[k]);
+            // A state's next value has the state's kind, a sum is a scalar; recorded values (the last `recorded` outputs)
+            // are scalars or arrays.
+            var kind = k < initial.Count ? KindOf(initial[k]) : k >= outputs.Count - recorded ? body.KindOf(outputs[k]) : ValueKind.Scalar;
             if (kind is not (ValueKind.Scalar or ValueKind.Array) || body.KindOf(outputs[k]) != kind)
                 throw new InvalidOperationException("A fold carries scalars and arrays, each state's next value of its own kind, and sums scalars.");
         }
@@ -168,7 +159,7 @@ internal sealed class TraceBuilder
         int resultCount = outputs.Count - recorded;
         // A forward fold equal to an earlier one of this trace (the primal loop fused with the adjoint loop that recomputes
         // it) is that fold: it is computed once, and records the tape if either copy does.
-        if (!backward && FindEqualFold(start, count, region) is { } earlier)
+        if (!backward && FindEqualLoop(Op.Fold, start, count, region) is { } earlier)
         {
             var kept = _regions[this[earlier].C];
             // The kept fold takes on the other's tape, and its recorded values (the same instructions, so the same outputs).
@@ -178,24 +169,35 @@ internal sealed class TraceBuilder
             return (earlier, Enumerable.Range(0, resultCount)
                 .Select(k => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, earlier.Index, k))).ToArray());
         }
-        _regions.Add(region);
-        var fold = Effect(new Instruction(Op.Fold, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        var fold = AddLoop(Op.Fold, start, count, region);
         return (fold, Enumerable.Range(0, resultCount)
             .Select(k => Append(new Instruction(Op.Project, k < initial.Count ? KindOf(initial[k]) : ValueKind.Scalar, fold.Index, k))).ToArray());
     }
 
-    private Value? FindEqualFold(Value start, Value count, Region region)
+    /// <summary>
+    /// An earlier forward loop of this builder (a map or a fold) that computes what <paramref name="region"/> would: the same
+    /// operation, range, captures, initial state and body, up to the values a fold records. Null: none.
+    /// </summary>
+    private Value? FindEqualLoop(Op op, Value start, Value count, Region region)
     {
+        static Trace Results(Region r) => r.Body.WithOutputs(r.Body.Outputs[..r.ResultCount]);
         for (int i = 0; i < _instructions.Count; i++)
         {
             var ins = _instructions[i];
-            if (ins.Op != Op.Fold || ins.A != start.Index || ins.B != count.Index) continue;
+            if (ins.Op != op || ins.A != start.Index || ins.B != count.Index) continue;
             var other = _regions[ins.C];
             if (!other.Backward && other.TapeOf is null && other.Initial.SequenceEqual(region.Initial) && other.Captures.SequenceEqual(region.Captures)
-                && SameTrace(other.Body.WithOutputs(other.Body.Outputs[..other.ResultCount]), region.Body.WithOutputs(region.Body.Outputs[..region.ResultCount])))
+                && SameTrace(Results(other), Results(region)))
                 return new Value(i);
         }
         return null;
+    }
+
+    /// <summary>Adds <paramref name="region"/> and the loop instruction running it.</summary>
+    private Value AddLoop(Op op, Value start, Value count, Region region)
+    {
+        _regions.Add(region);
+        return Effect(new Instruction(op, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
     }
 
     /// <summary>True when two loop bodies are the same computation: the same instructions, outputs, data reads and nested loops.</summary>

@@ -156,23 +156,37 @@ internal static class ForwardMode
 
         // Results: the primal outputs, then every tangent output that exists.
         var summands = body.Outputs.Select(o => innerPrimal[o.Index]).ToList();
-        var tangentSlots = new int?[directions, body.Outputs.Length];
-        for (int d = 0; d < directions; d++)
-            for (int k = 0; k < body.Outputs.Length; k++)
-                if (innerTangents[d][body.Outputs[k].Index] is { } t)
-                {
-                    tangentSlots[d, k] = summands.Count;
-                    summands.Add(t);
-                }
+        var tangentSlots = AppendTangents(summands, body, 0, innerTangents, directions);
         var results = emit(primal[ins.A], primal[ins.B], child, summands);
         var resultTangents = new Value?[directions][];
-        for (int d = 0; d < directions; d++)
-        {
-            resultTangents[d] = new Value?[body.Outputs.Length];
-            for (int k = 0; k < body.Outputs.Length; k++)
-                if (tangentSlots[d, k] is { } slot) resultTangents[d][k] = results[slot];
-        }
+        for (int d = 0; d < directions; d++) resultTangents[d] = new Value?[body.Outputs.Length];
+        ReadTangents(resultTangents, 0, tangentSlots, results);
         return (results[..body.Outputs.Length], resultTangents);
+    }
+
+    /// <summary>
+    /// Appends to a loop's <paramref name="outputs"/> the tangent, in each direction, of every body output from
+    /// <paramref name="first"/> on that has one; returns where each went (null: no tangent).
+    /// </summary>
+    private static int?[,] AppendTangents(List<Value> outputs, Trace body, int first, Value?[][] innerTangents, int directions)
+    {
+        var slots = new int?[directions, body.Outputs.Length - first];
+        for (int d = 0; d < directions; d++)
+            for (int k = 0; k < slots.GetLength(1); k++)
+                if (innerTangents[d][body.Outputs[first + k].Index] is { } t)
+                {
+                    slots[d, k] = outputs.Count;
+                    outputs.Add(t);
+                }
+        return slots;
+    }
+
+    /// <summary>The loop's results at <paramref name="slots"/> (from <see cref="AppendTangents"/>): the tangents of results <paramref name="first"/> on.</summary>
+    private static void ReadTangents(Value?[][] resultTangents, int first, int?[,] slots, Value[] results)
+    {
+        for (int d = 0; d < slots.GetLength(0); d++)
+            for (int k = 0; k < slots.GetLength(1); k++)
+                if (slots[d, k] is { } slot) resultTangents[d][first + k] = results[slot];
     }
 
     private static Leaves CapturesOf(Region region, TraceBuilder child, Value[] primal, Value?[][] tangents,
@@ -238,28 +252,16 @@ internal static class ForwardMode
         // Sums after the states: the primal ones, then every tangent that exists.
         int sums = body.Outputs.Length - states;
         for (int k = states; k < body.Outputs.Length; k++) outputs.Add(innerPrimal[body.Outputs[k].Index]);
-        var sumSlot = new int?[directions, sums];
-        for (int d = 0; d < directions; d++)
-            for (int k = 0; k < sums; k++)
-                if (innerTangents[d][body.Outputs[states + k].Index] is { } t)
-                {
-                    sumSlot[d, k] = outputs.Count;
-                    outputs.Add(t);
-                }
+        var sumSlots = AppendTangents(outputs, body, states, innerTangents, directions);
         var (_, results) = b.EmitFold(primal[ins.A], primal[ins.B], initial, child, outputs);
 
         var resultPrimal = new Value[body.Outputs.Length];
         var resultTangents = new Value?[directions][];
         for (int k = 0; k < states; k++) resultPrimal[k] = results[k];
         for (int k = 0; k < sums; k++) resultPrimal[states + k] = results[slots + k];
-        for (int d = 0; d < directions; d++)
-        {
-            resultTangents[d] = new Value?[body.Outputs.Length];
-            for (int k = 0; k < states; k++)
-                if (slot[d, k] is { } s) resultTangents[d][k] = results[s];
-            for (int k = 0; k < sums; k++)
-                if (sumSlot[d, k] is { } s) resultTangents[d][states + k] = results[s];
-        }
+        for (int d = 0; d < directions; d++) resultTangents[d] = new Value?[body.Outputs.Length];
+        ReadTangents(resultTangents, 0, slot, results);
+        ReadTangents(resultTangents, states, sumSlots, results);
         return (resultPrimal, resultTangents);
     }
 
