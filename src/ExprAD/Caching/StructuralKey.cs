@@ -107,11 +107,13 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             {
                 case ConstantExpression c:
                     if (c.Value is null) Numbers.Add(0);
+                    // Whether a constant is baked into the kernel or read at call time follows its static type, exactly as
+                    // the translator decides (a boxed 2.5 typed object or double? is a runtime constant, not a baked double).
+                    else if (!RuntimeConstants.IsBaked(c.Type)) Numbers.Add(1_000_000 + Constants.IndexOf(c.Value));
                     // Doubles by bit pattern: boxed 0.0 and -0.0 are Equal, but x / 0.0 and x / -0.0 differ.
                     else if (c.Value is double d) Numbers.Add(BitConverter.DoubleToInt64Bits(d));
                     else if (c.Value is float f) Numbers.Add(BitConverter.SingleToInt32Bits(f));
-                    else if (RuntimeConstants.IsBaked(c.Type)) References.Add(c.Value);
-                    else Numbers.Add(1_000_000 + Constants.IndexOf(c.Value));
+                    else References.Add(c.Value);
                     break;
                 case MemberExpression m: References.Add(m.Member); break;
                 case MethodCallExpression m: References.Add(m.Method); Numbers.Add(m.Arguments.Count); break;

@@ -26,7 +26,24 @@ internal static class Error
     private static string Quote(Expression node)
     {
         // Expression.ToString recurses once per level; a deep tree is printed on a thread with a large stack.
-        var text = Frontend.StackGuard.IsShallow(node) ? node.ToString() : Frontend.StackGuard.RunOnLargeStack(node.ToString);
+        string Print() => UserCodeFree.Instance.Visit(node)!.ToString();
+        var text = Frontend.StackGuard.IsShallow(node) ? Print() : Frontend.StackGuard.RunOnLargeStack(Print);
         return text.Length <= 200 ? text : text[..200] + "…";
+    }
+
+    /// <summary>
+    /// A copy of a tree that prints without running user code: <see cref="Expression.ToString"/> calls <c>ToString</c> on
+    /// constants (closure objects, the user's own types) and on extension nodes that override it, and an error message must
+    /// never run code of the user's (it could throw, block or have effects). Such nodes print as their type's name instead.
+    /// </summary>
+    private sealed class UserCodeFree : ExpressionVisitor
+    {
+        public static readonly UserCodeFree Instance = new();
+
+        protected override Expression VisitConstant(ConstantExpression node) =>
+            node.Value is null || Caching.RuntimeConstants.IsBaked(node.Type) && node.Value.GetType() == node.Type ? node
+                : Expression.Parameter(node.Type, $"value({node.Type.Name})");
+
+        protected override Expression VisitExtension(Expression node) => Expression.Parameter(node.Type, $"[{node.GetType().Name}]");
     }
 }
