@@ -167,7 +167,6 @@ public sealed class EvaluationTrace
     private (double?[][] Partials, int?[] PassThrough) LocalDerivatives(double[] point)
     {
         var b = new TraceBuilder(_trace.Environment);
-        b.AdoptDataReads(_trace);
         var primal = new Value[_trace.Count];
         var slots = new List<Value>();
         var partialSlots = new List<(int Instruction, int Operand, int Slot)>();

@@ -34,7 +34,8 @@ internal static class Error
     /// <summary>
     /// A copy of a tree that prints without running user code: <see cref="Expression.ToString"/> calls <c>ToString</c> on
     /// constants (closure objects, the user's own types) and on extension nodes that override it, and an error message must
-    /// never run code of the user's (it could throw, block or have effects). Such nodes print as their type's name instead.
+    /// never run code of the user's (it could throw, block or have effects). Such nodes print as their type's name instead
+    /// (for a constant, exactly what <c>object.ToString</c> would print).
     /// </summary>
     private sealed class UserCodeFree : ExpressionVisitor
     {
@@ -42,7 +43,7 @@ internal static class Error
 
         protected override Expression VisitConstant(ConstantExpression node) =>
             node.Value is null || Caching.RuntimeConstants.IsBaked(node.Type) && node.Value.GetType() == node.Type ? node
-                : Expression.Parameter(node.Type, $"value({node.Type.Name})");
+                : Expression.Parameter(node.Type, $"value({node.Value.GetType()})");
 
         protected override Expression VisitExtension(Expression node) => Expression.Parameter(node.Type, $"[{node.GetType().Name}]");
     }

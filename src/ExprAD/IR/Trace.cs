@@ -71,8 +71,39 @@ internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
 }
 
 /// <summary>
+/// The values read at call time by every trace of one lambda (its transforms and loop bodies included), numbered once:
+/// an <see cref="Op.Data"/> instruction's <see cref="Instruction.A"/> indexes this table wherever the instruction is
+/// copied to, so passes never renumber reads. Append-only (an index, once given, always means the same read); equal
+/// accessors (same structure, never compared by printed text) share one entry.
+/// </summary>
+internal sealed class DataReadTable
+{
+    private readonly List<DataRead> _reads = new();
+    private readonly Dictionary<(object, ValueKind), int> _index = new();
+    private readonly Lock _lock = new();
+
+    /// <summary>The number of a read, added when new.</summary>
+    public int IndexOf(DataRead read)
+    {
+        // An accessor the structural key cannot encode is only shared with itself.
+        var key = ((object?)Caching.StructuralKey.Of(read.Accessor) ?? read.Accessor, read.Kind);
+        lock (_lock)
+        {
+            if (_index.TryGetValue(key, out int index)) return index;
+            _reads.Add(read);
+            _index.Add(key, _reads.Count - 1);
+            return _reads.Count - 1;
+        }
+    }
+
+    public DataRead this[int index] { get { lock (_lock) return _reads[index]; } }
+
+    public int Count { get { lock (_lock) return _reads.Count; } }
+}
+
+/// <summary>
 /// What a trace needs from the outside world, shared unchanged by every transform of it:
-/// the parameters of the original lambda and the two parameters data reads are written over.
+/// the parameters of the original lambda, the two parameters data reads are written over, and the data reads.
 /// </summary>
 internal sealed class TraceEnvironment
 {
@@ -83,6 +114,9 @@ internal sealed class TraceEnvironment
         Constants = Expression.Parameter(typeof(object[]), "constants");
         Data = dataType is null ? null : Expression.Parameter(dataType, "data");
     }
+
+    /// <summary>The values the traces of this lambda read at call time.</summary>
+    public DataReadTable DataReads { get; } = new();
 
     /// <summary>Names of the lambda's parameters, in order.</summary>
     public ImmutableArray<string> ParameterNames { get; }
@@ -106,18 +140,18 @@ internal sealed class TraceEnvironment
 internal sealed class Trace
 {
     public Trace(ImmutableArray<Instruction> instructions, ImmutableArray<Value> outputs,
-        ImmutableArray<DataRead> dataReads, TraceEnvironment environment, ImmutableArray<Region> regions = default)
+        TraceEnvironment environment, ImmutableArray<Region> regions = default)
     {
         Instructions = instructions;
         Outputs = outputs;
-        DataReads = dataReads;
         Environment = environment;
         Regions = regions.IsDefault ? [] : regions;
     }
 
     public ImmutableArray<Instruction> Instructions { get; }
     public ImmutableArray<Value> Outputs { get; }
-    public ImmutableArray<DataRead> DataReads { get; }
+    /// <summary>The call-time reads that <see cref="Op.Data"/> instructions index (shared by every trace of the lambda).</summary>
+    public DataReadTable DataReads => Environment.DataReads;
     public TraceEnvironment Environment { get; }
 
     /// <summary>The loop bodies that region instructions (<see cref="Instruction.C"/>) refer to.</summary>
@@ -167,7 +201,7 @@ internal sealed class Trace
     }
 
     /// <summary>The same instructions with other outputs (unused instructions stay until dead-code elimination).</summary>
-    public Trace WithOutputs(ImmutableArray<Value> outputs) => new(Instructions, outputs, DataReads, Environment, Regions);
+    public Trace WithOutputs(ImmutableArray<Value> outputs) => new(Instructions, outputs, Environment, Regions);
 
     /// <summary>A plain listing, one instruction a line, for debugging and test failure messages.</summary>
     public override string ToString()

@@ -19,10 +19,6 @@ internal sealed class TraceBuilder
 {
     private readonly List<Instruction> _instructions = new();
     private readonly Dictionary<Instruction, int> _existing = new();
-    private readonly List<DataRead> _dataReads = new();
-    // Data reads are shared when their accessors have the same structure (same members, methods and
-    // constants), never by printed text: two static fields of same-named classes print alike.
-    private readonly Dictionary<(object, ValueKind), int> _dataReadIndex = new();
 
     private readonly List<Region> _regions = new();
     private readonly List<Value> _captures = new();
@@ -200,9 +196,9 @@ internal sealed class TraceBuilder
         return Effect(new Instruction(op, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
     }
 
-    /// <summary>True when two loop bodies are the same computation: the same instructions, outputs, data reads and nested loops.</summary>
+    /// <summary>True when two loop bodies are the same computation: the same instructions (data reads are numbered per lambda), outputs and nested loops.</summary>
     private static bool SameTrace(Trace a, Trace b) =>
-        a.Instructions.SequenceEqual(b.Instructions) && a.Outputs.SequenceEqual(b.Outputs) && a.DataReads.SequenceEqual(b.DataReads)
+        a.Instructions.SequenceEqual(b.Instructions) && a.Outputs.SequenceEqual(b.Outputs)
         && a.Regions.Length == b.Regions.Length && a.Regions.Zip(b.Regions).All(p =>
             p.First.Captures.SequenceEqual(p.Second.Captures) && p.First.Initial.SequenceEqual(p.Second.Initial)
             && p.First.Backward == p.Second.Backward && p.First.TapeInterval == p.Second.TapeInterval && p.First.TapeOf == p.Second.TapeOf
@@ -337,28 +333,8 @@ internal sealed class TraceBuilder
         _instructions.Add(new Instruction(Op.ScatterAdd, ValueKind.Effect, index.Index, value.Index, parameter));
     }
 
-    /// <summary>A value read at call time; equal accessors share one read.</summary>
-    public Value Data(DataRead read)
-    {
-        var key = (DataReadKey(read), read.Kind);
-        if (!_dataReadIndex.TryGetValue(key, out int index))
-        {
-            index = _dataReads.Count;
-            _dataReads.Add(read);
-            _dataReadIndex.Add(key, index);
-        }
-        return Append(new Instruction(Op.Data, read.Kind, index));
-    }
-
-    /// <summary>Copies the data reads of <paramref name="source"/> in order, so that its Data instructions keep their meaning.</summary>
-    public void AdoptDataReads(Trace source)
-    {
-        foreach (var read in source.DataReads)
-            if (_dataReadIndex.TryAdd((DataReadKey(read), read.Kind), _dataReads.Count)) _dataReads.Add(read);
-    }
-
-    // An accessor the structural key cannot encode is only shared with itself.
-    private static object DataReadKey(DataRead read) => (object?)Caching.StructuralKey.Of(read.Accessor) ?? read.Accessor;
+    /// <summary>A value read at call time; equal accessors share one read (see <see cref="DataReadTable"/>).</summary>
+    public Value Data(DataRead read) => Append(new Instruction(Op.Data, read.Kind, Environment.DataReads.IndexOf(read)));
 
     /// <summary>Re-emits an instruction whose operands are already values of this builder.</summary>
     public Value Emit(Instruction ins) => ins.Op switch
@@ -512,5 +488,5 @@ internal sealed class TraceBuilder
     }
 
     public Trace Build(IEnumerable<Value> outputs) =>
-        new(_instructions.ToImmutableArray(), outputs.ToImmutableArray(), _dataReads.ToImmutableArray(), Environment, _regions.ToImmutableArray());
+        new(_instructions.ToImmutableArray(), outputs.ToImmutableArray(), Environment, _regions.ToImmutableArray());
 }

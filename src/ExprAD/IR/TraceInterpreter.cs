@@ -15,8 +15,14 @@ internal static class TraceInterpreter
     public static double[] Run(Trace trace, Func<Instruction, double> input, object[] constants,
         Func<int, int>? length = null, Action<int, int, double>? scatterAdd = null)
     {
-        var reads = trace.DataReads.Select(r => CompileRead(trace, r)).ToArray();
-        var context = new Context(input, ins => reads[ins.A](constants),
+        // Each read compiled once, when first evaluated (loop bodies read from the same table as the top level).
+        var reads = new Dictionary<int, Func<object[], double>>();
+        double Read(Instruction ins)
+        {
+            if (!reads.TryGetValue(ins.A, out var read)) reads.Add(ins.A, read = CompileRead(trace, trace.DataReads[ins.A]));
+            return read(constants);
+        }
+        var context = new Context(input, Read,
             length ?? (_ => throw new InvalidOperationException("No array lengths given.")),
             scatterAdd ?? ((_, _, _) => throw new InvalidOperationException("No gradient to add into.")));
         return Run(trace, context, [], 0, [], []);

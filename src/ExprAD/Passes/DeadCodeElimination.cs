@@ -39,7 +39,7 @@ internal static class DeadCodeElimination
         }
         if (kept.Count == trace.Count) return trace;
         var outputs = trace.Outputs.Select(o => new Value(renamed[o.Index])).ToImmutableArray();
-        return new Trace(kept.ToImmutable(), outputs, trace.DataReads, trace.Environment, trace.Regions);
+        return new Trace(kept.ToImmutable(), outputs, trace.Environment, trace.Regions);
     }
 
     /// <summary>
@@ -58,7 +58,6 @@ internal static class DeadCodeElimination
             }
 
         var b = new TraceBuilder(trace.Environment);
-        b.AdoptDataReads(trace);
         bool TrimSum(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
             if (ins.Op != Op.Sum) return false;

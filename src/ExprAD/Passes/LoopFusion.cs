@@ -19,7 +19,6 @@ internal static class LoopFusion
         var fused = FuseTopLevel(trace);
         if (fused.Regions.Length == 0) return fused;
         var b = new TraceBuilder(fused.Environment);
-        b.AdoptDataReads(fused);
         // Replay applies the pass to every body before copying it (ReplayRegion recurses through transformBody).
         var renamed = TraceCopy.Replay(fused, b, transformBody: FuseTopLevel);
         return b.Build(fused.Outputs.Select(o => renamed[o.Index]));
@@ -52,7 +51,6 @@ internal static class LoopFusion
         if (partner.Count == 0) return trace;
 
         var b = new TraceBuilder(trace.Environment);
-        b.AdoptDataReads(trace);
         var early = new HashSet<int>();
         foreach (var (earlier, later) in partner)
             foreach (var c in trace.Regions[trace.Instructions[later].C].Captures)

@@ -92,7 +92,6 @@ internal static class NestedSumSplitting
     private static Trace SplitTopLevelSums(Trace body, Func<Trace, Trace> transformBody, Func<int, Instruction, bool> eligible)
     {
         var b = new TraceBuilder(body.Environment);
-        b.AdoptDataReads(body);
         bool Split(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
             if (ins.Op != Op.Sum || !eligible(i, ins)) return false;

@@ -31,7 +31,7 @@ internal static class TraceVerifier
                     if (ins.Kind != ValueKind.Scalar || ins.A < 0) Fail("bad input");
                     continue;
                 case Op.Data:
-                    if (ins.A < 0 || ins.A >= trace.DataReads.Length || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
+                    if (ins.A < 0 || ins.A >= trace.DataReads.Count || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
                     continue;
                 case Op.InputLength:
                     if (ins.Kind != ValueKind.Integer) Fail("a length is an integer");

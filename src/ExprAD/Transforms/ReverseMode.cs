@@ -47,7 +47,6 @@ internal static class ReverseMode
         // iteration record) rather than recomputing the inner sums.
         source = Passes.NestedSumSplitting.Apply(source);
         var b = new TraceBuilder(source.Environment);
-        b.AdoptDataReads(source);
         // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
         // merges a loop into an earlier one whose captures all come before it.
         var rows = new ScatterRow[sweeps];
