@@ -42,6 +42,8 @@ internal static partial class TraceLowering
         {
             if (CompileMethod is null) return false;
             var region = _trace.Regions[ins.C];
+            // A branch runs at most one iteration.
+            if (region.Branch) return false;
             var environment = _trace.Environment;
             var points = _plan.Parameters.Where(p => p.Type == typeof(ReadOnlySpan<double>)).ToArray();
             var gradients = _plan.Parameters.Where(p => p.Type == typeof(Span<double>)).ToArray();

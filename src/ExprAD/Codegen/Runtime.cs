@@ -71,6 +71,57 @@ public static class Runtime
         if (count > 0 && (from < 0 || (long)from + count > array.Length)) ThrowDataIndex(from < 0 ? from : Math.Max(from, array.Length), array.Length);
     }
 
+    /// <summary>
+    /// The count of <c>Enumerable.Range(start, count)</c>, checked as LINQ checks it: <see cref="ArgumentOutOfRangeException"/>
+    /// naming <c>count</c> unless <paramref name="count"/> &gt;= 0 and <paramref name="start"/> + <paramref name="count"/> - 1 &lt;= int.MaxValue.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int RangeCount(int start, int count)
+    {
+        if (count < 0 || (long)start + count - 1 > int.MaxValue) ThrowRangeCount(start, count);
+        return count;
+    }
+
+    private static void ThrowRangeCount(int start, int count) =>
+        throw new ArgumentOutOfRangeException(nameof(count), count,
+            $"Enumerable.Range({start}, {count}): the count must not be negative, and start + count - 1 must not exceed int.MaxValue.");
+
+    /// <summary>The number of elements an average divides by; <see cref="InvalidOperationException"/> when it is 0, as LINQ's Average throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NonEmpty(double count)
+    {
+        if (count == 0) ThrowNoElements();
+        return count;
+    }
+
+    /// <summary>The number of elements an average divides by; <see cref="InvalidOperationException"/> when it is 0, as LINQ's Average throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int NonEmpty(int count)
+    {
+        if (count == 0) ThrowNoElements();
+        return count;
+    }
+
+    /// <summary>LINQ's exception for Max, Min and Average of a sequence without elements.</summary>
+    public static void ThrowNoElements() => throw new InvalidOperationException("Sequence contains no elements");
+
+    /// <summary>
+    /// True when element <paramref name="value"/> replaces the maximum so far (<paramref name="best"/>; none yet when
+    /// <paramref name="found"/> is false) as LINQ's <c>Max</c> over doubles scans: the first element, then any element while
+    /// the maximum is NaN (NaN is kept only when every element is NaN, and then the last one), then only a larger one (the
+    /// first maximum on ties).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TakesMax(double value, double best, bool found) => !found || value > best || double.IsNaN(best);
+
+    /// <summary>
+    /// True when element <paramref name="value"/> replaces the minimum so far as LINQ's <c>Min</c> over doubles scans: the
+    /// first element, then a smaller one (the first minimum on ties), or the first NaN, which is then kept (the minimum of a
+    /// sequence holding NaN is NaN).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TakesMin(double value, double best, bool found) => !found || value < best || double.IsNaN(value) && !double.IsNaN(best);
+
     /// <summary>Throws when an output (the gradient, a Jacobian) shares memory with the point: it is accumulated while the point is still read.</summary>
     public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> output, string argument)
     {

@@ -70,6 +70,9 @@ internal static partial class TraceLowering
     private static readonly MethodInfo CopyInto = typeof(Runtime).GetMethod(nameof(Runtime.CopyInto))!;
     private static readonly MethodInfo Store = typeof(Runtime).GetMethod(nameof(Runtime.Store))!;
     private static readonly MethodInfo Load = typeof(Runtime).GetMethod(nameof(Runtime.Load))!;
+    private static readonly MethodInfo TakesMax = typeof(Runtime).GetMethod(nameof(Runtime.TakesMax))!;
+    private static readonly MethodInfo TakesMin = typeof(Runtime).GetMethod(nameof(Runtime.TakesMin))!;
+    private static readonly MethodInfo ThrowNoElements = typeof(Runtime).GetMethod(nameof(Runtime.ThrowNoElements))!;
 
     /// <summary>Lowers <paramref name="trace"/>; <paramref name="compileChunk"/> compiles the separate chunk methods of long traces.</summary>
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
@@ -531,25 +534,27 @@ internal static partial class TraceLowering
         }
 
         /// <summary>
-        /// for (...) { body; if (index == start || v &gt; best) (best, arg) = (v, index) }; returns the local
-        /// holding arg (-1 when the loop does not run). ArgMin compares with &lt;.
+        /// for (...) { body; if ([kept &amp;&amp;] Takes(v, best, arg &gt;= 0)) (best, arg) = (v, index) }, then LINQ's exception when
+        /// no element was taken; returns the local holding arg. Takes is <see cref="Runtime.TakesMax"/> or <see cref="Runtime.TakesMin"/>.
         /// </summary>
         private ParameterExpression EmitArgExtremum(Instruction ins)
         {
             int setup = Body.Count;
             var region = _trace.Regions[ins.C];
-            var output = region.Body.Outputs[0];
+            var outputs = region.Body.Outputs;
             var arg = _pool.Take(typeof(int));
             var best = _pool.Take(typeof(double));
             Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
             Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
             EmitLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), setup, (inner, index, first) =>
             {
-                var value = inner.ValueOf(output.Index);
-                var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
-                inner.Body.Add(Expression.IfThen(Expression.OrElse(Expression.Equal(index, first), better),
-                    Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
+                var value = inner.ValueOf(outputs[0].Index);
+                Expression takes = Expression.Call(ins.Op == Op.ArgMax ? TakesMax : TakesMin, value, best,
+                    Expression.GreaterThanOrEqual(arg, Expression.Constant(0)));
+                if (outputs.Length > 1) takes = Expression.AndAlso(inner.ValueOf(outputs[1].Index), takes);
+                inner.Body.Add(Expression.IfThen(takes, Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
             });
+            Body.Add(Expression.IfThen(Expression.LessThan(arg, Expression.Constant(0)), Expression.Call(ThrowNoElements)));
             _pool.Give(best);
             return arg;
         }
@@ -567,6 +572,19 @@ internal static partial class TraceLowering
         {
             var body = region.Body;
             var index = pool.Take(typeof(int));
+            if (region.Branch)
+            {
+                // A branch: if (count > 0) { body }, with no range check of its own (its reads run only when taken).
+                statements.Add(Expression.Assign(index, start));
+                var taken = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
+                    captures, index, states, null, null);
+                taken.EmitInstructions();
+                eachIteration(taken, index, index);
+                taken.ReleaseAll();
+                statements.Add(Expression.IfThen(Expression.GreaterThan(count, Expression.Constant(0)), Expression.Block(typeof(void), taken.Body)));
+                pool.Give(index);
+                return;
+            }
             var first = pool.Take(typeof(int));
             var end = pool.Take(typeof(int));
             statements.Add(Expression.Assign(index, start));

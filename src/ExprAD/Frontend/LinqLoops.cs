@@ -20,10 +20,10 @@ internal static class LinqLoops
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
 
     /// <summary>
-    /// A pipeline over <c>Range(Start, Count)</c> (then <see cref="Array"/> is null) or over the elements of
+    /// A pipeline over <see cref="Range"/>, a call of <c>Enumerable.Range(start, count)</c> (then <see cref="Array"/> is null), or over the elements of
     /// <see cref="Array"/>, with its stages in order and its terminal.
     /// </summary>
-    public sealed record Pipeline(Expression? Start, Expression? Count, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
+    public sealed record Pipeline(MethodCallExpression? Range, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
     {
         /// <summary>The lambdas that run once per element: the stages', and an aggregate's accumulator function.</summary>
         public IEnumerable<LambdaExpression> Lambdas => Stages.Select(s => s.Lambda).Concat(Accumulator is null ? [] : [Accumulator]);
@@ -105,7 +105,7 @@ internal static class LinqLoops
                 if (m == Range)
                 {
                     stages.Reverse();
-                    pipeline = new Pipeline(call.Arguments[0], call.Arguments[1], null, stages, end);
+                    pipeline = new Pipeline(call, null, stages, end);
                     return true;
                 }
                 var lambda = call.Arguments.Count >= 2 ? Lambda(call.Arguments[^1]) : null;
@@ -125,7 +125,7 @@ internal static class LinqLoops
             }
             if (source.Type != typeof(double[])) return false;
             stages.Reverse();
-            pipeline = new Pipeline(null, null, source, stages, end);
+            pipeline = new Pipeline(null, source, stages, end);
             return true;
         }
     }

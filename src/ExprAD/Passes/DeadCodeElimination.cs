@@ -66,7 +66,7 @@ internal static class DeadCodeElimination
             var body = Apply(region.Body.WithOutputs(keep.Select(k => region.Body.Outputs[k]).ToImmutableArray()));
             var child = b.CreateBody();
             var summands = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
-            var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands, region.NegativeZeroStart);
+            var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands, region.Style);
             var byResult = new Value[region.Body.Outputs.Length];
             for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
             results[i] = byResult;

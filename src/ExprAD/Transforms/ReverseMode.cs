@@ -256,7 +256,8 @@ internal static class ReverseMode
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         if (captured.Count == 0 && !child.HasEffects) return;
-        var sums = b.EmitSum(primal[ins.A], count, child, captured.Select(c => c.Adjoint).ToArray());
+        // The adjoint of a branch is a branch: it runs only when the primal one did (and its seeds are not all zero).
+        var sums = b.EmitSum(primal[ins.A], count, child, captured.Select(c => c.Adjoint).ToArray(), new SumStyle(Branch: region.Branch));
         for (int k = 0; k < captured.Count; k++)
             Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked || gated);
     }
