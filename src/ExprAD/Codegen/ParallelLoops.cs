@@ -60,7 +60,7 @@ internal static partial class TraceLowering
             for (int k = 0; k < slots.Length; k++)
             {
                 var captured = _trace[region.Captures[k]];
-                if (captured.Kind is ValueKind.Array or ValueKind.Jagged)
+                if (captured.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray)
                 {
                     if (captured.Op != Op.Data) return false;
                     slots[k] = -1;
@@ -86,7 +86,8 @@ internal static partial class TraceLowering
                 environment.Data ?? (Expression)Expression.Constant(null, typeof(object)),
                 gradients.Length == 1 ? gradient : Expression.Default(typeof(Span<double>)),
                 frame, Expression.Constant(slotCount), Expression.Constant(resultCount),
-                ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(_plan.Options.ParallelThreshold), Expression.Constant(scatters)));
+                ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(_plan.Options.ParallelThreshold), Expression.Constant(scatters),
+                Expression.Constant(_plan.Options.RetainWorkspace)));
             var accumulators = new ParameterExpression[resultCount];
             for (int k = 0; k < resultCount; k++)
             {

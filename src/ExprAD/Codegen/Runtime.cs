@@ -136,6 +136,14 @@ public static class Runtime
         return array[index];
     }
 
+    /// <summary>An element of an integer data array (an index, a count), with a bounds check whose message says what was read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Element(int[] array, int index)
+    {
+        if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
+        return array[index];
+    }
+
     /// <summary>A row of a jagged data array, with a bounds check whose message says what was read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double[] Row(double[][] array, int index)
@@ -229,8 +237,15 @@ public static class Runtime
         return _workspaces![_workspaceDepth++] ??= new Workspace();
     }
 
-    /// <summary>Gives back the workspace taken by the matching <see cref="RentWorkspace"/>.</summary>
-    public static void ReturnWorkspace(Workspace workspace) => _workspaceDepth--;
+    /// <summary>
+    /// Gives back the workspace taken by the matching <see cref="RentWorkspace"/>, keeping at most
+    /// <paramref name="retainBytes"/> of its arrays for the thread's next call (see <see cref="ADOptions.RetainWorkspace"/>).
+    /// </summary>
+    public static void ReturnWorkspace(Workspace workspace, long retainBytes)
+    {
+        _workspaceDepth--;
+        if (workspace.Bytes > retainBytes) workspace.Trim(retainBytes);
+    }
 
     /// <summary>
     /// Tape <paramref name="id"/> of <paramref name="workspace"/>, holding at least the states of a fold of <paramref name="count"/>
@@ -241,8 +256,8 @@ public static class Runtime
         long length = (Math.Max(count, 0) + (long)interval - 1) / interval * states;
         if (length > Array.MaxLength) throw new OutOfMemoryException($"A fold of {count} iterations needs a tape of {length} values; use ADOptions.CheckpointInterval to keep fewer.");
         ref var tape = ref Slot(workspace, id);
-        if (tape is null || tape.Length < length) tape = new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))];
-        return tape;
+        if (tape is null || tape.Length < length) workspace.Replace(ref tape, new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))]);
+        return tape!;
     }
 
     /// <summary>The workspace's array slot <paramref name="id"/> (tapes and buffers share the ids), the slot table grown to hold it.</summary>
@@ -261,8 +276,8 @@ public static class Runtime
     public static double[] Buffer(Workspace workspace, int id, int length)
     {
         ref var buffer = ref Slot(workspace, id);
-        if (buffer is null || buffer.Length != Math.Max(length, 0)) buffer = new double[Math.Max(length, 0)];
-        return buffer;
+        if (buffer is null || buffer.Length != Math.Max(length, 0)) workspace.Replace(ref buffer, new double[Math.Max(length, 0)]);
+        return buffer!;
     }
 
     /// <summary>Buffer <paramref name="id"/>, <paramref name="length"/> zeros.</summary>
@@ -324,12 +339,13 @@ public static class Runtime
     /// <paramref name="count"/> is at least <paramref name="threshold"/>; otherwise on the calling thread. The sums go
     /// to <paramref name="frame"/>[<paramref name="resultOffset"/> ..]; when <paramref name="scatters"/>, the adjoints
     /// of the elements the body reads are added into <paramref name="gradient"/>. In parallel, the exception rethrown is
-    /// the first one the sequential loop would have thrown, and nothing is added into the gradient.
+    /// the first one the sequential loop would have thrown, and nothing is added into the gradient. The blocks' private
+    /// sums are kept for the thread's next call only up to <paramref name="retainBytes"/>.
     /// </summary>
     /// <typeparam name="TData">The data argument's type (object when the kernel has none).</typeparam>
     public static void RunSum<TData>(RegionWorker<TData> worker, object[] constants, ReadOnlySpan<double> x, TData data, Span<double> gradient,
-        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters) =>
-        SumJob<TData>.Run(worker, constants, x, data, gradient, frame, resultOffset, resultCount, start, count, threshold, scatters);
+        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters, long retainBytes) =>
+        SumJob<TData>.Run(worker, constants, x, data, gradient, frame, resultOffset, resultCount, start, count, threshold, scatters, retainBytes);
 
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
@@ -348,8 +364,30 @@ public sealed class Workspace
     // covariance) on every call; a reference to a field of a struct element does not.
     internal Slot[] Tapes = new Slot[4];
 
+    /// <summary>The bytes of the arrays held now.</summary>
+    internal long Bytes { get; private set; }
+
     internal struct Slot
     {
         public double[]? Array;
+    }
+
+    /// <summary>Puts <paramref name="array"/> in a slot in place of what it held, keeping <see cref="Bytes"/> up to date.</summary>
+    internal void Replace(ref double[]? slot, double[] array)
+    {
+        Bytes += 8L * (array.Length - (slot?.Length ?? 0));
+        slot = array;
+    }
+
+    /// <summary>Lets go of the largest arrays until at most <paramref name="retainBytes"/> are held.</summary>
+    internal void Trim(long retainBytes)
+    {
+        var held = Enumerable.Range(0, Tapes.Length).Where(k => Tapes[k].Array is not null).OrderByDescending(k => Tapes[k].Array!.Length);
+        foreach (var k in held)
+        {
+            if (Bytes <= retainBytes) break;
+            Bytes -= 8L * Tapes[k].Array!.Length;
+            Tapes[k].Array = null;
+        }
     }
 }

@@ -211,9 +211,9 @@ internal sealed partial class ExpressionTranslator
 
     private static bool HasKind(Expression e) => KindOf(e.Type) is not null;
 
-    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>), or null.</summary>
+    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>, <c>int[]</c>), or null.</summary>
     private static ValueKind? DataArrayKind(Type type) =>
-        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : null;
+        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : type == typeof(int[]) ? ValueKind.IntegerArray : null;
 
     private Value TranslateNode(Expression node)
     {

@@ -414,10 +414,10 @@ internal sealed class TraceBuilder
                 Expect(Kind(a) == ValueKind.Integer, "operand must be an integer");
                 return ValueKind.Scalar;
             case OpSignature.ArrayElement:
-                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged && Kind(b) == ValueKind.Integer, "an array and an integer index");
-                return Kind(a) == ValueKind.Jagged ? ValueKind.Array : ValueKind.Scalar;
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray && Kind(b) == ValueKind.Integer, "an array and an integer index");
+                return Kind(a) switch { ValueKind.Jagged => ValueKind.Array, ValueKind.IntegerArray => ValueKind.Integer, _ => ValueKind.Scalar };
             case OpSignature.ArrayLength:
-                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged, "an array");
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray, "an array");
                 return ValueKind.Integer;
             default:
                 throw new InvalidOperationException(p.Signature.ToString());

@@ -129,8 +129,9 @@ internal static class TraceVerifier
                 OpSignature.ScalarToInteger => Kind(0) == ValueKind.Scalar && ins.Kind == ValueKind.Integer,
                 OpSignature.IntegerToScalar => Kind(0) == ValueKind.Integer && ins.Kind == ValueKind.Scalar,
                 OpSignature.ArrayElement => Kind(1) == ValueKind.Integer &&
-                    (Kind(0) == ValueKind.Array && ins.Kind == ValueKind.Scalar || Kind(0) == ValueKind.Jagged && ins.Kind == ValueKind.Array),
-                OpSignature.ArrayLength => Kind(0) is ValueKind.Array or ValueKind.Jagged && ins.Kind == ValueKind.Integer,
+                    (Kind(0) == ValueKind.Array && ins.Kind == ValueKind.Scalar || Kind(0) == ValueKind.Jagged && ins.Kind == ValueKind.Array
+                     || Kind(0) == ValueKind.IntegerArray && ins.Kind == ValueKind.Integer),
+                OpSignature.ArrayLength => Kind(0) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray && ins.Kind == ValueKind.Integer,
                 _ => false,
             };
             if (!ok) Fail("operand or result kinds do not match the signature " + p.Signature);

@@ -286,13 +286,14 @@ internal static class RuleTable
 
     private static void AddArrayAccess()
     {
-        var element = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element))!;
+        var element = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element), [typeof(double[]), typeof(int)])!;
+        var integer = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element), [typeof(int[]), typeof(int)])!;
         var row = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Row))!;
         Add(new Primitive
         {
             Op = Op.Element, Name = "element", Arity = 2, Signature = OpSignature.ArrayElement,
             Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate data arrays."),
-            Emit = a => Expression.Call(a[0].Type == typeof(double[]) ? element : row, a[0], a[1]),
+            Emit = a => Expression.Call(a[0].Type == typeof(double[]) ? element : a[0].Type == typeof(int[]) ? integer : row, a[0], a[1]),
         });
         Add(new Primitive
         {

@@ -305,8 +305,7 @@ internal static class ReverseMode
 
         var kinds = region.Initial.Select(v => source.Instructions[v.Index].Kind).ToArray();
         var fold = primal[i];
-        // Array states are taped in full (checkpointing recomputes scalar states only).
-        b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
+        b.RequestTape(fold, interval);
         // The results of the body's sums, the arrays of its maps of inner sums, and its calls into the math library are
         // recorded on the tape too (without checkpoints), so the backward fold reads them rather than computing them again.
         var recorded = b.RecordValues(fold);
