@@ -172,12 +172,12 @@ internal sealed partial class ExpressionTranslator
             case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null && !IsVector(u.Operand):
                 operands.Add(u.Operand);
                 break;
+            // The right of && and || is translated by VisitShortCircuit: C# may not evaluate it (nor the branches of ?: below).
+            case BinaryExpression { NodeType: ExpressionType.AndAlso or ExpressionType.OrElse, Method: null } b when b.Type == typeof(bool): operands.Add(b.Left); break;
             case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
-            // The branches are translated by VisitConditional, the right of && and || by VisitShortCircuit: C# may not evaluate them.
             case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); break;
-            case BinaryExpression { NodeType: ExpressionType.AndAlso or ExpressionType.OrElse } b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); break;
             case MethodCallExpression m when LinqLoops.TryMatch(m, out var loop) && IsLoopSource(loop):
                 if (loop.Range is { } range) operands.AddRange(range.Arguments);
                 break;
