@@ -34,7 +34,29 @@ internal sealed partial class ExpressionTranslator
     }
 
     /// <summary>The value of <paramref name="branch"/>, which C# evaluates only when <paramref name="taken"/> holds.</summary>
-    private Value Branch(Expression branch, Value taken) => MayFailWithin(branch) ? LazyBranch(branch, taken) : Translate(branch);
+    private Value Branch(Expression branch, Value taken) => MayFailHere(branch) ? LazyBranch(branch, taken) : Translate(branch);
+
+    /// <summary>
+    /// True when translating <paramref name="root"/> here would evaluate a node that could fail: one that
+    /// <see cref="MayFail"/> and that no enclosing scope has evaluated already (what was evaluated outside the branch is
+    /// only read inside it).
+    /// </summary>
+    private bool MayFailHere(Expression root)
+    {
+        if (!MayFailWithin(root)) return false;
+        var scope = _scope;
+        foreach (var node in ExpressionNodes.PostOrder(root, (n, list) => ExpressionNodes.TryGetOperands(n, list), n => !MayFailWithin(n) || IsKnown(scope, n)))
+            if (MayFail(node) || !ExpressionNodes.TryGetOperands(node, [])) return true;
+        return false;
+    }
+
+    /// <summary>True when <paramref name="scope"/> or an enclosing scope has translated <paramref name="node"/> (see <see cref="TryKnown"/>).</summary>
+    private static bool IsKnown(Scope scope, Expression node)
+    {
+        for (var s = scope; s is not null; s = s.IsBranch || s.IsInvariant(node) ? s.Parent : null)
+            if (s.Translated.ContainsKey(node)) return true;
+        return false;
+    }
 
     /// <summary>
     /// The elements of a small array value that C# evaluates only when <paramref name="taken"/> holds: each element of a
@@ -42,7 +64,7 @@ internal sealed partial class ExpressionTranslator
     /// </summary>
     private Value[] BranchVector(Expression branch, Value taken)
     {
-        if (!MayFailWithin(branch)) return TranslateVector(branch);
+        if (!MayFailHere(branch)) return TranslateVector(branch);
         if (branch is not NewArrayExpression { NodeType: ExpressionType.NewArrayInit } literal)
             throw Error.CannotDifferentiate(branch, "a choice between arrays whose branch could throw or reads data is not supported; choose between elements instead (new[] { c ? a0 : b0, ... })");
         return literal.Expressions.Select(e => Scalar(Branch(e, taken))).ToArray();

@@ -11,7 +11,23 @@ namespace ExprAD.Passes;
 /// </summary>
 internal static class DeadCodeElimination
 {
+    /// <summary>
+    /// The trace without dead code. Repeated until nothing changes: trimming a loop body can drop a capture, which can
+    /// leave the value it captured (and what computed it) dead in turn.
+    /// </summary>
     public static Trace Apply(Trace trace)
+    {
+        while (true)
+        {
+            var next = ApplyOnce(trace);
+            if (TotalSize(next) == TotalSize(trace)) return next;
+            trace = next;
+        }
+    }
+
+    private static int TotalSize(Trace trace) => trace.Count + trace.Regions.Sum(r => TotalSize(r.Body));
+
+    private static Trace ApplyOnce(Trace trace)
     {
         var live = new bool[trace.Count];
         foreach (var o in trace.Outputs) live[o.Index] = true;
