@@ -229,6 +229,9 @@ public static class Runtime
     [ThreadStatic] private static Workspace[]? _workspaces;
     [ThreadStatic] private static int _workspaceDepth;
 
+    /// <summary>The bytes of scratch arrays this thread's workspaces hold between calls (for tests and diagnostics).</summary>
+    internal static long RetainedWorkspaceBytes => _workspaces?.Sum(w => w?.Bytes ?? 0) ?? 0;
+
     /// <summary>Takes this thread's next workspace.</summary>
     public static Workspace RentWorkspace()
     {
