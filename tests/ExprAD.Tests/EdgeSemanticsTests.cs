@@ -10,7 +10,7 @@ namespace ExprAD.Tests;
 /// computed indices, and error messages that run no user code. The oracle for values is the same lambda compiled by
 /// System.Linq.Expressions (plain C# semantics); derivatives are checked against central finite differences.
 /// </summary>
-[TestFixture]
+[TestFixture, Category("Reliability")]
 public class EdgeSemanticsTests
 {
     public sealed class Inner

@@ -10,7 +10,7 @@ namespace ExprAD.Tests;
 /// bounds the tape of a fold over an array of run-time length. Memory is measured after a full, compacting collection,
 /// or read from the thread's workspaces directly, never timed.
 /// </summary>
-[TestFixture, NonParallelizable]
+[TestFixture, NonParallelizable, Category("Reliability")]
 public class MemoryBoundTests
 {
     /// <summary>A lambda of its own shape for every <paramref name="k"/> (the constant is baked into the kernel and its key).</summary>
