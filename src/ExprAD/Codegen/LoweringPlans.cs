@@ -152,8 +152,8 @@ internal static class LoweringPlans
     /// Reads x[index] for a constant index: unchecked when the up-front length check covers it (every
     /// top-level read), checked otherwise (a constant index met only inside a loop).
     /// </summary>
-    private static Expression ReadElement(ParameterExpression x, int index, IReadOnlyList<Instruction> checkedInputs) =>
-        index < RequiredLength(checkedInputs)
+    private static Expression ReadElement(ParameterExpression x, int index, int checkedLength) =>
+        index < checkedLength
             ? Expression.Call(Read, x, Expression.Constant(index))
             : Expression.Call(ReadChecked, x, Expression.Constant(index), Expression.Constant(x.Name));
 
@@ -181,11 +181,13 @@ internal static class LoweringPlans
             if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
         parameters.AddRange(trailing);
+        // Computed once: a trace may read hundreds of thousands of inputs.
+        int checkedLength = RequiredLength(inputs);
         return new LoweringPlan
         {
             Parameters = parameters,
             Prologue = prologue,
-            ReadInput = ins => ReadElement(x, ins.B, inputs),
+            ReadInput = ins => ReadElement(x, ins.B, checkedLength),
             InputSpan = _ => (x, "x"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [outputs[0]],
@@ -198,6 +200,7 @@ internal static class LoweringPlans
         var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
         var direction = Expression.Parameter(typeof(ReadOnlySpan<double>), "direction");
         var derivative = Expression.Parameter(typeof(double).MakeByRefType(), "derivative");
+        int checkedLength = RequiredLength(inputs);
         return new LoweringPlan
         {
             Parameters = [derived.Environment.Constants, x, direction, derivative],
@@ -206,7 +209,7 @@ internal static class LoweringPlans
                 RequireLength(x, inputs),
                 Expression.Call(CheckExactlyReadOnly, direction, Expression.Call(Length, x), Expression.Constant("direction")),
             ],
-            ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, inputs),
+            ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, checkedLength),
             InputSpan = parameter => parameter == 0 ? (x, "x") : (direction, "direction"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [Expression.Assign(derivative, outputs[1]), outputs[0]],
