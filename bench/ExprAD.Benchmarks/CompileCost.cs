@@ -122,8 +122,12 @@ public static class CompileCost
     {
         var atMain = DateTime.Now;
         long mainTicks = Stopwatch.GetTimestamp();
+        var jit0 = System.Runtime.JitInfo.GetCompilationTime();
+        long methods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
         var gradient = AD.Gradient(x => Math.Log(x[0]) + x[0] * x[1] - Math.Sin(x[1]));
         var compiled = Stopwatch.GetElapsedTime(mainTicks);
+        var jit = System.Runtime.JitInfo.GetCompilationTime() - jit0;
+        long methods = System.Runtime.JitInfo.GetCompiledMethodCount() - methods0;
         var g = new double[2];
         gradient([2.0, 5.0], g);
         var called = Stopwatch.GetElapsedTime(mainTicks);
@@ -132,7 +136,7 @@ public static class CompileCost
         var secondCompile = Stopwatch.GetElapsedTime(second);
         var startup = atMain - Process.GetCurrentProcess().StartTime;
         Console.WriteLine(FormattableString.Invariant(
-            $"{startup.TotalMilliseconds:F1} {compiled.TotalMilliseconds:F1} {called.TotalMilliseconds:F1} {secondCompile.TotalMilliseconds:F2}"));
+            $"{startup.TotalMilliseconds:F1} {compiled.TotalMilliseconds:F1} {called.TotalMilliseconds:F1} {secondCompile.TotalMilliseconds:F2} {jit.TotalMilliseconds:F1} {methods}"));
     }
 
     private static void Cold(int processes)
@@ -155,12 +159,14 @@ public static class CompileCost
         string Column(int k, string unit = "ms")
         {
             var v = rows.Select(r => r[k]).OrderBy(t => t).ToArray();
-            return $"median {v[v.Length / 2],7:F1} {unit} (range {v[0]:F1}-{v[^1]:F1})";
+            return $"median {v[v.Length / 2],7:F1} {unit} (range {v[0]:F1}-{v[^1]:F1})".Replace(" ( range", " (range");
         }
         Console.WriteLine($"  process start -> Main (runtime start-up)        {Column(0)}");
         Console.WriteLine($"  Main -> first AD.Gradient returned             {Column(1)}");
         Console.WriteLine($"  Main -> first gradient call returned           {Column(2)}");
         Console.WriteLine($"  a second shape's AD.Gradient (cache miss, warm) {Column(3)}");
+        Console.WriteLine($"  of the first AD.Gradient, time in the JIT       {Column(4)}");
+        Console.WriteLine($"  of the first AD.Gradient, methods jitted        {Column(5, "")}");
     }
 
     // ---------------------------------------------------------------- shapes

@@ -411,10 +411,11 @@ public static class AD
             var clock = Stopwatch.StartNew();
             var source = ExpressionTranslator.Translate(f, roles, constants);
             var compilers = new HashSet<CompilerKind>();
+            // Called from the threads that compile the chunks of a long trace (ChunkCompiler) too.
             Delegate CompileChunk(LambdaExpression chunk)
             {
                 var (code, used) = KernelCompiler.Compile(chunk);
-                compilers.Add(used);
+                lock (compilers) compilers.Add(used);
                 return code;
             }
             var (derived, lowered) = lower(source, CompileChunk);

@@ -25,9 +25,17 @@ internal sealed class RuntimeConstants
         return k;
     }
 
+    /// <summary>
+    /// False when the walk that collected these constants saw every node of the lambda and no invocation among them
+    /// (so the frontend has nothing to inline); true when it saw one, or did not see every node.
+    /// </summary>
+    public bool MayHaveInvocations { get; internal set; } = true;
+
     public object[] ToArray() => _values is null ? [] : _values.ToArray();
 
     /// <summary>True for constants whose value is baked into compiled code (and so into the cache key).</summary>
     public static bool IsBaked(Type type) =>
+        // The common types first: asking a type whether it is primitive goes to the runtime, and this runs per constant node.
+        type == typeof(double) || type == typeof(int) || type == typeof(bool) ||
         type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal);
 }

@@ -68,6 +68,8 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             walker.AddReference(request);
             walker.Visit(lambda);
         }
+        // Only a complete walk knows that there is no invocation to inline.
+        constants.MayHaveInvocations = !walker.Cacheable || walker.SawInvocation;
         var key = walker.Cacheable ? new StructuralKey(walker) : null;
         walker.End(lent: key is not null);
         return (key, constants);
@@ -143,6 +145,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
         // lambda depends only on its structure, so equal structures still get equal keys.
         private bool _tracking;
         public bool OverBudget;
+        public bool SawInvocation;
         private const int UntrackedBudget = 16384;
         private Expression?[] _seenKeys = new Expression?[64];
         private int[] _seenValues = new int[64];
@@ -166,6 +169,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             _constants = constants;
             _tracking = tracking;
             OverBudget = false;
+            SawInvocation = false;
             NumberCount = ReferenceCount = 0;
             _parameterCount = 0;
             _manyParameters = null;
@@ -291,6 +295,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
                     }
                     case InvocationExpression invocation:
                     {
+                        SawInvocation = true;
                         if (Seen(node)) continue;
                         var arguments = (IArgumentProvider)invocation;
                         int count = arguments.ArgumentCount;

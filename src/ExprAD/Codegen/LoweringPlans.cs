@@ -59,6 +59,13 @@ internal static class LoweringPlans
             Prologue = prologue,
             AccumulateInto = _ => (gradient, "gradient"),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
+            BulkEpilogue = table =>
+            {
+                var indices = inputs.Select(i => i.B).ToArray();
+                var scatter = table.Scatter(gradient, first: 1, indices, add: accumulate, "gradient");
+                return accumulate ? [scatter, table.Read(0)]
+                    : [Expression.Call(ClearFrom, gradient, Expression.Constant(IsDense(inputs) ? inputs.Count : 0)), scatter, table.Read(0)];
+            },
         };
     }
 
@@ -76,6 +83,7 @@ internal static class LoweringPlans
             Prologue = plan.Prologue.Append(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values"))).ToList(),
             Epilogue = outputs => Enumerable.Range(0, m)
                 .Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k])).Append(Expression.Empty()),
+            BulkEpilogue = table => [table.Scatter(values, first: 0, Enumerable.Range(0, m).ToArray(), add: false, "values"), Expression.Empty()],
         };
     }
 
@@ -240,12 +248,14 @@ internal static class LoweringPlans
     private static Expression RequireLength(ParameterExpression x, IReadOnlyList<Instruction> inputs) =>
         Expression.Call(CheckAtLeast, x, Expression.Constant(RequiredLength(inputs)), Expression.Constant(x.Name));
 
+    /// <summary>True when the elements read are exactly 0..m-1 in order: only the tail of the gradient beyond m needs clearing.</summary>
+    private static bool IsDense(IReadOnlyList<Instruction> inputs) => inputs.Select((ins, k) => ins.B == k).All(ok => ok);
+
     private static IEnumerable<Expression> WriteAdjoints(ParameterExpression gradient, IReadOnlyList<Instruction> inputs, IReadOnlyList<Expression> outputs, int first)
     {
         // Entries the function never reads have derivative zero. When the read elements are exactly
         // 0..m-1, only the tail beyond m needs clearing.
-        bool dense = inputs.Select((ins, k) => ins.B == k).All(ok => ok);
-        yield return Expression.Call(ClearFrom, gradient, Expression.Constant(dense ? inputs.Count : 0));
+        yield return Expression.Call(ClearFrom, gradient, Expression.Constant(IsDense(inputs) ? inputs.Count : 0));
         for (int k = 0; k < inputs.Count; k++)
             yield return Expression.Call(Write, gradient, Expression.Constant(inputs[k].B), outputs[first + k]);
     }

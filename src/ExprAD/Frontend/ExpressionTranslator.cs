@@ -85,7 +85,8 @@ internal sealed class ExpressionTranslator
         var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
         var b = new TraceBuilder(environment);
-        var body = InvocationInliner.Inline(lambda.Body);
+        // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
+        var body = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body) : lambda.Body;
         var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter);
         for (int i = 0; i < roles.Length; i++)
         {
