@@ -143,13 +143,14 @@ public static class CompileCost
     {
         Console.WriteLine();
         Console.WriteLine($"(c) first AD.Gradient of a process (paper lambda), {processes} fresh processes of this program:");
-        var path = Environment.ProcessPath!;
+        // Always `dotnet <this dll> --first-call`, however this process was started (apphost or dotnet).
+        var path = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
         var dll = typeof(CompileCost).Assembly.Location;
         var rows = new List<double[]>();
         for (int p = 0; p < processes; p++)
         {
             var start = new ProcessStartInfo(path) { RedirectStandardOutput = true, UseShellExecute = false };
-            if (!Path.GetFileNameWithoutExtension(path).Equals("ExprAD.Benchmarks", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(dll);
+            start.ArgumentList.Add(dll);
             start.ArgumentList.Add("--first-call");
             using var child = Process.Start(start)!;
             var line = child.StandardOutput.ReadToEnd().Trim();
