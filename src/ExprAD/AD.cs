@@ -263,6 +263,32 @@ public static class AD
         return new EvaluationTrace(ExpressionTranslator.Translate(f, roles, constants), constants.ToArray());
     }
 
+    /// <summary>
+    /// The most compiled kernels the process-wide cache keeps (default 4096); beyond it the least recently used are
+    /// forgotten. A forgotten kernel keeps working in the delegates already handed out; asking again for its shape compiles
+    /// it again. Lowering the capacity evicts at once.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to less than 1.</exception>
+    public static int CacheCapacity
+    {
+        get => KernelCache.Capacity;
+        set => KernelCache.Capacity = value;
+    }
+
+    /// <summary>The kernel cache's size and counters (entries, capacity, hits, misses, evictions).</summary>
+    public static CacheStatistics CacheStatistics =>
+        new(KernelCache.Count, KernelCache.Capacity, KernelCache.Hits, KernelCache.Misses, KernelCache.Evictions);
+
+    /// <summary>
+    /// Forgets every compiled kernel, so that the memory they hold can be collected once the delegates handed out are gone;
+    /// the next request of any shape compiles again. The counters of <see cref="CacheStatistics"/> go on.
+    /// </summary>
+    public static void ClearCache()
+    {
+        KernelCache.Clear();
+        KnownTrees.Clear();
+    }
+
     /// <summary>How a delegate returned by this class was compiled, or null for any other delegate.</summary>
     /// <param name="derivative">A delegate returned by one of the methods of <see cref="AD"/>.</param>
     /// <returns>The compiler used, the trace sizes and the compile time.</returns>

@@ -348,29 +348,19 @@ public class ParallelLoopTests
         var data = Make(8_192, 4, seed: 13);
         var w = Weights(4);
         var g = new double[4];
-        // Warm-up: JIT and tiering, the thread's job and its buffer, the thread pool's helper threads.
-        for (int k = 0; k < 3; k++) CallGradient(gradient, w, data, g);
-        var processWide = new List<long>();
-        // Up to ten measurements, stopping at the first quiet one (see below).
-        for (int attempt = 0; attempt < 10 && (processWide.Count == 0 || processWide.Min() >= 16 * Calls); attempt++)
-        {
-            long runs = ParallelSums.ParallelRuns;
-            long beforeAll = GC.GetTotalAllocatedBytes(precise: true);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            double sink = CallGradient(gradient, w, data, g);
-            long after = GC.GetAllocatedBytesForCurrentThread();
-            long afterAll = GC.GetTotalAllocatedBytes(precise: true);
-            processWide.Add(afterAll - beforeAll);
-            TestContext.Out.WriteLine($"attempt {attempt}: calling thread {after - before} bytes, all threads {afterAll - beforeAll} bytes in {Calls} calls");
-            Assert.That(double.IsFinite(sink), Is.True);
-            Assert.That(ParallelSums.ParallelRuns - runs, Is.EqualTo(Calls), "every call ran in parallel");
-            Assert.That(after - before, Is.Zero, "bytes allocated on the calling thread");
-        }
-        // Helpers run on pool threads, and other threads of the process allocate in the background (the test host,
-        // about 1.7 KB/s when idle; the JIT's tiering of earlier tests' code), so the process-wide count is not exactly
-        // zero, and now and then a burst lands in one measurement. Any object allocated per call (24 bytes or more)
-        // would exceed this bound in every measurement.
-        Assert.That(processWide.Min(), Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest of up to ten measurements");
+        // Warm-up (in the measurement): JIT and tiering, the thread's job and its buffer, the thread pool's helper threads.
+        // The calling thread must have a run of Calls calls that allocates exactly nothing, in the quietest of up to 20
+        // runs: when the pool is short of threads, the thread queueing a helper creates one, once (see
+        // AllocationTests.Measure), whereas an allocation per call would be in every run. Helpers run on pool threads,
+        // and other threads of the process allocate in the background (the test host, about 1.7 KB/s when idle; the JIT's
+        // tiering of earlier tests' code), so the process-wide count is never exactly zero, and now and then a burst lands
+        // in one run: any object allocated per call by a helper (24 bytes or more) would exceed 16 bytes a call in every run.
+        long runs = ParallelSums.ParallelRuns;
+        var allocations = AllocationTests.MeasureAllThreads(() => CallGradient(gradient, w, data, g), allThreadsBound: 16 * Calls);
+        TestContext.Out.WriteLine($"quietest of {allocations.Runs} runs of {Calls} calls: calling thread {allocations.CallingThread} bytes, all threads {allocations.AllThreads} bytes");
+        Assert.That(ParallelSums.ParallelRuns - runs, Is.EqualTo((2 + allocations.Runs) * (long)Calls), "every call ran in parallel");
+        Assert.That(allocations.CallingThread, Is.Zero, "bytes allocated on the calling thread, in the quietest run");
+        Assert.That(allocations.AllThreads, Is.LessThan(16 * Calls), "bytes allocated by all threads, in the quietest run");
     }
 
     [Test]

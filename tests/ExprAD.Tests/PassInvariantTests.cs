@@ -159,8 +159,14 @@ public sealed class PassInvariantTests
         var live = new bool[trace.Count];
         foreach (var o in trace.Outputs) live[o.Index] = true;
         for (int i = trace.Count - 1; i >= 0; i--)
-            if (live[i])
-                for (int k = 0; k < trace.Instructions[i].Arity; k++) live[trace.Instructions[i].Operand(k).Index] = true;
+        {
+            var ins = trace.Instructions[i];
+            if (!live[i]) continue;
+            for (int k = 0; k < ins.Arity; k++) live[ins.Operand(k).Index] = true;
+            // A region (a branch of ?: that could fail is one) also reads what it captures and starts from.
+            if (!ins.IsRegion) continue;
+            foreach (var v in trace.Regions[ins.C].Captures.Concat(trace.Regions[ins.C].Initial)) live[v.Index] = true;
+        }
         return Enumerable.Range(0, trace.Count).Where(i => !live[i]).ToList();
     }
 

@@ -65,6 +65,11 @@ public sealed class RuleTests
         // Data arrays at computed indices (element, row of a jagged array, its length): no derivative of their own.
         R("data element and row length", x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1],
             x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1], P(1.5, 0.5), P(-0.7, 2.5)),
+        // Checks LINQ makes: Enumerable.Range's count (a run-time count is checked when the loop runs) and Average's division by a non-zero count.
+        R("range count", x => Enumerable.Range(1, 2 + (int)Math.Abs(x[0])).Sum(i => x[0] * i),
+            x => Enumerable.Range(1, 2 + (int)Math.Abs(x[0])).Sum(i => x[0] * i), P(1.5), P(-0.3)),
+        R("average count", x => new[] { x[0], x[0] * x[0] }.Where(v => v > 0).Average(),
+            x => new[] { x[0], x[0] * x[0] }.Where(v => v > 0).Average(), P(1.5), P(-0.3)),
         R("int cast", x => (int)(x[0] * 10) * x[0], x => (int)(x[0] * 10) * x[0], P(0.537), P(-1.234)),
 
         // Trigonometric functions.

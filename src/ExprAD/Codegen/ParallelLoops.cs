@@ -42,6 +42,8 @@ internal static partial class TraceLowering
         {
             if (CompileMethod is null) return false;
             var region = _trace.Regions[ins.C];
+            // A branch runs at most one iteration.
+            if (region.Branch) return false;
             var environment = _trace.Environment;
             var points = _plan.Parameters.Where(p => p.Type == typeof(ReadOnlySpan<double>)).ToArray();
             var gradients = _plan.Parameters.Where(p => p.Type == typeof(Span<double>)).ToArray();
@@ -58,7 +60,7 @@ internal static partial class TraceLowering
             for (int k = 0; k < slots.Length; k++)
             {
                 var captured = _trace[region.Captures[k]];
-                if (captured.Kind is ValueKind.Array or ValueKind.Jagged)
+                if (captured.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray)
                 {
                     if (captured.Op != Op.Data) return false;
                     slots[k] = -1;
@@ -84,7 +86,8 @@ internal static partial class TraceLowering
                 environment.Data ?? (Expression)Expression.Constant(null, typeof(object)),
                 gradients.Length == 1 ? gradient : Expression.Default(typeof(Span<double>)),
                 frame, Expression.Constant(slotCount), Expression.Constant(resultCount),
-                ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(_plan.Options.ParallelThreshold), Expression.Constant(scatters)));
+                ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(_plan.Options.ParallelThreshold), Expression.Constant(scatters),
+                Expression.Constant(_plan.Options.RetainWorkspace)));
             var accumulators = new ParameterExpression[resultCount];
             for (int k = 0; k < resultCount; k++)
             {

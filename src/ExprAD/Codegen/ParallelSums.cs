@@ -100,7 +100,7 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
 
     /// <summary>Runs the sum: on the calling thread below the threshold (or in one block), else in parallel blocks.</summary>
     public static void Run(RegionWorker<TData> worker, object[] constants, ReadOnlySpan<double> x, TData data, Span<double> gradient,
-        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters)
+        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters, long retainBytes)
     {
         var results = frame.AsSpan(resultOffset, resultCount);
         int gradientLength = scatters ? gradient.Length : 0;
@@ -144,7 +144,7 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
         }
         finally
         {
-            job.Finish();
+            job.Finish(retainBytes);
         }
     }
 
@@ -280,9 +280,11 @@ internal sealed unsafe class SumJob<TData> : IThreadPoolWorkItem
         for (int j = 0; j < adjoints.Length; j++) gradient[j] += adjoints[j];
     }
 
-    private void Finish()
+    private void Finish(long retainBytes)
     {
-        // Drop the references of the call (the job outlives it in a thread-static), then free the job.
+        // Drop the references of the call (the job outlives it in a thread-static), and the blocks' sums beyond what the
+        // thread keeps, then free the job.
+        if (8L * _buffer.Length > retainBytes) _buffer = [];
         _worker = null;
         _constants = null;
         _data = default;

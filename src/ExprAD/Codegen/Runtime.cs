@@ -71,6 +71,57 @@ public static class Runtime
         if (count > 0 && (from < 0 || (long)from + count > array.Length)) ThrowDataIndex(from < 0 ? from : Math.Max(from, array.Length), array.Length);
     }
 
+    /// <summary>
+    /// The count of <c>Enumerable.Range(start, count)</c>, checked as LINQ checks it: <see cref="ArgumentOutOfRangeException"/>
+    /// naming <c>count</c> unless <paramref name="count"/> &gt;= 0 and <paramref name="start"/> + <paramref name="count"/> - 1 &lt;= int.MaxValue.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int RangeCount(int start, int count)
+    {
+        if (count < 0 || (long)start + count - 1 > int.MaxValue) ThrowRangeCount(start, count);
+        return count;
+    }
+
+    private static void ThrowRangeCount(int start, int count) =>
+        throw new ArgumentOutOfRangeException(nameof(count), count,
+            $"Enumerable.Range({start}, {count}): the count must not be negative, and start + count - 1 must not exceed int.MaxValue.");
+
+    /// <summary>The number of elements an average divides by; <see cref="InvalidOperationException"/> when it is 0, as LINQ's Average throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NonEmpty(double count)
+    {
+        if (count == 0) ThrowNoElements();
+        return count;
+    }
+
+    /// <summary>The number of elements an average divides by; <see cref="InvalidOperationException"/> when it is 0, as LINQ's Average throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int NonEmpty(int count)
+    {
+        if (count == 0) ThrowNoElements();
+        return count;
+    }
+
+    /// <summary>LINQ's exception for Max, Min and Average of a sequence without elements.</summary>
+    public static void ThrowNoElements() => throw new InvalidOperationException("Sequence contains no elements");
+
+    /// <summary>
+    /// True when element <paramref name="value"/> replaces the maximum so far (<paramref name="best"/>; none yet when
+    /// <paramref name="found"/> is false) as LINQ's <c>Max</c> over doubles scans: the first element, then any element while
+    /// the maximum is NaN (NaN is kept only when every element is NaN, and then the last one), then only a larger one (the
+    /// first maximum on ties).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TakesMax(double value, double best, bool found) => !found || value > best || double.IsNaN(best);
+
+    /// <summary>
+    /// True when element <paramref name="value"/> replaces the minimum so far as LINQ's <c>Min</c> over doubles scans: the
+    /// first element, then a smaller one (the first minimum on ties), or the first NaN, which is then kept (the minimum of a
+    /// sequence holding NaN is NaN).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TakesMin(double value, double best, bool found) => !found || value < best || double.IsNaN(value) && !double.IsNaN(best);
+
     /// <summary>Throws when an output (the gradient, a Jacobian) shares memory with the point: it is accumulated while the point is still read.</summary>
     public static void CheckNoOverlap(ReadOnlySpan<double> x, Span<double> output, string argument)
     {
@@ -80,6 +131,14 @@ public static class Runtime
     /// <summary>An element of a data array, with a bounds check whose message says what was read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Element(double[] array, int index)
+    {
+        if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
+        return array[index];
+    }
+
+    /// <summary>An element of an integer data array (an index, a count), with a bounds check whose message says what was read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Element(int[] array, int index)
     {
         if ((uint)index >= (uint)array.Length) ThrowDataIndex(index, array.Length);
         return array[index];
@@ -170,6 +229,9 @@ public static class Runtime
     [ThreadStatic] private static Workspace[]? _workspaces;
     [ThreadStatic] private static int _workspaceDepth;
 
+    /// <summary>The bytes of scratch arrays this thread's workspaces hold between calls (for tests and diagnostics).</summary>
+    internal static long RetainedWorkspaceBytes => _workspaces?.Sum(w => w?.Bytes ?? 0) ?? 0;
+
     /// <summary>Takes this thread's next workspace.</summary>
     public static Workspace RentWorkspace()
     {
@@ -178,8 +240,15 @@ public static class Runtime
         return _workspaces![_workspaceDepth++] ??= new Workspace();
     }
 
-    /// <summary>Gives back the workspace taken by the matching <see cref="RentWorkspace"/>.</summary>
-    public static void ReturnWorkspace(Workspace workspace) => _workspaceDepth--;
+    /// <summary>
+    /// Gives back the workspace taken by the matching <see cref="RentWorkspace"/>, keeping at most
+    /// <paramref name="retainBytes"/> of its arrays for the thread's next call (see <see cref="ADOptions.RetainWorkspace"/>).
+    /// </summary>
+    public static void ReturnWorkspace(Workspace workspace, long retainBytes)
+    {
+        _workspaceDepth--;
+        if (workspace.Bytes > retainBytes) workspace.Trim(retainBytes);
+    }
 
     /// <summary>
     /// Tape <paramref name="id"/> of <paramref name="workspace"/>, holding at least the states of a fold of <paramref name="count"/>
@@ -190,8 +259,8 @@ public static class Runtime
         long length = (Math.Max(count, 0) + (long)interval - 1) / interval * states;
         if (length > Array.MaxLength) throw new OutOfMemoryException($"A fold of {count} iterations needs a tape of {length} values; use ADOptions.CheckpointInterval to keep fewer.");
         ref var tape = ref Slot(workspace, id);
-        if (tape is null || tape.Length < length) tape = new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))];
-        return tape;
+        if (tape is null || tape.Length < length) workspace.Replace(ref tape, new double[Math.Max(length, Math.Min(Array.MaxLength, 2L * (tape?.Length ?? 0)))]);
+        return tape!;
     }
 
     /// <summary>The workspace's array slot <paramref name="id"/> (tapes and buffers share the ids), the slot table grown to hold it.</summary>
@@ -210,8 +279,8 @@ public static class Runtime
     public static double[] Buffer(Workspace workspace, int id, int length)
     {
         ref var buffer = ref Slot(workspace, id);
-        if (buffer is null || buffer.Length != Math.Max(length, 0)) buffer = new double[Math.Max(length, 0)];
-        return buffer;
+        if (buffer is null || buffer.Length != Math.Max(length, 0)) workspace.Replace(ref buffer, new double[Math.Max(length, 0)]);
+        return buffer!;
     }
 
     /// <summary>Buffer <paramref name="id"/>, <paramref name="length"/> zeros.</summary>
@@ -273,12 +342,13 @@ public static class Runtime
     /// <paramref name="count"/> is at least <paramref name="threshold"/>; otherwise on the calling thread. The sums go
     /// to <paramref name="frame"/>[<paramref name="resultOffset"/> ..]; when <paramref name="scatters"/>, the adjoints
     /// of the elements the body reads are added into <paramref name="gradient"/>. In parallel, the exception rethrown is
-    /// the first one the sequential loop would have thrown, and nothing is added into the gradient.
+    /// the first one the sequential loop would have thrown, and nothing is added into the gradient. The blocks' private
+    /// sums are kept for the thread's next call only up to <paramref name="retainBytes"/>.
     /// </summary>
     /// <typeparam name="TData">The data argument's type (object when the kernel has none).</typeparam>
     public static void RunSum<TData>(RegionWorker<TData> worker, object[] constants, ReadOnlySpan<double> x, TData data, Span<double> gradient,
-        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters) =>
-        SumJob<TData>.Run(worker, constants, x, data, gradient, frame, resultOffset, resultCount, start, count, threshold, scatters);
+        double[] frame, int resultOffset, int resultCount, int start, int count, int threshold, bool scatters, long retainBytes) =>
+        SumJob<TData>.Run(worker, constants, x, data, gradient, frame, resultOffset, resultCount, start, count, threshold, scatters, retainBytes);
 
     private static void ThrowWrongLength(string argument, int actual, int expected, bool atLeast) =>
         throw Errors.Error.WrongLength(argument, actual, expected, atLeast);
@@ -297,8 +367,30 @@ public sealed class Workspace
     // covariance) on every call; a reference to a field of a struct element does not.
     internal Slot[] Tapes = new Slot[4];
 
+    /// <summary>The bytes of the arrays held now.</summary>
+    internal long Bytes { get; private set; }
+
     internal struct Slot
     {
         public double[]? Array;
+    }
+
+    /// <summary>Puts <paramref name="array"/> in a slot in place of what it held, keeping <see cref="Bytes"/> up to date.</summary>
+    internal void Replace(ref double[]? slot, double[] array)
+    {
+        Bytes += 8L * (array.Length - (slot?.Length ?? 0));
+        slot = array;
+    }
+
+    /// <summary>Lets go of the largest arrays until at most <paramref name="retainBytes"/> are held.</summary>
+    internal void Trim(long retainBytes)
+    {
+        var held = Enumerable.Range(0, Tapes.Length).Where(k => Tapes[k].Array is not null).OrderByDescending(k => Tapes[k].Array!.Length);
+        foreach (var k in held)
+        {
+            if (Bytes <= retainBytes) break;
+            Bytes -= 8L * Tapes[k].Array!.Length;
+            Tapes[k].Array = null;
+        }
     }
 }

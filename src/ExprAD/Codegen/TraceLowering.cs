@@ -76,6 +76,9 @@ internal static partial class TraceLowering
     private static readonly MethodInfo CopyInto = typeof(Runtime).GetMethod(nameof(Runtime.CopyInto))!;
     private static readonly MethodInfo Store = typeof(Runtime).GetMethod(nameof(Runtime.Store))!;
     private static readonly MethodInfo Load = typeof(Runtime).GetMethod(nameof(Runtime.Load))!;
+    private static readonly MethodInfo TakesMax = typeof(Runtime).GetMethod(nameof(Runtime.TakesMax))!;
+    private static readonly MethodInfo TakesMin = typeof(Runtime).GetMethod(nameof(Runtime.TakesMin))!;
+    private static readonly MethodInfo ThrowNoElements = typeof(Runtime).GetMethod(nameof(Runtime.ThrowNoElements))!;
 
     /// <summary>Lowers <paramref name="trace"/>; <paramref name="compileChunk"/> compiles the separate chunk methods of long traces.</summary>
     public static Expression<TDelegate> Lower<TDelegate>(Trace trace, LoweringPlan plan,
@@ -100,7 +103,7 @@ internal static partial class TraceLowering
             var result = statements[^1].Type == typeof(void) ? null : Expression.Variable(statements[^1].Type, "result");
             if (result is not null) statements[^1] = Expression.Assign(result, statements[^1]);
             var guarded = plan.Prologue.Append(Expression.Assign(workspace, Expression.Call(RentWorkspace)))
-                .Append(Expression.TryFinally(Expression.Block(typeof(void), statements), Expression.Call(ReturnWorkspace, workspace)));
+                .Append(Expression.TryFinally(Expression.Block(typeof(void), statements), Expression.Call(ReturnWorkspace, workspace, Expression.Constant(plan.Options.RetainWorkspace))));
             var locals = pool.Locals.Append(workspace);
             return result is null
                 ? Expression.Lambda<TDelegate>(Expression.Block(typeof(void), locals, guarded), plan.Parameters)
@@ -215,7 +218,7 @@ internal static partial class TraceLowering
         calls.AddRange(epilogue.Take(epilogue.Count - 1));
         calls.Add(result is null ? epilogue[^1] : Expression.Assign(result, epilogue[^1]));
         Expression release = Expression.Call(ReturnSpill, spill);
-        if (workspace is not null) release = Expression.Block(release, Expression.Call(ReturnWorkspace, workspace));
+        if (workspace is not null) release = Expression.Block(release, Expression.Call(ReturnWorkspace, workspace, Expression.Constant(plan.Options.RetainWorkspace)));
         body.Add(Expression.TryFinally(Expression.Block(typeof(void), calls), release));
         var locals = new List<ParameterExpression> { spill };
         if (workspace is not null) locals.Add(workspace);
@@ -271,7 +274,7 @@ internal static partial class TraceLowering
             var ins = trace.Instructions[i];
             // Data reads are re-read by each chunk that needs them rather than spilled.
             if (ins.Op is Op.Const or Op.Sum or Op.Fold or Op.Map or Op.Data || lastUse[i] < 0) continue;
-            if (ins.Kind is ValueKind.Array or ValueKind.Jagged)
+            if (ins.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray)
             {
                 // Arrays of maps and adjoint arrays live in the workspace and are fetched again by the chunks that read them.
                 if (ins.Op is Op.ZeroArray || ins.Op == Op.Project && trace.Instructions[ins.A].Op == Op.Map) continue;
@@ -560,25 +563,27 @@ internal static partial class TraceLowering
         }
 
         /// <summary>
-        /// for (...) { body; if (index == start || v &gt; best) (best, arg) = (v, index) }; returns the local
-        /// holding arg (-1 when the loop does not run). ArgMin compares with &lt;.
+        /// for (...) { body; if ([kept &amp;&amp;] Takes(v, best, arg &gt;= 0)) (best, arg) = (v, index) }, then LINQ's exception when
+        /// no element was taken; returns the local holding arg. Takes is <see cref="Runtime.TakesMax"/> or <see cref="Runtime.TakesMin"/>.
         /// </summary>
         private ParameterExpression EmitArgExtremum(Instruction ins)
         {
             int setup = Body.Count;
             var region = _trace.Regions[ins.C];
-            var output = region.Body.Outputs[0];
+            var outputs = region.Body.Outputs;
             var arg = _pool.Take(typeof(int));
             var best = _pool.Take(typeof(double));
             Body.Add(Expression.Assign(arg, Expression.Constant(-1)));
             Body.Add(Expression.Assign(best, Expression.Constant(0.0)));
             EmitLoop(Body, _pool, region, ValueOf(ins.A), ValueOf(ins.B), CapturesOf(region), setup, (inner, index, first) =>
             {
-                var value = inner.ValueOf(output.Index);
-                var better = ins.Op == Op.ArgMax ? Expression.GreaterThan(value, best) : Expression.LessThan(value, best);
-                inner.Body.Add(Expression.IfThen(Expression.OrElse(Expression.Equal(index, first), better),
-                    Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
+                var value = inner.ValueOf(outputs[0].Index);
+                Expression takes = Expression.Call(ins.Op == Op.ArgMax ? TakesMax : TakesMin, value, best,
+                    Expression.GreaterThanOrEqual(arg, Expression.Constant(0)));
+                if (outputs.Length > 1) takes = Expression.AndAlso(inner.ValueOf(outputs[1].Index), takes);
+                inner.Body.Add(Expression.IfThen(takes, Expression.Block(Expression.Assign(best, value), Expression.Assign(arg, index))));
             });
+            Body.Add(Expression.IfThen(Expression.LessThan(arg, Expression.Constant(0)), Expression.Call(ThrowNoElements)));
             _pool.Give(best);
             return arg;
         }
@@ -596,6 +601,19 @@ internal static partial class TraceLowering
         {
             var body = region.Body;
             var index = pool.Take(typeof(int));
+            if (region.Branch)
+            {
+                // A branch: if (count > 0) { body }, with no range check of its own (its reads run only when taken).
+                statements.Add(Expression.Assign(index, start));
+                var taken = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
+                    captures, index, states, null, null);
+                taken.EmitInstructions();
+                eachIteration(taken, index, index);
+                taken.ReleaseAll();
+                statements.Add(Expression.IfThen(Expression.GreaterThan(count, Expression.Constant(0)), Expression.Block(typeof(void), taken.Body)));
+                pool.Give(index);
+                return;
+            }
             var first = pool.Take(typeof(int));
             var end = pool.Take(typeof(int));
             statements.Add(Expression.Assign(index, start));
@@ -720,8 +738,9 @@ internal static partial class TraceLowering
             return results;
         }
 
-        // Parts of a fold's workspace ids beyond its tape: its array states, and the taped arrays a backward fold loads.
-        private const int StatePart = 1 << 16, LoadPart = 2 << 16;
+        // Parts of a fold's workspace ids beyond its tape: its array states, the taped arrays a backward fold loads, and the
+        // array states a checkpointed backward fold recomputes a segment from.
+        private const int StatePart = 1 << 16, LoadPart = 2 << 16, CheckpointPart = 3 << 16;
 
         /// <summary>After an iteration's body: the next state replaces the state (the body read its own copies), the sums grow.</summary>
         private static void UpdateFold(BlockEmitter inner, Trace body, int states, ParameterExpression[] results)
@@ -845,8 +864,8 @@ internal static partial class TraceLowering
             var index = _pool.Take(typeof(int));
             var offset = _pool.Take(typeof(int));
             Body.Add(Expression.Assign(start, ValueOf(ins.A)));
-            Expression Read(ParameterExpression buffer, int k) => layout.Lengths[k] is { } length
-                ? Expression.Call(Load, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, LoadPart + k)), buffer,
+            Expression Read(ParameterExpression buffer, int k, int part = LoadPart) => layout.Lengths[k] is { } length
+                ? Expression.Call(Load, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i, part + k)), buffer,
                     Expression.Add(offset, layout.Offsets[k]), length)
                 : Expression.ArrayIndex(buffer, Expression.Add(offset, layout.Offsets[k]));
             Expression Offset(Expression relative) => Expression.Multiply(relative, layout.Width);
@@ -868,16 +887,16 @@ internal static partial class TraceLowering
             }
             else
             {
-                if (results.Take(states).Any(r => r.Type == typeof(double[])))
-                    throw new InvalidOperationException("Checkpointing applies to folds of scalar states only; reverse mode tapes array states in full.");
-                // Segments of `interval` iterations, last first: recompute the segment's states from its checkpoint, then sweep it back.
+                // Segments of `interval` iterations, last first: recompute the segment's states from its checkpoint, then sweep
+                // it back. The segment buffer has the tape's record layout; an array state is recomputed in a buffer of its own
+                // (loaded from the checkpoint, stepped in place) and stored whole into each record.
                 var segment = _pool.Take(typeof(double[]));
                 var segmentStart = _pool.Take(typeof(int));
                 var segmentEnd = _pool.Take(typeof(int));
                 var end = _pool.Take(typeof(int));
-                var primal = Enumerable.Range(0, tapedStates).Select(_ => _pool.Take(typeof(double))).ToArray();
+                var primal = Enumerable.Range(0, tapedStates).Select(k => _pool.Take(results[k].Type)).ToArray();
                 Body.Add(Expression.Assign(segment, Expression.Call(TapeOf, _context.Workspace!, Expression.Constant(_context.TapeId(_trace, i)),
-                    Expression.Constant(interval), Expression.Constant(1), Expression.Constant(tapedStates))));
+                    Expression.Constant(interval), Expression.Constant(1), layout.Width)));
                 Body.Add(Expression.Assign(end, Expression.Add(start, ValueOf(ins.B))));
                 var segmentLoop = new List<Expression>
                 {
@@ -886,7 +905,7 @@ internal static partial class TraceLowering
                     // The checkpoint: the tape's slot (segmentStart - start) / interval.
                     Expression.Assign(offset, Offset(Expression.Divide(Expression.Subtract(segmentStart, start), Expression.Constant(interval)))),
                 };
-                for (int k = 0; k < tapedStates; k++) segmentLoop.Add(Expression.Assign(primal[k], Read(tape, k)));
+                for (int k = 0; k < tapedStates; k++) segmentLoop.Add(Expression.Assign(primal[k], Read(tape, k, CheckpointPart)));
                 // Forward through the segment: store the state each iteration begins with, then step it.
                 var step = EmitBody(taped, index, primal);
                 UpdateFold(step, taped.Body, tapedStates, primal.Concat(Enumerable.Range(0, taped.Body.Outputs.Length - tapedStates)
@@ -894,7 +913,11 @@ internal static partial class TraceLowering
                 step.Body.Add(Expression.PreIncrementAssign(index));
                 step.ReleaseAll();
                 var stores = new List<Expression> { Expression.Assign(offset, Offset(Expression.Subtract(index, segmentStart))) };
-                for (int k = 0; k < tapedStates; k++) stores.Add(Expression.Assign(Expression.ArrayAccess(segment, Expression.Add(offset, Expression.Constant(k))), primal[k]));
+                for (int k = 0; k < tapedStates; k++)
+                {
+                    var at = Expression.Add(offset, layout.Offsets[k]);
+                    stores.Add(layout.Lengths[k] is null ? Expression.Assign(Expression.ArrayAccess(segment, at), primal[k]) : Expression.Call(Store, segment, at, primal[k]));
+                }
                 step.Body.InsertRange(0, stores);
                 segmentLoop.Add(Expression.Assign(index, segmentStart));
                 segmentLoop.Add(While(Expression.LessThan(index, segmentEnd), step.Body));

@@ -137,7 +137,7 @@ internal static partial class TraceLowering
                         else if (ins.Op == Op.Add && (varyingIndex[ins.A] && invariantInteger[ins.B] || invariantInteger[ins.A] && varyingIndex[ins.B])) varyingIndex[j] = true;
                         else return null;
                         break;
-                    case Op.Element when prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
+                    case Op.Element when ins.Kind == ValueKind.Scalar && prechecked.Contains(j) && varyingIndex[ins.B] && body.Instructions[ins.A].Op == Op.Capture:
                         read.Add(ins.A);
                         break;
                     case Op.InputAt when prechecked.Contains(j) && varyingIndex[ins.A]:

@@ -15,7 +15,7 @@ namespace ExprAD.Frontend;
 /// and invoked lambdas are inlined. Anything else raises <see cref="NotSupportedException"/>
 /// quoting the sub-expression.
 /// </summary>
-internal sealed class ExpressionTranslator
+internal sealed partial class ExpressionTranslator
 {
     private enum BindingKind { ScalarInput, ArrayInput, Value, Vector }
 
@@ -23,36 +23,26 @@ internal sealed class ExpressionTranslator
     private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value, Value[]? Elements = null);
 
     /// <summary>
-    /// Where translation currently emits: the top-level trace, or a loop body. A loop body's scope
-    /// knows which nodes depend on its loop variable; every other node is translated in the
-    /// enclosing scope and captured, which hoists loop-invariant code out of loops by construction.
+    /// Where translation currently emits: the top-level trace, or the body of a region (a loop, or a branch evaluated only
+    /// when taken). A body's scope knows which nodes belong in it (<see cref="Dependent"/>: those that depend on the loop's
+    /// variables, or for a branch those whose evaluation could fail); every other node is translated in the enclosing scope
+    /// and captured, which hoists loop-invariant code out of loops by construction.
     /// </summary>
-    /// <remarks>
-    /// A branch of <c>?:</c> gets a scope of its own on the same builder, with the condition under which the branch is
-    /// taken (<see cref="Guard"/>): both branches are computed (they are pure), but an array read in a branch not taken
-    /// must not throw, so its index is replaced by 0 there (its value is then discarded by the select). The branch
-    /// reuses what was translated before it (<see cref="CacheParent"/>); what it translates itself stays its own, so a
-    /// node met later outside the branch is translated again, without the guard.
-    /// </remarks>
-    private sealed class Scope(TraceBuilder builder, Scope? parent, HashSet<Expression>? loopDependent, Scope? cacheParent = null, Value? guard = null)
+    private sealed class Scope(TraceBuilder builder, Scope? parent, Func<Expression, bool>? dependent, bool isBranch = false)
     {
         public readonly TraceBuilder Builder = builder;
         public readonly Scope? Parent = parent;
-        public readonly HashSet<Expression>? LoopDependent = loopDependent;
-        public readonly Scope? CacheParent = cacheParent;
-        public readonly Value? Guard = guard;
+        public readonly Func<Expression, bool>? Dependent = dependent;
+        /// <summary>True for the body of a branch evaluated only when taken: it binds no variable of its own.</summary>
+        public readonly bool IsBranch = isBranch;
         public Dictionary<Expression, Value> Translated = new(ReferenceEqualityComparer.Instance);
         public Dictionary<Expression, Value[]> Vectors = new(ReferenceEqualityComparer.Instance);
 
-        public bool IsInvariant(Expression node) => LoopDependent is not null && !LoopDependent.Contains(node);
+        public bool IsInvariant(Expression node) => Dependent is not null && !Dependent(node);
 
-        public bool TryGetTranslated(Expression node, out Value value)
-        {
-            for (var scope = this; scope is not null; scope = scope.CacheParent)
-                if (scope.Translated.TryGetValue(node, out value)) return true;
-            value = default;
-            return false;
-        }
+        /// <summary>This scope, where also the nodes <paramref name="more"/> accepts stay (inside a loop body: results read after an inner loop).</summary>
+        public Scope Keeping(Func<Expression, bool> more) =>
+            Dependent is { } own ? new Scope(Builder, Parent, n => own(n) || more(n), IsBranch) : this;
     }
 
     private Scope _scope;
@@ -61,6 +51,8 @@ internal sealed class ExpressionTranslator
     private readonly IReadOnlyDictionary<Expression, Activity> _activity;
     private readonly ParameterExpression? _dataParameter;
     private readonly Dictionary<ParameterExpression, Binding> _bindings = new();
+    private IReadOnlyDictionary<Expression, List<Expression>> _invocationArguments = new Dictionary<Expression, List<Expression>>();
+    private HashSet<object> _argumentNodes = new();
     // Each node is translated once per inlining scope: trees built with the Expression API may share
     // nodes (a DAG), and translating a shared node twice would cost exponential time.
 
@@ -86,8 +78,13 @@ internal sealed class ExpressionTranslator
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
         var b = new TraceBuilder(environment);
         // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
-        var body = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body) : lambda.Body;
-        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter);
+        var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body)
+            : (lambda.Body, new Dictionary<Expression, List<Expression>>(ReferenceEqualityComparer.Instance));
+        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter)
+        {
+            _invocationArguments = arguments,
+            _argumentNodes = arguments.Values.SelectMany(a => a).ToHashSet(ReferenceEqualityComparer.Instance),
+        };
         for (int i = 0; i < roles.Length; i++)
         {
             if (roles[i] == ParameterRole.Scalar)
@@ -120,8 +117,10 @@ internal sealed class ExpressionTranslator
     {
         if (TryKnownOrHoisted(root, Translate, out var known)) return known;
         var scope = _scope;
-        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => scope.TryGetTranslated(n, out _) || scope.IsInvariant(n)))
-            scope.Translated[node] = TranslateNode(node);
+        // An inlined call's argument is translated where the call is even when it could be hoisted further (it is then
+        // hoisted here), so that it is never left for a branch of the body to evaluate.
+        foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => TryKnown(scope, n, out _) || scope.IsInvariant(n) && !_argumentNodes.Contains(n)))
+            scope.Translated[node] = TryKnownOrHoisted(node, Translate, out var hoisted) ? hoisted : TranslateNode(node);
         return scope.Translated[root];
     }
 
@@ -132,7 +131,7 @@ internal sealed class ExpressionTranslator
     private bool TryKnownOrHoisted(Expression node, Func<Expression, Value> translate, out Value value)
     {
         var scope = _scope;
-        if (scope.TryGetTranslated(node, out value)) return true;
+        if (TryKnown(scope, node, out value)) return true;
         if (!scope.IsInvariant(node)) return false;
         _scope = scope.Parent!;
         try { value = scope.Translated[node] = scope.Builder.Capture(translate(node)); }
@@ -140,9 +139,28 @@ internal sealed class ExpressionTranslator
         return true;
     }
 
+    /// <summary>
+    /// The value of <paramref name="node"/> if <paramref name="scope"/> or an enclosing scope has translated it already
+    /// (captured into this scope), looking outwards past branches (which bind nothing) and past loops where the node is
+    /// invariant (where it means the same): a node translated earlier in an enclosing scope is evaluated before this body
+    /// runs, so reusing it is exact, and a branch does not evaluate again what was evaluated outside it.
+    /// </summary>
+    private static bool TryKnown(Scope scope, Expression node, out Value value)
+    {
+        if (scope.Translated.TryGetValue(node, out value)) return true;
+        if (scope.Parent is not { } parent || !(scope.IsBranch || scope.IsInvariant(node)) || !TryKnown(parent, node, out var outer)) return false;
+        value = scope.Translated[node] = scope.Builder == parent.Builder ? outer : scope.Builder.Capture(outer);
+        return true;
+    }
+
     /// <summary>The operands a node's translation reads (data reads and array indexing read fewer than all).</summary>
     private void OperandsToTranslate(Expression node, List<Expression?> operands)
     {
+        // As C# evaluates a call's arguments before its body, the numbers and arrays passed to an inlined lambda are
+        // translated before the body that replaced the call: a branch in the body then reads them, never evaluates them.
+        if (_invocationArguments.TryGetValue(node, out var arguments))
+            foreach (var argument in arguments)
+                if (argument != node && (HasKind(argument) || IsArrayValue(argument))) operands.Add(argument);
         if (IsDataRead(node)) return;
         switch (node)
         {
@@ -156,13 +174,14 @@ internal sealed class ExpressionTranslator
             case UnaryExpression { NodeType: ExpressionType.ArrayLength } u when ArrayParameterOf(u.Operand) is null && DataArrayKind(u.Operand.Type) is not null && !IsVector(u.Operand):
                 operands.Add(u.Operand);
                 break;
+            // The right of && and || is translated by VisitShortCircuit: C# may not evaluate it (nor the branches of ?: below).
+            case BinaryExpression { NodeType: ExpressionType.AndAlso or ExpressionType.OrElse, Method: null } b when b.Type == typeof(bool): operands.Add(b.Left); break;
             case BinaryExpression b when HasKind(b.Left) && HasKind(b.Right): operands.Add(b.Left); operands.Add(b.Right); break;
             case UnaryExpression u when u.NodeType is ExpressionType.Negate or ExpressionType.UnaryPlus or ExpressionType.Not
                 or ExpressionType.Convert or ExpressionType.ConvertChecked && HasKind(u.Operand): operands.Add(u.Operand); break;
-            // The branches are translated by VisitConditional, each in its own guarded scope (see Scope).
             case ConditionalExpression c when HasKind(c.Test) && HasKind(c.IfTrue): operands.Add(c.Test); break;
             case MethodCallExpression m when LinqLoops.TryMatch(m, out var loop) && IsLoopSource(loop):
-                if (loop.Start is not null) { operands.Add(loop.Start); operands.Add(loop.Count); }
+                if (loop.Range is { } range) operands.AddRange(range.Arguments);
                 break;
             // A method without a rule is reported as such before its arguments are looked at.
             case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
@@ -178,10 +197,6 @@ internal sealed class ExpressionTranslator
     private bool IsDataRead(Expression node)
     {
         if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
-        // An element of a data array in a branch of ?: is read in the trace, with its index guarded (see Scope): as a
-        // call-time read it would be evaluated, and could throw, whichever branch is taken.
-        if (_scope.Guard is not null && node is BinaryExpression { NodeType: ExpressionType.ArrayIndex } element && DataArrayKind(element.Left.Type) is not null)
-            return false;
         if (node is ConstantExpression || (node is ParameterExpression p && p != _dataParameter)
             || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
         bool structural = node switch
@@ -198,9 +213,9 @@ internal sealed class ExpressionTranslator
 
     private static bool HasKind(Expression e) => KindOf(e.Type) is not null;
 
-    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>), or null.</summary>
+    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>, <c>int[]</c>), or null.</summary>
     private static ValueKind? DataArrayKind(Type type) =>
-        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : null;
+        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : type == typeof(int[]) ? ValueKind.IntegerArray : null;
 
     private Value TranslateNode(Expression node)
     {
@@ -316,6 +331,7 @@ internal sealed class ExpressionTranslator
     private Value VisitBinary(BinaryExpression node)
     {
         if (node.NodeType == ExpressionType.ArrayIndex) return VisitArrayIndex(node);
+        if (node.NodeType is ExpressionType.AndAlso or ExpressionType.OrElse && node.Method is null && node.Type == typeof(bool)) return VisitShortCircuit(node);
         if (node.Method is not null && node.NodeType != ExpressionType.Power)
             throw Error.CannotDifferentiate(node, $"no derivative rule for the operator method `{node.Method.DeclaringType?.Name}.{node.Method.Name}`");
         Op? op = node.NodeType switch
@@ -343,7 +359,6 @@ internal sealed class ExpressionTranslator
             throw Error.CannotDifferentiate(node, "operands of different types");
         if (op == Op.Pow && _b.KindOf(left) != ValueKind.Scalar)
             throw Error.CannotDifferentiate(node, "integer powers are not supported");
-        // && and || evaluate both sides: every operation here is pure, so only the cost differs.
         return _b.Emit(op.Value, left, right);
     }
 
@@ -352,10 +367,10 @@ internal sealed class ExpressionTranslator
         if (IsVector(node.Left))
         {
             // An element of a small array value (a literal, an aggregate's state): the element itself at a constant index;
-            // at a computed one, read (bounds-checked, guarded in a branch of ?:) from the array it is built into.
+            // at a computed one, read (bounds-checked) from the array it is built into.
             var elements = TranslateVector(node.Left);
             var at = Operand(node.Right, node);
-            if (!_b.TryGetConstant(at, out var k)) return _b.Emit(Op.Element, SmallArray(node.Left), Guarded(at));
+            if (!_b.TryGetConstant(at, out var k)) return _b.Emit(Op.Element, SmallArray(node.Left), at);
             if (k < 0 || k >= elements.Length)
                 throw Error.CannotDifferentiate(node, $"the index {k} is outside the array of {elements.Length} elements");
             return elements[(int)k];
@@ -365,40 +380,13 @@ internal sealed class ExpressionTranslator
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
             if (DataArrayKind(node.Left.Type) is null || !IsDataValue(node.Left) && !IsArrayValue(node.Left))
                 throw Error.CannotDifferentiate(node, "only the active array parameter, data arrays and arrays built with ToArray() can be indexed here");
-            return _b.Emit(Op.Element, Translate(node.Left), Guarded(Operand(node.Right, node)));
+            return _b.Emit(Op.Element, Translate(node.Left), Operand(node.Right, node));
         }
         var index = Operand(node.Right, node);
         if (_b.TryGetConstant(index, out var i) && i < 0) throw Error.CannotDifferentiate(node, $"the index {i} is negative");
-        // A computed index in a branch of ?: is guarded; a constant one is covered by the up-front length check of x.
-        if (!_b.TryGetConstant(index, out _)) index = Guarded(index);
         // A computed index is bounds-checked when read; a constant one by the up-front length check.
         return _b.InputAt(binding.Parameter, index);
     }
-
-    private Value VisitConditional(ConditionalExpression node)
-    {
-        if (KindOf(node.Type) is null) throw Error.UnsupportedType(node, node.Type);
-        var condition = Operand(node.Test, node);
-        // Both branches are evaluated (they are pure); the select takes the value and the derivative of the branch the
-        // condition picks. Array reads in a branch are guarded by its condition (see Scope).
-        var whenTrue = TranslateBranch(node.IfTrue, condition);
-        var whenFalse = TranslateBranch(node.IfFalse, _b.Emit(Op.Not, condition));
-        return _b.Select(condition, whenTrue, whenFalse);
-    }
-
-    /// <summary>Translates a branch of <c>?:</c> in a scope whose guard says when the branch is taken.</summary>
-    private Value TranslateBranch(Expression branch, Value taken)
-    {
-        var outer = _scope;
-        var guard = outer.Guard is { } enclosing ? outer.Builder.Emit(Op.And, enclosing, taken) : taken;
-        _scope = new Scope(outer.Builder, outer.Parent, outer.LoopDependent, outer, guard);
-        try { return Translate(branch); }
-        finally { _scope = outer; }
-    }
-
-    /// <summary>An index read in a branch of <c>?:</c>: itself where the branch is taken, 0 (a harmless read, discarded) elsewhere.</summary>
-    private Value Guarded(Value index) =>
-        _scope.Guard is { } taken ? _b.Select(taken, index, _b.Integer(0)) : index;
 
     /// <summary>
     /// True for a <c>double[]</c> computed inside the lambda from variables: an array literal, an aggregate's array state,
@@ -443,8 +431,8 @@ internal sealed class ExpressionTranslator
             case ConditionalExpression choice:
             {
                 var condition = Operand(choice.Test, choice);
-                var whenTrue = TranslateVector(choice.IfTrue);
-                var whenFalse = TranslateVector(choice.IfFalse);
+                var whenTrue = BranchVector(choice.IfTrue, condition);
+                var whenFalse = BranchVector(choice.IfFalse, _b.Emit(Op.Not, condition));
                 if (whenTrue.Length != whenFalse.Length)
                     throw Error.CannotDifferentiate(choice, $"the branches are arrays of different lengths ({whenTrue.Length} and {whenFalse.Length})");
                 elements = whenTrue.Select((t, k) => _b.Select(condition, t, whenFalse[k])).ToArray();
@@ -473,225 +461,6 @@ internal sealed class ExpressionTranslator
             2 => _b.Emit(primitive.Op, args[0], args[1]),
             _ => _b.Emit(primitive.Op, args[0], args[1], args[2]),
         };
-    }
-
-    /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
-    private bool IsLoopSource(LinqLoops.Pipeline loop) =>
-        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array) || IsVector(loop.Array);
-
-    private int? ArrayParameterOf(Expression e) =>
-        e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
-
-    /// <summary>
-    /// Element <paramref name="index"/> of an array source: the active array, a data array or an array value (translated, so
-    /// hoisted), or a small array (see <see cref="IsVector"/>: its element itself at a constant index, else read from the
-    /// array it is built into).
-    /// </summary>
-    private Value ElementOf(Expression array, Value index)
-    {
-        if (ArrayParameterOf(array) is { } parameter) return _b.InputAt(parameter, index);
-        if (IsVector(array))
-            return _b.TryGetConstant(index, out double k) ? TranslateVector(array)[(int)k] : _b.Emit(Op.Element, SmallArray(array), index);
-        return _b.Emit(Op.Element, Translate(array), index);
-    }
-
-    private Value LengthOf(Expression array) =>
-        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter)
-        : IsVector(array) ? _b.Integer(TranslateVector(array).Length)
-        : _b.Emit(Op.ArrayLength, Translate(array));
-
-    /// <summary>
-    /// A small array (see <see cref="IsVector"/>) that a LINQ operator runs over, built into an array at run time: a map
-    /// over its positions whose element k is its element k (a chain of selects on the position). Hoisted and cached
-    /// like any translated node.
-    /// </summary>
-    private Value SmallArray(Expression node)
-    {
-        if (TryKnownOrHoisted(node, SmallArray, out var known)) return known;
-        var elements = TranslateVector(node);
-        var body = _b.CreateBody();
-        var position = body.LoopIndex();
-        var element = body.Capture(elements[^1]);
-        for (int k = elements.Length - 2; k >= 0; k--)
-            element = body.Select(body.Emit(Op.Equal, position, body.Integer(k)), body.Capture(elements[k]), element);
-        return _scope.Translated[node] = _b.EmitMap(_b.Integer(0), _b.Integer(elements.Length), body, [element])[0];
-    }
-
-    /// <summary>
-    /// A LINQ pipeline ending in Sum or Average: one sum region whose body computes each element
-    /// through the fused stages. The body is translated in a scope of its own, where only the nodes
-    /// that depend on the stages' parameters are emitted; the rest are hoisted and captured.
-    /// </summary>
-    private Value VisitPipeline(MethodCallExpression node, LinqLoops.Pipeline loop)
-    {
-        var (start, count) = LoopRange(loop);
-        return InLoopBody(loop, start, (body, index, position, outer, dependent) =>
-        {
-            var (element, mask) = PipelineElement(node, loop, index, position);
-            if (loop.End is LinqLoops.Terminal.Max or LinqLoops.Terminal.Min)
-            {
-                // The extremum is the element at its arg-extremum: found by a loop (an index, not differentiated),
-                // then read again outside the loop, so its derivative is that of the element chosen.
-                var excluded = body.Constant(loop.End == LinqLoops.Terminal.Max ? double.NegativeInfinity : double.PositiveInfinity);
-                var candidate = mask is { } kept ? body.Select(kept, element, excluded) : element;
-                var at = outer.Builder.EmitArgExtremum(loop.End == LinqLoops.Terminal.Max ? Op.ArgMax : Op.ArgMin, start, count, body, candidate);
-                // Re-read in the enclosing scope; nodes that depend on the stage parameters must stay there too.
-                var union = outer.LoopDependent is null ? null : new HashSet<Expression>(outer.LoopDependent.Concat(dependent), ReferenceEqualityComparer.Instance);
-                _scope = new Scope(outer.Builder, outer.Parent, union);
-                return PipelineElement(node, loop, at, loop.Array is null ? _b.Sub(at, start) : at).Element;
-            }
-            // LINQ's Average over a sequence (anything but an array itself) starts its sum at the first element, so the
-            // average of -0.0s is -0.0: that sum starts at -0.0, and an element a mask drops adds -0.0 (no change).
-            bool negativeZeroStart = loop.End == LinqLoops.Terminal.Average && !(loop.Array is not null && loop.Stages.Count == 0);
-            var zero = body.Constant(negativeZeroStart ? -0.0 : 0.0);
-            var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
-            if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));
-            var sums = outer.Builder.EmitSum(start, count, body, summands, negativeZeroStart);
-            if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
-            // Average: the sum over the number of elements kept (NaN for none, where LINQ would throw).
-            return outer.Builder.Div(sums[0], summands.Count > 1 ? sums[1] : outer.Builder.Emit(Op.IntToDouble, count));
-        });
-    }
-
-    /// <summary>Where a pipeline's loop starts, and how many iterations it runs (Zip stops at the shorter sequence).</summary>
-    private (Value Start, Value Count) LoopRange(LinqLoops.Pipeline loop)
-    {
-        var start = loop.Array is null ? Translate(loop.Start!) : _b.Integer(0);
-        var count = loop.Array is null ? Translate(loop.Count!) : LengthOf(loop.Array);
-        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
-        {
-            var other = LengthOf(stage.Other!);
-            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
-        }
-        return (start, count);
-    }
-
-    private delegate T LoopBodyTranslation<T>(TraceBuilder body, Value index, Value position, Scope outer, HashSet<Expression> dependent);
-
-    /// <summary>
-    /// Translates the body of a pipeline's loop with <paramref name="translate"/>, in a scope of its own on a new child
-    /// builder, where only the nodes that depend on the lambdas' parameters (<c>dependent</c>) are emitted and the rest
-    /// are hoisted and captured. It gets the loop index and the position in the sequence (index - start over a range);
-    /// the scope and the bindings of the lambdas' parameters are undone afterwards.
-    /// </summary>
-    private T InLoopBody<T>(LinqLoops.Pipeline loop, Value start, LoopBodyTranslation<T> translate)
-    {
-        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
-        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
-        var body = _scope.Builder.CreateBody();
-        var outer = _scope;
-        _scope = new Scope(body, outer, dependent);
-        try
-        {
-            var index = body.LoopIndex();
-            return translate(body, index, loop.Array is null ? body.Sub(index, body.Capture(start)) : index, outer, dependent);
-        }
-        finally
-        {
-            _scope = outer;
-            foreach (var v in variables) _bindings.Remove(v);
-        }
-    }
-
-    /// <summary>
-    /// <c>....Select(...).ToArray()</c>: a map region building the array, element r computed by the fused stages at
-    /// position r. As for sums, the body holds only what depends on the stages' parameters; the rest is hoisted.
-    /// </summary>
-    private Value VisitMap(MethodCallExpression node, LinqLoops.Pipeline loop)
-    {
-        if (loop.Stages.Any(s => s.Kind == LinqLoops.StageKind.Where))
-            throw Error.CannotDifferentiate(node, "Where before ToArray() makes the length depend on the data; use a mask (a ? b : 0) in Select instead");
-        var (start, count) = LoopRange(loop);
-        return InLoopBody(loop, start, (body, index, position, outer, _) =>
-            outer.Builder.EmitMap(start, count, body, [PipelineElement(node, loop, index, position).Element])[0]);
-    }
-
-    /// <summary>
-    /// Translates, in the current scope, the element of a pipeline at loop index <paramref name="index"/> (its
-    /// <paramref name="position"/> in the sequence) through every stage; also returns the Where mask, if any.
-    /// </summary>
-    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value index, Value position, bool asScalar = true)
-    {
-        var element = loop.Array is null ? index : ElementOf(loop.Array, index);
-        Value? mask = null;
-        foreach (var stage in loop.Stages)
-        {
-            var parameters = stage.Lambda.Parameters;
-            _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
-            if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
-            {
-                if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
-                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
-            }
-            if (stage.Kind == LinqLoops.StageKind.Zip)
-                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
-            var result = Translate(stage.Lambda.Body);
-            if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? _b.Emit(Op.And, m, result) : result;
-            else element = result;
-        }
-        if (!asScalar) return (element, mask);
-        if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
-        if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
-        return (element, mask);
-    }
-
-    /// <summary>
-    /// <c>Aggregate(seed, (state, element) =&gt; next)</c>: one fold region carrying the state (a number, or each element of
-    /// a small array) through the pipeline's elements; a Where stage keeps the state where its mask is false. Returns
-    /// the final state, or the result selector applied to it. As for sums, the body holds only what depends on the
-    /// state or the element; the rest is hoisted and captured.
-    /// </summary>
-    private Value[] VisitAggregate(MethodCallExpression node, LinqLoops.Pipeline loop)
-    {
-        var seedExpression = loop.Seed!;
-        // A double[] seed is either a small array (new[] { ... }: carried element by element) or an array of run-time length.
-        bool vector = IsSmallArraySeed(seedExpression);
-        bool array = !vector && seedExpression.Type == typeof(double[]);
-        var seed = vector ? TranslateVector(seedExpression) : [array ? Translate(seedExpression) : Scalar(Operand(seedExpression, node))];
-        if (array && _b.KindOf(seed[0]) != ValueKind.Array) throw Error.UnsupportedType(seedExpression, seedExpression.Type);
-        if (seed.Length == 0) throw Error.CannotDifferentiate(seedExpression, "an Aggregate state needs at least one element");
-        var (start, count) = LoopRange(loop);
-        var accumulator = loop.Accumulator!;
-        var (body, next) = InLoopBody(loop, start, (body, index, position, _, _) =>
-        {
-            var state = seed.Select((_, k) => body.State(k, array ? ValueKind.Array : ValueKind.Scalar)).ToArray();
-            var (element, mask) = PipelineElement(node, loop, index, position, asScalar: false);
-            _bindings[accumulator.Parameters[0]] = vector
-                ? new Binding(BindingKind.Vector, -1, default, state)
-                : new Binding(BindingKind.Value, -1, state[0]);
-            _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
-            var next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
-            if (next.Length != state.Length)
-                throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
-            foreach (var v in next)
-                if (body.KindOf(v) != (array ? ValueKind.Array : ValueKind.Scalar)) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
-            if (mask is { } keep)
-            {
-                if (array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
-                next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
-            }
-            return (body, next);
-        });
-        var (_, results) = _b.EmitFold(start, count, seed, body, next);
-        if (loop.ResultSelector is not { } selector) return results;
-        var parameter = selector.Parameters[0];
-        _bindings[parameter] = vector ? new Binding(BindingKind.Vector, -1, default, results) : new Binding(BindingKind.Value, -1, results[0]);
-        // The selector runs here, after the loop; inside an enclosing loop, what depends on its parameter must stay here too.
-        var scope = _scope;
-        if (scope.LoopDependent is not null)
-        {
-            var reads = LinqLoops.DependentOn([selector.Body], new HashSet<ParameterExpression> { parameter });
-            _scope = new Scope(scope.Builder, scope.Parent, new HashSet<Expression>(scope.LoopDependent.Concat(reads), ReferenceEqualityComparer.Instance));
-        }
-        try
-        {
-            return selector.Body.Type == typeof(double[]) ? TranslateVector(selector.Body) : [Scalar(Operand(selector.Body, selector))];
-        }
-        finally
-        {
-            _scope = scope;
-            _bindings.Remove(parameter);
-        }
     }
 
     /// <summary>True for an array that comes from data (or a row of one): never from the active parameter.</summary>

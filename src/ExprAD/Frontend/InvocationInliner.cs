@@ -18,13 +18,20 @@ internal sealed class InvocationInliner : ExpressionVisitor
     // Results by node, for the substitutions in force (one frame per inlined invocation being visited).
     private readonly Stack<Dictionary<Expression, Expression>> _memo = new([new Dictionary<Expression, Expression>(ReferenceEqualityComparer.Instance)]);
 
-    /// <summary>The body with every invoked lambda inlined (the same object when there is none).</summary>
-    public static Expression Inline(Expression body)
+    // The arguments of the invocations each inlined body stands for, by the body's (inlined) root.
+    private readonly Dictionary<Expression, List<Expression>> _arguments = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// The body with every invoked lambda inlined (the same object when there is none), and for each node that replaced an
+    /// invocation, the arguments of that invocation (which C# evaluates before the body, whatever the body does with them).
+    /// </summary>
+    public static (Expression Body, IReadOnlyDictionary<Expression, List<Expression>> Arguments) Inline(Expression body)
     {
-        var operands = new List<Expression?>();
         bool any = ExpressionNodes.PostOrder(body, (n, list) => ExpressionNodes.TryGetOperands(n, list), _ => false)
             .Any(n => n is InvocationExpression { Expression: LambdaExpression or UnaryExpression { NodeType: ExpressionType.Quote } });
-        return any ? new InvocationInliner().Visit(body)! : body;
+        if (!any) return (body, new Dictionary<Expression, List<Expression>>());
+        var inliner = new InvocationInliner();
+        return (inliner.Visit(body)!, inliner._arguments);
     }
 
     public override Expression? Visit(Expression? node)
@@ -64,7 +71,10 @@ internal sealed class InvocationInliner : ExpressionVisitor
         _memo.Push(new Dictionary<Expression, Expression>(ReferenceEqualityComparer.Instance));
         try
         {
-            return Visit(lambda.Body)!;
+            var inlined = Visit(lambda.Body)!;
+            if (!_arguments.TryGetValue(inlined, out var list)) _arguments.Add(inlined, list = new List<Expression>());
+            list.AddRange(arguments);
+            return inlined;
         }
         finally
         {

@@ -20,10 +20,10 @@ internal static class LinqLoops
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
 
     /// <summary>
-    /// A pipeline over <c>Range(Start, Count)</c> (then <see cref="Array"/> is null) or over the elements of
+    /// A pipeline over <see cref="Range"/>, a call of <c>Enumerable.Range(start, count)</c> (then <see cref="Array"/> is null), or over the elements of
     /// <see cref="Array"/>, with its stages in order and its terminal.
     /// </summary>
-    public sealed record Pipeline(Expression? Start, Expression? Count, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
+    public sealed record Pipeline(MethodCallExpression? Range, Expression? Array, IReadOnlyList<Stage> Stages, Terminal End)
     {
         /// <summary>The lambdas that run once per element: the stages', and an aggregate's accumulator function.</summary>
         public IEnumerable<LambdaExpression> Lambdas => Stages.Select(s => s.Lambda).Concat(Accumulator is null ? [] : [Accumulator]);
@@ -105,7 +105,7 @@ internal static class LinqLoops
                 if (m == Range)
                 {
                     stages.Reverse();
-                    pipeline = new Pipeline(call.Arguments[0], call.Arguments[1], null, stages, end);
+                    pipeline = new Pipeline(call, null, stages, end);
                     return true;
                 }
                 var lambda = call.Arguments.Count >= 2 ? Lambda(call.Arguments[^1]) : null;
@@ -114,7 +114,7 @@ internal static class LinqLoops
                     (nameof(Enumerable.Select), 2, 1) => new Stage(StageKind.Select, lambda!, null),
                     (nameof(Enumerable.Select), 2, 2) when lambda!.Parameters[1].Type == typeof(int) => new Stage(StageKind.SelectWithIndex, lambda, null),
                     (nameof(Enumerable.Where), 2, 1) => new Stage(StageKind.Where, lambda!, null),
-                    (nameof(Enumerable.Zip), 3, 2) when call.Arguments[1].Type == typeof(double[]) => new Stage(StageKind.Zip, lambda!, call.Arguments[1]),
+                    (nameof(Enumerable.Zip), 3, 2) when IsArraySource(call.Arguments[1].Type) => new Stage(StageKind.Zip, lambda!, call.Arguments[1]),
                     (nameof(Enumerable.ToArray), 1, _) or (nameof(Enumerable.AsEnumerable), 1, _) => null,
                     _ => new Stage((StageKind)(-1), null!, null),
                 };
@@ -123,12 +123,15 @@ internal static class LinqLoops
                 source = call.Arguments[0];
                 continue;
             }
-            if (source.Type != typeof(double[])) return false;
+            if (!IsArraySource(source.Type)) return false;
             stages.Reverse();
-            pipeline = new Pipeline(null, null, source, stages, end);
+            pipeline = new Pipeline(null, source, stages, end);
             return true;
         }
     }
+
+    /// <summary>Arrays a loop runs over: of doubles, or of integers (indices into other arrays, say).</summary>
+    private static bool IsArraySource(Type type) => type == typeof(double[]) || type == typeof(int[]);
 
     private static LambdaExpression? Lambda(Expression e)
     {

@@ -51,6 +51,18 @@ internal sealed record Region(Trace Body, ImmutableArray<Value> Captures)
     public bool NegativeZeroStart { get; init; }
 
     /// <summary>
+    /// For a sum: a branch evaluated only when taken. The sum runs at most one iteration (its count is 1 when the branch is
+    /// taken, else 0), which computes a branch of <c>?:</c> (or the right side of <c>&amp;&amp;</c>, <c>||</c>) that could throw or
+    /// reads call-time data, exactly when C# would evaluate it. Being a sum, it needs nothing new from the transforms: forward
+    /// mode carries tangents through it, reverse mode's adjoint loop (a branch too) recomputes and sweeps it only when taken.
+    /// Passes leave it in place (it is not a loop worth splitting, outlining or vectorising); code generation emits an <c>if</c>.
+    /// </summary>
+    public bool Branch { get; init; }
+
+    /// <summary>For a sum: how it starts and whether it is a branch (see <see cref="SumStyle"/>).</summary>
+    public SumStyle Style => new(NegativeZeroStart, Branch);
+
+    /// <summary>
     /// For a taped fold: the last this many body outputs are not results but values recorded on the tape after each
     /// iteration (the results of the body's sums, and arrays of its maps), which the backward fold reads instead of recomputing them; its
     /// <see cref="Rules.Op.TapedState"/> slot StateCount + m is recorded value m.
@@ -100,6 +112,9 @@ internal sealed class DataReadTable
 
     public int Count { get { lock (_lock) return _reads.Count; } }
 }
+
+/// <summary>The properties of a sum region that every copy of it keeps: <see cref="Region.NegativeZeroStart"/> and <see cref="Region.Branch"/>.</summary>
+internal readonly record struct SumStyle(bool NegativeZeroStart = false, bool Branch = false);
 
 /// <summary>
 /// What a trace needs from the outside world, shared unchanged by every transform of it:

@@ -66,7 +66,7 @@ internal sealed class TraceBuilder
     /// A sum over i = start .. start + count - 1 of the outputs of <paramref name="body"/> (a builder
     /// from <see cref="CreateBody"/>); returns one value per output.
     /// </summary>
-    public Value[] EmitSum(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> summands, bool negativeZeroStart = false)
+    public Value[] EmitSum(Value start, Value count, TraceBuilder body, IReadOnlyList<Value> summands, SumStyle style = default)
     {
         if (body.Parent != this) throw new InvalidOperationException("The body must be built by a child of this builder.");
         if (KindOf(start) != ValueKind.Integer || KindOf(count) != ValueKind.Integer)
@@ -76,7 +76,7 @@ internal sealed class TraceBuilder
         // A summand given twice (a fused primal and its recomputation) is summed once, and both results are the same
         // value, so that what is computed from them after the loop is shared too.
         var distinct = summands.Distinct().ToList();
-        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray()) { NegativeZeroStart = negativeZeroStart };
+        var region = new Region(body.Build(distinct), body._captures.ToImmutableArray()) { NegativeZeroStart = style.NegativeZeroStart, Branch = style.Branch };
         _regions.Add(region);
         // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
         var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
@@ -202,7 +202,7 @@ internal sealed class TraceBuilder
         && a.Regions.Length == b.Regions.Length && a.Regions.Zip(b.Regions).All(p =>
             p.First.Captures.SequenceEqual(p.Second.Captures) && p.First.Initial.SequenceEqual(p.Second.Initial)
             && p.First.Backward == p.Second.Backward && p.First.TapeInterval == p.Second.TapeInterval && p.First.TapeOf == p.Second.TapeOf
-            && p.First.NegativeZeroStart == p.Second.NegativeZeroStart && SameTrace(p.First.Body, p.Second.Body));
+            && p.First.Style == p.Second.Style && SameTrace(p.First.Body, p.Second.Body));
 
     /// <summary>Makes the (forward) fold <paramref name="fold"/> of this builder record its state every <paramref name="interval"/> iterations.</summary>
     public void RequestTape(Value fold, int interval)
@@ -305,13 +305,17 @@ internal sealed class TraceBuilder
 
     /// <summary>
     /// The index i in start .. start + count - 1 at which <paramref name="output"/> of <paramref name="body"/> is
-    /// largest (<see cref="Op.ArgMax"/>) or smallest (<see cref="Op.ArgMin"/>); the first on ties, -1 for no iteration.
+    /// largest (<see cref="Op.ArgMax"/>) or smallest (<see cref="Op.ArgMin"/>) as LINQ's Max and Min over doubles choose
+    /// (the first on ties; see <see cref="Codegen.Runtime.TakesMax"/> for NaN), among the iterations where
+    /// <paramref name="keep"/> (a boolean body output, when given) holds; <see cref="InvalidOperationException"/>, as LINQ
+    /// throws, when there is none.
     /// </summary>
-    public Value EmitArgExtremum(Op op, Value start, Value count, TraceBuilder body, Value output)
+    public Value EmitArgExtremum(Op op, Value start, Value count, TraceBuilder body, Value output, Value? keep = null)
     {
-        if (op is not (Op.ArgMax or Op.ArgMin) || body.Parent != this || body.KindOf(output) != ValueKind.Scalar)
-            throw new InvalidOperationException("An arg-extremum ranges over a scalar body output.");
-        _regions.Add(new Region(body.Build([output]), body._captures.ToImmutableArray()));
+        if (op is not (Op.ArgMax or Op.ArgMin) || body.Parent != this || body.KindOf(output) != ValueKind.Scalar
+            || keep is { } k && body.KindOf(k) != ValueKind.Boolean)
+            throw new InvalidOperationException("An arg-extremum ranges over a scalar body output, kept where a boolean one holds.");
+        _regions.Add(new Region(body.Build(keep is { } kept ? [output, kept] : [output]), body._captures.ToImmutableArray()));
         return Append(new Instruction(op, ValueKind.Integer, start.Index, count.Index, _regions.Count - 1));
     }
 
@@ -410,10 +414,10 @@ internal sealed class TraceBuilder
                 Expect(Kind(a) == ValueKind.Integer, "operand must be an integer");
                 return ValueKind.Scalar;
             case OpSignature.ArrayElement:
-                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged && Kind(b) == ValueKind.Integer, "an array and an integer index");
-                return Kind(a) == ValueKind.Jagged ? ValueKind.Array : ValueKind.Scalar;
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray && Kind(b) == ValueKind.Integer, "an array and an integer index");
+                return Kind(a) switch { ValueKind.Jagged => ValueKind.Array, ValueKind.IntegerArray => ValueKind.Integer, _ => ValueKind.Scalar };
             case OpSignature.ArrayLength:
-                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged, "an array");
+                Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray, "an array");
                 return ValueKind.Integer;
             default:
                 throw new InvalidOperationException(p.Signature.ToString());
@@ -430,13 +434,12 @@ internal sealed class TraceBuilder
             var v = k == 0 ? a : k == 1 ? b : c;
             if (!TryGetConstant(v, out operands[k])) return false;
         }
-        // Operations that throw at run time are left to throw there: folding them would move the exception
-        // to compile time (integer division by zero, Clamp with min > max, Sign of NaN).
-        if (p.Signature == OpSignature.Numeric && kind == ValueKind.Integer && p.Op is Op.Div or Op.Rem && operands[1] == 0)
-            return false;
-        if ((p.Op == Op.Clamp && !(operands[1] <= operands[2])) || (p.Op == Op.Sign && double.IsNaN(operands[0])))
-            return false;
-        result = Constant(kind, RuleTable.Evaluate(p, KindOf(a), operands));
+        // Operations that throw at run time are left to throw there: folding them would move the exception to compile
+        // time, and into branches C# does not take (integer division by zero, Clamp with min > max, Sign of NaN, checks).
+        double folded;
+        try { folded = RuleTable.Evaluate(p, KindOf(a), operands); }
+        catch (Exception e) when (e is ArithmeticException or ArgumentException or InvalidOperationException) { return false; }
+        result = Constant(kind, folded);
         return true;
     }
 

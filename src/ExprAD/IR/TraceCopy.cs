@@ -95,9 +95,9 @@ internal static class TraceCopy
         var outputs = bodyTrace.Outputs.Select(o => body[o.Index]).ToArray();
         return ins.Op switch
         {
-            Op.Sum => target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, region.NegativeZeroStart),
+            Op.Sum => target.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, region.Style),
             Op.Map => target.EmitMap(renamed[ins.A], renamed[ins.B], child, outputs),
-            _ => [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0])],
+            _ => [target.EmitArgExtremum(ins.Op, renamed[ins.A], renamed[ins.B], child, outputs[0], outputs.Length > 1 ? outputs[1] : null)],
         };
     }
 }

@@ -89,8 +89,11 @@ internal static class TraceInterpreter
                     {
                         var body = Run(region.Body, context, captures, (int)values[ins.A] + n, [], []);
                         double v = body[region.Body.Outputs[0].Index];
-                        if (best < 0 || (ins.Op == Op.ArgMax ? v > bestValue : v < bestValue)) { best = (int)values[ins.A] + n; bestValue = v; }
+                        if (region.Body.Outputs.Length > 1 && body[region.Body.Outputs[1].Index] == 0) continue;
+                        if (ins.Op == Op.ArgMax ? Codegen.Runtime.TakesMax(v, bestValue, best >= 0) : Codegen.Runtime.TakesMin(v, bestValue, best >= 0))
+                            (best, bestValue) = ((int)values[ins.A] + n, v);
                     }
+                    if (best < 0) Codegen.Runtime.ThrowNoElements();
                     values[i] = best;
                     break;
                 }

@@ -13,6 +13,8 @@ internal enum ValueKind : byte
     Array,
     /// <summary>A jagged data array (<c>double[][]</c>), read at call time; never differentiated.</summary>
     Jagged,
+    /// <summary>A data array of integers (<c>int[]</c>: indices, counts), read at call time; its elements are integers.</summary>
+    IntegerArray,
     /// <summary>The several results of a region (a loop); read one at a time with <c>Project</c>.</summary>
     Tuple,
     /// <summary>No value: an instruction kept for its effect (adding into the gradient).</summary>

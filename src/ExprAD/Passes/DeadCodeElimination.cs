@@ -11,7 +11,23 @@ namespace ExprAD.Passes;
 /// </summary>
 internal static class DeadCodeElimination
 {
+    /// <summary>
+    /// The trace without dead code. Repeated until nothing changes: trimming a loop body can drop a capture, which can
+    /// leave the value it captured (and what computed it) dead in turn.
+    /// </summary>
     public static Trace Apply(Trace trace)
+    {
+        while (true)
+        {
+            var next = ApplyOnce(trace);
+            if (TotalSize(next) == TotalSize(trace)) return next;
+            trace = next;
+        }
+    }
+
+    private static int TotalSize(Trace trace) => trace.Count + trace.Regions.Sum(r => TotalSize(r.Body));
+
+    private static Trace ApplyOnce(Trace trace)
     {
         var live = new bool[trace.Count];
         foreach (var o in trace.Outputs) live[o.Index] = true;
@@ -66,7 +82,7 @@ internal static class DeadCodeElimination
             var body = Apply(region.Body.WithOutputs(keep.Select(k => region.Body.Outputs[k]).ToImmutableArray()));
             var child = b.CreateBody();
             var summands = Copy(body, child, capture => child.Capture(renamed[region.Captures[capture].Index]));
-            var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands, region.NegativeZeroStart);
+            var values = b.EmitSum(renamed[ins.A], renamed[ins.B], child, summands, region.Style);
             var byResult = new Value[region.Body.Outputs.Length];
             for (int k = 0; k < keep.Length; k++) byResult[keep[k]] = values[k];
             results[i] = byResult;

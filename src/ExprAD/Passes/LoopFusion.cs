@@ -37,7 +37,7 @@ internal static class LoopFusion
                 var candidate = trace.Instructions[earlier];
                 if (candidate.Op != Op.Sum || partner.ContainsKey(earlier) || fusedAway.Contains(earlier)) continue;
                 if (candidate.A != ins.A || candidate.B != ins.B) continue;
-                if (trace.Regions[candidate.C].NegativeZeroStart != trace.Regions[ins.C].NegativeZeroStart) continue;
+                if (trace.Regions[candidate.C].Style != trace.Regions[ins.C].Style) continue;
                 // The later loop may run earlier only if what it captures is ready there; a fresh adjoint array (zeros) is
                 // created before the fused loop when its length is.
                 if (trace.Regions[ins.C].Captures.Any(c => c.Index >= earlier && !IsEarlyZeros(trace, c.Index, earlier))) continue;
@@ -76,7 +76,7 @@ internal static class LoopFusion
             var a = TraceCopy.Replay(first.Body, child, c => child.Capture(renamed[first.Captures[c].Index]));
             var z = TraceCopy.Replay(second.Body, child, c => child.Capture(renamed[second.Captures[c].Index]));
             var outputs = first.Body.Outputs.Select(o => a[o.Index]).Concat(second.Body.Outputs.Select(o => z[o.Index])).ToArray();
-            var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, first.NegativeZeroStart);
+            var sums = b.EmitSum(renamed[ins.A], renamed[ins.B], child, outputs, first.Style);
             results[i] = sums[..first.Body.Outputs.Length];
             results[later] = sums[first.Body.Outputs.Length..];
             return true;

@@ -94,13 +94,15 @@ internal static class NestedSumSplitting
         var b = new TraceBuilder(body.Environment);
         bool Split(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (ins.Op != Op.Sum || !eligible(i, ins)) return false;
+            if (ins.Op != Op.Sum || body.Regions[ins.C].Branch || !eligible(i, ins)) return false;
             var region = body.Regions[ins.C];
             var inner = region.Body;
-            // The inner sums' results that the body reads, in order: (sum, result number, projection).
+            // The inner sums' results that the body reads, in order: (sum, result number, projection). A branch (at most one
+            // iteration, evaluated only when taken) is not a loop worth keeping in a map.
             var read = new List<(int Sum, int Result, int Projection)>();
             for (int j = 0; j < inner.Count; j++)
-                if (inner.Instructions[j] is { Op: Op.Project } p && inner.Instructions[p.A].Op == Op.Sum) read.Add((p.A, p.B, j));
+                if (inner.Instructions[j] is { Op: Op.Project } p && inner.Instructions[p.A] is { Op: Op.Sum } loop && !inner.Regions[loop.C].Branch)
+                    read.Add((p.A, p.B, j));
             if (read.Count == 0) return false;
 
             Value Capture(TraceBuilder child, int c) => child.Capture(renamed[region.Captures[c].Index]);
@@ -122,7 +124,7 @@ internal static class NestedSumSplitting
                 return true;
             }
             var summed = TraceCopy.Replay(inner, sumBody, c => Capture(sumBody, c), transformBody, replayRegion: ReadMapped);
-            results[i] = b.EmitSum(renamed[ins.A], renamed[ins.B], sumBody, inner.Outputs.Select(o => summed[o.Index]).ToArray(), region.NegativeZeroStart);
+            results[i] = b.EmitSum(renamed[ins.A], renamed[ins.B], sumBody, inner.Outputs.Select(o => summed[o.Index]).ToArray(), region.Style);
             return true;
         }
         var renamedBody = TraceCopy.Replay(body, b, transformBody: transformBody, replayRegion: Split);

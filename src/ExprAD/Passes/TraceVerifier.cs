@@ -104,7 +104,9 @@ internal static class TraceVerifier
                 {
                     if (ins.Kind != ValueKind.Integer || Kind(0) != ValueKind.Integer || Kind(1) != ValueKind.Integer) Fail("an arg-extremum has integer start, count and result");
                     var region = VerifyLoop(trace, i, ins, Fail);
-                    if (region.Body.Outputs.Length != 1 || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar) Fail("an arg-extremum compares one scalar");
+                    if (region.Body.Outputs.Length is not (1 or 2) || region.Body[region.Body.Outputs[0]].Kind != ValueKind.Scalar
+                        || region.Body.Outputs.Length == 2 && region.Body[region.Body.Outputs[1]].Kind != ValueKind.Boolean)
+                        Fail("an arg-extremum compares one scalar, kept where an optional boolean holds");
                     continue;
                 }
                 case Op.Project:
@@ -127,8 +129,9 @@ internal static class TraceVerifier
                 OpSignature.ScalarToInteger => Kind(0) == ValueKind.Scalar && ins.Kind == ValueKind.Integer,
                 OpSignature.IntegerToScalar => Kind(0) == ValueKind.Integer && ins.Kind == ValueKind.Scalar,
                 OpSignature.ArrayElement => Kind(1) == ValueKind.Integer &&
-                    (Kind(0) == ValueKind.Array && ins.Kind == ValueKind.Scalar || Kind(0) == ValueKind.Jagged && ins.Kind == ValueKind.Array),
-                OpSignature.ArrayLength => Kind(0) is ValueKind.Array or ValueKind.Jagged && ins.Kind == ValueKind.Integer,
+                    (Kind(0) == ValueKind.Array && ins.Kind == ValueKind.Scalar || Kind(0) == ValueKind.Jagged && ins.Kind == ValueKind.Array
+                     || Kind(0) == ValueKind.IntegerArray && ins.Kind == ValueKind.Integer),
+                OpSignature.ArrayLength => Kind(0) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray && ins.Kind == ValueKind.Integer,
                 _ => false,
             };
             if (!ok) Fail("operand or result kinds do not match the signature " + p.Signature);

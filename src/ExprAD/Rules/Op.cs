@@ -51,6 +51,12 @@ internal enum Op : byte
     // Kind changes.
     Sign, IntToDouble, DoubleToInt,
 
+    // Checks that LINQ makes, as values (the operand passed through, or an exception): RangeCount(start, count) is the
+    // count of Enumerable.Range(start, count) (ArgumentOutOfRangeException naming count unless count >= 0 and
+    // start + count - 1 <= int.MaxValue); NonEmpty(n) is n, or InvalidOperationException when n is 0 (an average of
+    // no elements).
+    RangeCount, NonEmpty,
+
     // Comparisons (operands scalar or integer) and logic.
     LessThan, LessOrEqual, GreaterThan, GreaterOrEqual, Equal, NotEqual,
     And, Or, Not,

@@ -96,6 +96,13 @@ internal sealed class Primitive
     /// </summary>
     public bool IsCostly { get; init; }
 
+    /// <summary>
+    /// True when the operation throws for some operands (a check, <c>Math.Clamp</c> with min &gt; max, <c>Math.Sign</c> of
+    /// NaN): the frontend never evaluates it in a branch that is not taken, and constant folding leaves such operands to
+    /// throw at call time. (Integer division by zero is the frontend's own case: only integer operands throw.)
+    /// </summary>
+    public bool MayThrow { get; init; }
+
     /// <summary>The methods that the frontend maps to this operation.</summary>
     public MethodInfo[] Methods { get; init; } = [];
 

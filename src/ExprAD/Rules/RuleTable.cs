@@ -40,7 +40,7 @@ internal static class RuleTable
     /// </summary>
     public static double Evaluate(Primitive p, ValueKind operandKind, double[] operands)
     {
-        if (p.Signature == OpSignature.Numeric && operandKind == ValueKind.Integer)
+        if (p.Signature == OpSignature.Numeric && operandKind == ValueKind.Integer && p.Op is Op.Neg or Op.Add or Op.Sub or Op.Mul or Op.Div or Op.Rem)
         {
             int x = (int)operands[0], y = operands.Length > 1 ? (int)operands[1] : 0;
             return p.Op switch
@@ -160,7 +160,8 @@ internal static class RuleTable
         Function(Op.Abs, "abs", nameof(Math.Abs), (b, x, y) =>
             b.Select(b.Emit(Op.GreaterThan, x, b.Constant(0.0)), One(b),
                 b.Select(b.Emit(Op.LessThan, x, b.Constant(0.0)), b.Constant(-1.0), b.Constant(0.0))), costly: false);
-        // Max and Min pass one operand through: the first on ties (and when the comparison is false because of NaN, the second).
+        // Max and Min pass one operand through: the first on ties, and the one that is NaN (Math.Max and Math.Min return a NaN
+        // operand, the first when both are), so that the derivative is that of the operand returned.
         void Chooser(Op op, string name, string method, Op firstWhen)
         {
             var m = MathMethod(method, 2);
@@ -171,7 +172,7 @@ internal static class RuleTable
                 Evaluate = a => f(a[0], a[1]), Emit = Call(m), Methods = [m],
                 PassThrough = (b, a) =>
                 {
-                    var first = b.Emit(firstWhen, a[0], a[1]);
+                    var first = b.Emit(Op.Or, b.Emit(firstWhen, a[0], a[1]), b.Emit(Op.NotEqual, a[0], a[0]));
                     return [first, b.Emit(Op.Not, first)];
                 },
             });
@@ -181,7 +182,7 @@ internal static class RuleTable
         var clamp = MathMethod(nameof(Math.Clamp), 3);
         Add(new Primitive
         {
-            Op = Op.Clamp, Name = "clamp", Arity = 3, Signature = OpSignature.Scalar,
+            Op = Op.Clamp, Name = "clamp", Arity = 3, Signature = OpSignature.Scalar, MayThrow = true,
             Evaluate = a => Math.Clamp(a[0], a[1], a[2]), Emit = Call(clamp), Methods = [clamp],
             PassThrough = (b, a) =>
             {
@@ -226,7 +227,7 @@ internal static class RuleTable
         var sign = typeof(Math).GetMethod(nameof(Math.Sign), [typeof(double)])!;
         Add(new Primitive
         {
-            Op = Op.Sign, Name = "sign", Arity = 1, Signature = OpSignature.ScalarToInteger,
+            Op = Op.Sign, Name = "sign", Arity = 1, Signature = OpSignature.ScalarToInteger, MayThrow = true,
             Evaluate = a => Math.Sign(a[0]), Emit = Call(sign), Methods = [sign],
         });
         Add(new Primitive
@@ -238,6 +239,19 @@ internal static class RuleTable
         {
             Op = Op.DoubleToInt, Name = "int", Arity = 1, Signature = OpSignature.ScalarToInteger,
             Evaluate = a => (int)a[0], Emit = a => Expression.Convert(a[0], typeof(int)),
+        });
+
+        var rangeCount = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.RangeCount))!;
+        Add(new Primitive
+        {
+            Op = Op.RangeCount, Name = "rangecount", Arity = 2, Signature = OpSignature.Numeric, MayThrow = true,
+            Evaluate = a => Codegen.Runtime.RangeCount((int)a[0], (int)a[1]), Emit = Call(rangeCount),
+        });
+        Add(new Primitive
+        {
+            Op = Op.NonEmpty, Name = "nonempty", Arity = 1, Signature = OpSignature.Numeric, MayThrow = true,
+            Evaluate = a => Codegen.Runtime.NonEmpty(a[0]),
+            Emit = a => Expression.Call(typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.NonEmpty), [a[0].Type])!, a[0]),
         });
 
         Comparison(Op.LessThan, "<", (p, q) => p < q, Expression.LessThan);
@@ -272,13 +286,14 @@ internal static class RuleTable
 
     private static void AddArrayAccess()
     {
-        var element = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element))!;
+        var element = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element), [typeof(double[]), typeof(int)])!;
+        var integer = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Element), [typeof(int[]), typeof(int)])!;
         var row = typeof(Codegen.Runtime).GetMethod(nameof(Codegen.Runtime.Row))!;
         Add(new Primitive
         {
             Op = Op.Element, Name = "element", Arity = 2, Signature = OpSignature.ArrayElement,
             Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate data arrays."),
-            Emit = a => Expression.Call(a[0].Type == typeof(double[]) ? element : row, a[0], a[1]),
+            Emit = a => Expression.Call(a[0].Type == typeof(double[]) ? element : a[0].Type == typeof(int[]) ? integer : row, a[0], a[1]),
         });
         Add(new Primitive
         {

@@ -70,7 +70,7 @@ internal static class ForwardMode
                     throw new NotSupportedException("Forward mode over the reverse of a fold is not supported.");
                 case Op.Sum:
                     loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents,
-                        (start, count, body, outputs) => b.EmitSum(start, count, body, outputs, source.Regions[ins.C].NegativeZeroStart));
+                        (start, count, body, outputs) => b.EmitSum(start, count, body, outputs, source.Regions[ins.C].Style));
                     continue;
                 case Op.Map:
                     loopResults[i] = TransformLoop(source, ins, b, directions, seed, primal, tangents, b.EmitMap);

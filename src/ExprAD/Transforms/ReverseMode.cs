@@ -256,7 +256,8 @@ internal static class ReverseMode
 
         var captured = CapturedAdjoints(body, innerAdjoints, innerMasked);
         if (captured.Count == 0 && !child.HasEffects) return;
-        var sums = b.EmitSum(primal[ins.A], count, child, captured.Select(c => c.Adjoint).ToArray());
+        // The adjoint of a branch is a branch: it runs only when the primal one did (and its seeds are not all zero).
+        var sums = b.EmitSum(primal[ins.A], count, child, captured.Select(c => c.Adjoint).ToArray(), new SumStyle(Branch: region.Branch));
         for (int k = 0; k < captured.Count; k++)
             Accumulate(source, b, adjoints, masked, region.Captures[captured[k].Capture].Index, sums[k], captured[k].Masked || gated);
     }
@@ -304,8 +305,7 @@ internal static class ReverseMode
 
         var kinds = region.Initial.Select(v => source.Instructions[v.Index].Kind).ToArray();
         var fold = primal[i];
-        // Array states are taped in full (checkpointing recomputes scalar states only).
-        b.RequestTape(fold, kinds.Contains(ValueKind.Array) ? 1 : interval);
+        b.RequestTape(fold, interval);
         // The results of the body's sums, the arrays of its maps of inner sums, and its calls into the math library are
         // recorded on the tape too (without checkpoints), so the backward fold reads them rather than computing them again.
         var recorded = b.RecordValues(fold);

@@ -1,0 +1,248 @@
+using System.Linq.Expressions;
+using ExprAD.Errors;
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Frontend;
+
+// LINQ pipelines as loop regions.
+internal sealed partial class ExpressionTranslator
+{
+    /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
+    private bool IsLoopSource(LinqLoops.Pipeline loop) =>
+        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array) || IsVector(loop.Array);
+
+    private int? ArrayParameterOf(Expression e) =>
+        e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
+
+    /// <summary>
+    /// Element <paramref name="index"/> of an array source: the active array, a data array or an array value (translated, so
+    /// hoisted), or a small array (see <see cref="IsVector"/>: its element itself at a constant index, else read from the
+    /// array it is built into).
+    /// </summary>
+    private Value ElementOf(Expression array, Value index)
+    {
+        if (ArrayParameterOf(array) is { } parameter) return _b.InputAt(parameter, index);
+        if (IsVector(array))
+            return _b.TryGetConstant(index, out double k) ? TranslateVector(array)[(int)k] : _b.Emit(Op.Element, SmallArray(array), index);
+        return _b.Emit(Op.Element, Translate(array), index);
+    }
+
+    private Value LengthOf(Expression array) =>
+        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter)
+        : IsVector(array) ? _b.Integer(TranslateVector(array).Length)
+        : _b.Emit(Op.ArrayLength, Translate(array));
+
+    /// <summary>
+    /// A small array (see <see cref="IsVector"/>) that a LINQ operator runs over, built into an array at run time: a map
+    /// over its positions whose element k is its element k (a chain of selects on the position). Hoisted and cached
+    /// like any translated node.
+    /// </summary>
+    private Value SmallArray(Expression node)
+    {
+        if (TryKnownOrHoisted(node, SmallArray, out var known)) return known;
+        var elements = TranslateVector(node);
+        var body = _b.CreateBody();
+        var position = body.LoopIndex();
+        var element = body.Capture(elements[^1]);
+        for (int k = elements.Length - 2; k >= 0; k--)
+            element = body.Select(body.Emit(Op.Equal, position, body.Integer(k)), body.Capture(elements[k]), element);
+        return _scope.Translated[node] = _b.EmitMap(_b.Integer(0), _b.Integer(elements.Length), body, [element])[0];
+    }
+
+    /// <summary>
+    /// A LINQ pipeline ending in Sum, Average, Max or Min: one loop region whose body computes each element through the
+    /// fused stages. The body is translated in a scope of its own, where only the nodes that depend on the stages'
+    /// parameters are emitted; the rest are hoisted and captured.
+    /// </summary>
+    private Value VisitPipeline(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        var (rangeStart, count) = LoopRange(loop);
+        var first = _b.Integer(0);
+        return InLoopBody(loop, rangeStart, (body, position, start, outer, dependent) =>
+        {
+            var (element, mask) = PipelineElement(node, loop, position, start);
+            if (loop.End is LinqLoops.Terminal.Max or LinqLoops.Terminal.Min)
+            {
+                // The extremum is the element at its arg-extremum: found by a loop (a position, not differentiated) as LINQ
+                // scans (NaN included; an exception for no element), then read again outside the loop, so that its
+                // derivative is that of the element chosen.
+                var at = outer.Builder.EmitArgExtremum(loop.End == LinqLoops.Terminal.Max ? Op.ArgMax : Op.ArgMin, first, count, body, element, mask);
+                // Re-read in the enclosing scope; nodes that depend on the stage parameters must stay there too.
+                _scope = outer.Keeping(dependent.Contains);
+                return PipelineElement(node, loop, at, rangeStart).Element;
+            }
+            // LINQ's Average over a sequence (anything but an array itself) starts its sum at the first element, so the
+            // average of -0.0s is -0.0: that sum starts at -0.0, and an element a mask drops adds -0.0 (no change).
+            bool negativeZeroStart = loop.End == LinqLoops.Terminal.Average && !(loop.Array is not null && loop.Stages.Count == 0);
+            var zero = body.Constant(negativeZeroStart ? -0.0 : 0.0);
+            var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
+            if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));
+            var sums = outer.Builder.EmitSum(first, count, body, summands, new SumStyle(NegativeZeroStart: negativeZeroStart));
+            if (loop.End == LinqLoops.Terminal.Sum) return sums[0];
+            // Average: the sum over the number of elements kept; as LINQ, an exception when there is none.
+            var b = outer.Builder;
+            return b.Div(sums[0], b.Emit(Op.NonEmpty, summands.Count > 1 ? sums[1] : b.Emit(Op.IntToDouble, count)));
+        });
+    }
+
+    /// <summary>
+    /// How many iterations a pipeline's loop runs (Zip stops at the shorter sequence), and for a range its first element.
+    /// Every loop runs its iterations 0 .. count - 1 (element i of a range is start + i), so its end never overflows, even for
+    /// a range that ends at int.MaxValue; a range's count is checked as <c>Enumerable.Range</c> checks it, when the loop runs.
+    /// </summary>
+    private (Value? RangeStart, Value Count) LoopRange(LinqLoops.Pipeline loop)
+    {
+        Value? rangeStart = null;
+        Value count;
+        if (loop.Range is { } range)
+        {
+            rangeStart = Translate(range.Arguments[0]);
+            count = CheckedRangeCount(range);
+        }
+        else count = LengthOf(loop.Array!);
+        foreach (var stage in loop.Stages.Where(s => s.Kind == LinqLoops.StageKind.Zip))
+        {
+            var other = LengthOf(stage.Other!);
+            count = _b.Select(_b.Emit(Op.LessThan, other, count), other, count);
+        }
+        return (rangeStart, count);
+    }
+
+    /// <summary>
+    /// The checked count of <c>Enumerable.Range(start, count)</c>, computed (and hoisted out of loops) with the range's own
+    /// node, so that a loop over a captured count still sees a captured count.
+    /// </summary>
+    private Value CheckedRangeCount(Expression range)
+    {
+        if (TryKnownOrHoisted(range, CheckedRangeCount, out var known)) return known;
+        var call = (MethodCallExpression)range;
+        return _scope.Translated[range] = _b.Emit(Op.RangeCount, Translate(call.Arguments[0]), Translate(call.Arguments[1]));
+    }
+
+    private delegate T LoopBodyTranslation<T>(TraceBuilder body, Value position, Value? rangeStart, Scope outer, HashSet<Expression> dependent);
+
+    /// <summary>
+    /// Translates the body of a pipeline's loop with <paramref name="translate"/>, in a scope of its own on a new child
+    /// builder, where only the nodes that depend on the lambdas' parameters (<c>dependent</c>) are emitted and the rest
+    /// are hoisted and captured. It gets the loop index (the position in the sequence) and, over a range, the range's
+    /// start captured in the body; the scope and the bindings of the lambdas' parameters are undone afterwards.
+    /// </summary>
+    private T InLoopBody<T>(LinqLoops.Pipeline loop, Value? rangeStart, LoopBodyTranslation<T> translate)
+    {
+        var variables = loop.Lambdas.SelectMany(l => l.Parameters).ToHashSet();
+        var dependent = LinqLoops.DependentOn(loop.Lambdas.Select(l => l.Body), variables);
+        var body = _scope.Builder.CreateBody();
+        var outer = _scope;
+        _scope = new Scope(body, outer, dependent.Contains);
+        try
+        {
+            return translate(body, body.LoopIndex(), rangeStart is { } start ? body.Capture(start) : null, outer, dependent);
+        }
+        finally
+        {
+            _scope = outer;
+            foreach (var v in variables) _bindings.Remove(v);
+        }
+    }
+
+    /// <summary>
+    /// <c>....Select(...).ToArray()</c>: a map region building the array, element r computed by the fused stages at
+    /// position r. As for sums, the body holds only what depends on the stages' parameters; the rest is hoisted.
+    /// </summary>
+    private Value VisitMap(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        if (loop.Stages.Any(s => s.Kind == LinqLoops.StageKind.Where))
+            throw Error.CannotDifferentiate(node, "Where before ToArray() makes the length depend on the data; use a mask (a ? b : 0) in Select instead");
+        var (rangeStart, count) = LoopRange(loop);
+        var first = _b.Integer(0);
+        return InLoopBody(loop, rangeStart, (body, position, start, outer, _) =>
+            outer.Builder.EmitMap(first, count, body, [PipelineElement(node, loop, position, start).Element])[0]);
+    }
+
+    /// <summary>
+    /// Translates, in the current scope, the element of a pipeline at <paramref name="position"/> in the sequence through
+    /// every stage (the element of a range is <paramref name="rangeStart"/> + position); also returns the Where mask, if any.
+    /// </summary>
+    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value position, Value? rangeStart, bool asScalar = true)
+    {
+        var element = rangeStart is { } start ? _b.Add(position, start) : ElementOf(loop.Array!, position);
+        Value? mask = null;
+        foreach (var stage in loop.Stages)
+        {
+            var parameters = stage.Lambda.Parameters;
+            _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
+            if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
+            {
+                if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
+                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
+            }
+            if (stage.Kind == LinqLoops.StageKind.Zip)
+                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
+            var result = Translate(stage.Lambda.Body);
+            if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? _b.Emit(Op.And, m, result) : result;
+            else element = result;
+        }
+        if (!asScalar) return (element, mask);
+        if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
+        if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
+        return (element, mask);
+    }
+
+    /// <summary>
+    /// <c>Aggregate(seed, (state, element) =&gt; next)</c>: one fold region carrying the state (a number, or each element of
+    /// a small array) through the pipeline's elements; a Where stage keeps the state where its mask is false. Returns
+    /// the final state, or the result selector applied to it. As for sums, the body holds only what depends on the
+    /// state or the element; the rest is hoisted and captured.
+    /// </summary>
+    private Value[] VisitAggregate(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        var seedExpression = loop.Seed!;
+        // A double[] seed is either a small array (new[] { ... }: carried element by element) or an array of run-time length.
+        bool vector = IsSmallArraySeed(seedExpression);
+        bool array = !vector && seedExpression.Type == typeof(double[]);
+        var seed = vector ? TranslateVector(seedExpression) : [array ? Translate(seedExpression) : Scalar(Operand(seedExpression, node))];
+        if (array && _b.KindOf(seed[0]) != ValueKind.Array) throw Error.UnsupportedType(seedExpression, seedExpression.Type);
+        if (seed.Length == 0) throw Error.CannotDifferentiate(seedExpression, "an Aggregate state needs at least one element");
+        var (rangeStart, count) = LoopRange(loop);
+        var first = _b.Integer(0);
+        var accumulator = loop.Accumulator!;
+        var (body, next) = InLoopBody(loop, rangeStart, (body, position, start, _, _) =>
+        {
+            var state = seed.Select((_, k) => body.State(k, array ? ValueKind.Array : ValueKind.Scalar)).ToArray();
+            var (element, mask) = PipelineElement(node, loop, position, start, asScalar: false);
+            _bindings[accumulator.Parameters[0]] = vector
+                ? new Binding(BindingKind.Vector, -1, default, state)
+                : new Binding(BindingKind.Value, -1, state[0]);
+            _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
+            var next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
+            if (next.Length != state.Length)
+                throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
+            foreach (var v in next)
+                if (body.KindOf(v) != (array ? ValueKind.Array : ValueKind.Scalar)) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
+            if (mask is { } keep)
+            {
+                if (array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
+                next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
+            }
+            return (body, next);
+        });
+        var (_, results) = _b.EmitFold(first, count, seed, body, next);
+        if (loop.ResultSelector is not { } selector) return results;
+        var parameter = selector.Parameters[0];
+        _bindings[parameter] = vector ? new Binding(BindingKind.Vector, -1, default, results) : new Binding(BindingKind.Value, -1, results[0]);
+        // The selector runs here, after the loop; inside an enclosing loop, what depends on its parameter must stay here too.
+        var scope = _scope;
+        if (scope.Dependent is not null)
+            _scope = scope.Keeping(LinqLoops.DependentOn([selector.Body], new HashSet<ParameterExpression> { parameter }).Contains);
+        try
+        {
+            return selector.Body.Type == typeof(double[]) ? TranslateVector(selector.Body) : [Scalar(Operand(selector.Body, selector))];
+        }
+        finally
+        {
+            _scope = scope;
+            _bindings.Remove(parameter);
+        }
+    }
+}
