@@ -113,3 +113,50 @@ public class CacheHitScaling
     [Benchmark(Description = "AD.Gradient(prebuilt chain), hit")]
     public GradientFunc Hit() => AD.Gradient(_f);
 }
+
+/// <summary>
+/// Compile cost (issue 8 part 3): a cache hit on a NEW tree instance of a compiled shape, the lambda-literal case. The
+/// instances are built in [IterationSetup], so only ExprAD's time is measured (the C# compiler's Expression factory calls are
+/// the user's cost); each method asks for every instance of its iteration once, and the times are per instance.
+/// </summary>
+[MemoryDiagnoser]
+// Many warm-up iterations: the walk's loop must run tiered-up code, as in a process that has been asking for a while.
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 40, iterationCount: 20, invocationCount: 1)]
+public class NewInstanceHit
+{
+    private const int Papers = 2000, SmallChains = 200, LargeChains = 1;
+    private Expression<Func<double[], double>>[] _papers = [], _small = [], _large = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        AD.Gradient(CompileCost.PaperLiteral());
+        AD.Gradient(CompileCost.Chain(286));
+        AD.Gradient(CompileCost.Chain(57_143));
+    }
+
+    [IterationSetup(Target = nameof(Paper))]
+    public void BuildPapers() => _papers = Enumerable.Range(0, Papers).Select(_ => CompileCost.PaperLiteral()).ToArray();
+
+    [IterationSetup(Target = nameof(Chain1149Nodes))]
+    public void BuildSmallChains() => _small = Enumerable.Range(0, SmallChains).Select(_ => CompileCost.Chain(286)).ToArray();
+
+    [IterationSetup(Target = nameof(Chain228573Nodes))]
+    public void BuildLargeChains() => _large = Enumerable.Range(0, LargeChains).Select(_ => CompileCost.Chain(57_143)).ToArray();
+
+    [Benchmark(Description = "hit, new instance: paper lambda literal (19 nodes)", OperationsPerInvoke = Papers)]
+    public GradientFunc? Paper() => HitAll(_papers);
+
+    [Benchmark(Description = "hit, new instance: chain of 1,149 nodes", OperationsPerInvoke = SmallChains)]
+    public GradientFunc? Chain1149Nodes() => HitAll(_small);
+
+    [Benchmark(Description = "hit, new instance: chain of 228,573 nodes", OperationsPerInvoke = LargeChains)]
+    public GradientFunc? Chain228573Nodes() => HitAll(_large);
+
+    private static GradientFunc? HitAll(Expression<Func<double[], double>>[] instances)
+    {
+        GradientFunc? last = null;
+        foreach (var f in instances) last = AD.Gradient(f);
+        return last;
+    }
+}

@@ -1,5 +1,13 @@
+using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Running;
 using ExprAD.Benchmarks;
+
+// `--first-call` first, before anything else is touched: a fresh process's first AD.Gradient (see CompileCost.Cold).
+if (args.Length > 0 && args[0] == "--first-call")
+{
+    CompileCost.FirstCall();
+    return;
+}
 
 // Modes that run no BenchmarkDotNet benchmark; anything else goes to BenchmarkDotNet, e.g. `-- --filter '*'` or
 // `-- --filter '*Rosenbrock*'`.
@@ -16,6 +24,13 @@ var modes = new Dictionary<string, Action<string[]>>
     ["--checkpoint"] = _ => CheckpointTrade.Run(),
     // A LINQ-written one-hidden-layer network's gradient against its loss and a hand-written backward pass.
     ["--mlp"] = _ => LinqMlp.Run(),
+    // `--compile-cost [hit|big|cold] [...]`: cache hits on new tree instances, compile plus first call of long traces,
+    // and the first AD.Gradient of fresh processes (bench/README.md, "Compile cost").
+    ["--compile-cost"] = rest => CompileCost.Run(rest),
 };
 if (args.Length > 0 && modes.TryGetValue(args[0], out var mode)) mode(args[1..]);
-else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+else RunBenchmarks(args);
+
+// Apart from the top-level code, so that the modes above do not load BenchmarkDotNet.
+[MethodImpl(MethodImplOptions.NoInlining)]
+static void RunBenchmarks(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -30,6 +30,7 @@ public static class AD
     private static readonly ImmutableArray<ParameterRole> OneScalar = [ParameterRole.Scalar];
     private static readonly ImmutableArray<ParameterRole> OneArray = [ParameterRole.Array];
     private static readonly ImmutableArray<ParameterRole> ArrayAndData = [ParameterRole.Array, ParameterRole.Data];
+    private static readonly string[] DerivativeRequests = ["derivative:0", "derivative:1", "derivative:2", "derivative:3", "derivative:4"];
 
     /// <summary>
     /// The derivative of order <paramref name="order"/> of f : R -> R, by forward mode applied
@@ -45,7 +46,7 @@ public static class AD
     {
         ArgumentNullException.ThrowIfNull(f);
         if (order < 1) throw Error.BadOrder(order);
-        var (kernel, constants, info) = Compile<ScalarKernel>(f, "derivative:" + order, OneScalar, (source, compileChunk) =>
+        var (kernel, constants, info) = Compile<ScalarKernel>(f, order < DerivativeRequests.Length ? DerivativeRequests[order] : "derivative:" + order, OneScalar, (source, compileChunk) =>
         {
             var trace = source;
             for (int k = 0; k < order; k++)
@@ -318,12 +319,22 @@ public static class AD
     {
         ArgumentNullException.ThrowIfNull(f);
         var chosen = options ?? ADOptions.Default;
-        return Compile<TKernel>(f, request + chosen.Key, roles, (source, compileChunk) =>
+        return Compile<TKernel>(f, RequestKey(request, chosen), roles, (source, compileChunk) =>
         {
             var (derived, plan) = derive(source, chosen);
             return (derived, TraceLowering.Lower<TKernel>(derived, plan with { Options = chosen }, compileChunk));
         });
     }
+
+    /// <summary>The cache request of an entry point with options; made once for the default options (a hit allocates no string).</summary>
+    private static string RequestKey(string request, ADOptions options)
+    {
+        if (!ReferenceEquals(options, ADOptions.Default)) return request + options.Key;
+        if (!DefaultRequests.TryGetValue(request, out var key)) DefaultRequests.TryAdd(request, key = request + options.Key);
+        return key;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> DefaultRequests = new();
 
     /// <summary>The gradient's trace (reverse mode) and plan.</summary>
     private static (Trace, LoweringPlan) GradientOf(Trace source, ADOptions options)
@@ -411,23 +422,26 @@ public static class AD
     {
         // The same tree instance always has the same key and the same runtime constants: asking again
         // with it skips even the walk over the tree (which matters for trees of many thousand nodes).
-        var byRequest = KnownTrees.GetOrCreateValue(f);
-        if (byRequest.TryGetValue(request, out var known))
+        if (KnownTrees.TryGetValue(f, out var byRequest) && byRequest.TryGetValue(request, out var known))
         {
             KernelCache.RecordHit();
             return ((TKernel)known.Kernel.Kernel, known.Constants, known.Kernel.Info);
         }
-        var (key, runtimeConstants) = StructuralKey.Of(f, request);
+        // The probe reads this thread's walk buffers: a hit allocates nothing per node. The cache keeps the key only when
+        // it compiles for it, and then the compile step below detaches it first.
+        var (key, runtimeConstants) = StructuralKey.Probe(f, request);
         var constants = runtimeConstants;
         var compiled = KernelCache.GetOrCompile(key, () =>
         {
+            key?.Detach();
             var clock = Stopwatch.StartNew();
             var source = ExpressionTranslator.Translate(f, roles, constants);
             var compilers = new HashSet<CompilerKind>();
+            // Called from the threads that compile the chunks of a long trace (ChunkCompiler) too.
             Delegate CompileChunk(LambdaExpression chunk)
             {
                 var (code, used) = KernelCompiler.Compile(chunk);
-                compilers.Add(used);
+                lock (compilers) compilers.Add(used);
                 return code;
             }
             var (derived, lowered) = lower(source, CompileChunk);
@@ -438,9 +452,15 @@ public static class AD
             return new CompiledKernel(kernel, new CompilationInfo(recorded, derived.Count, source.Count, clock.Elapsed));
         });
         var constantValues = constants.ToArray();
-        byRequest.TryAdd(request, (compiled, constantValues));
+        // Remembering a tree instance costs a weak-table entry (a GC handle), worth it only for a tree whose walk costs
+        // more: a lambda literal is a new instance on every evaluation, and is never asked for again.
+        if (key is null || key.Size >= RememberedTreeSize)
+            (byRequest ?? KnownTrees.GetOrCreateValue(f)).TryAdd(request, (compiled, constantValues));
         return ((TKernel)compiled.Kernel, constantValues, compiled.Info);
     }
+
+    /// <summary>The fewest key tokens (about three per node) of a tree instance that is remembered by reference.</summary>
+    private const int RememberedTreeSize = 2048;
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<LambdaExpression,
         System.Collections.Concurrent.ConcurrentDictionary<string, (CompiledKernel Kernel, object[] Constants)>> KnownTrees = new();

@@ -34,9 +34,10 @@ public class ChunkedCodegenTests
         var trace = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)));
         TraceVerifier.Verify(trace);
         int compiled = 0;
+        // Chunks are compiled on background threads too (ChunkCompiler).
         var lowered = TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs), chunk =>
         {
-            compiled++;
+            Interlocked.Increment(ref compiled);
             return KernelCompiler.Compile(chunk).Kernel;
         }, chunkSize);
         chunks = compiled;
@@ -89,6 +90,46 @@ public class ChunkedCodegenTests
             var actual = new double[4];
             Assert.That(chunked([], x, actual), Is.EqualTo(whole([], x, expected)));
             Assert.That(actual, Is.EqualTo(expected), $"gradient at [{string.Join(", ", x)}]");
+        }
+    }
+
+    // Many outputs (4,200 adjoints and the value): a chunked kernel writes them in one loop (BulkOutputs). With a loop over x the gradient is accumulated
+    // (cleared first, adjoints added), without one it is written; some entries are constants (x[k] * c has adjoint c).
+    private static Expression<Func<double[], double>> ManyOutputs(bool withLoop)
+    {
+        var x = Expression.Parameter(typeof(double[]), "x");
+        var sin = typeof(Math).GetMethod(nameof(Math.Sin), [typeof(double)])!;
+        Expression sum = Expression.Constant(0.5);
+        for (int i = 0; i < 4200; i++)
+        {
+            var xi = Expression.ArrayIndex(x, Expression.Constant(i));
+            sum = Expression.Add(sum, i % 3 == 0 ? Expression.Multiply(xi, Expression.Constant(1.0 + i)) : Expression.Call(sin, Expression.Multiply(xi, xi)));
+        }
+        if (withLoop)
+        {
+            Expression<Func<double[], double>> squares = v => v.Sum(e => e * e);
+            sum = Expression.Add(sum, Expression.Invoke(squares, x));
+        }
+        return Expression.Lambda<Func<double[], double>>(sum, x);
+    }
+
+    [TestCase(false, 300)]
+    [TestCase(true, 300)]
+    public void ManyOutputsAreWrittenInBulkBitForBit(bool withLoop, int chunkSize)
+    {
+        var f = ManyOutputs(withLoop);
+        var whole = Compile(f, 1_000_000, out _);
+        var chunked = Compile(f, chunkSize, out int chunks);
+        Assert.That(chunks, Is.GreaterThan(1), "the small chunk size really splits the trace");
+        var random = new Random(3);
+        for (int trial = 0; trial < 5; trial++)
+        {
+            var x = Enumerable.Range(0, 4202).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+            var expected = Enumerable.Repeat(double.NaN, 4202).ToArray();
+            var actual = Enumerable.Repeat(double.NaN, 4202).ToArray();
+            Assert.That(chunked([], x, actual), Is.EqualTo(whole([], x, expected)));
+            Assert.That(actual, Is.EqualTo(expected), "every entry, those never read (cleared) included");
+            Assert.That(actual[3], Is.EqualTo(4.0 + (withLoop ? 2 * x[3] : 0)), "a constant adjoint");
         }
     }
 

@@ -8,11 +8,14 @@ namespace ExprAD.Caching;
 /// </summary>
 internal sealed class RuntimeConstants
 {
-    private readonly Dictionary<object, int> _index = new(ReferenceEqualityComparer.Instance);
-    private readonly List<object> _values = new();
+    // Made on the first runtime constant: most lambdas have none, and a cache hit should allocate as little as it can.
+    private Dictionary<object, int>? _index;
+    private List<object>? _values;
 
     public int IndexOf(object value)
     {
+        _index ??= new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        _values ??= new List<object>();
         if (!_index.TryGetValue(value, out int k))
         {
             k = _values.Count;
@@ -22,9 +25,17 @@ internal sealed class RuntimeConstants
         return k;
     }
 
-    public object[] ToArray() => _values.ToArray();
+    /// <summary>
+    /// False when the walk that collected these constants saw every node of the lambda and no invocation among them
+    /// (so the frontend has nothing to inline); true when it saw one, or did not see every node.
+    /// </summary>
+    public bool MayHaveInvocations { get; internal set; } = true;
+
+    public object[] ToArray() => _values is null ? [] : _values.ToArray();
 
     /// <summary>True for constants whose value is baked into compiled code (and so into the cache key).</summary>
     public static bool IsBaked(Type type) =>
+        // The common types first: asking a type whether it is primitive goes to the runtime, and this runs per constant node.
+        type == typeof(double) || type == typeof(int) || type == typeof(bool) ||
         type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal);
 }

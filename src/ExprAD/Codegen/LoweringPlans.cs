@@ -59,6 +59,13 @@ internal static class LoweringPlans
             Prologue = prologue,
             AccumulateInto = _ => (gradient, "gradient"),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
+            BulkEpilogue = table =>
+            {
+                var indices = inputs.Select(i => i.B).ToArray();
+                var scatter = table.Scatter(gradient, first: 1, indices, add: accumulate, "gradient");
+                return accumulate ? [scatter, table.Read(0)]
+                    : [Expression.Call(ClearFrom, gradient, Expression.Constant(IsDense(inputs) ? inputs.Count : 0)), scatter, table.Read(0)];
+            },
         };
     }
 
@@ -76,6 +83,7 @@ internal static class LoweringPlans
             Prologue = plan.Prologue.Append(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values"))).ToList(),
             Epilogue = outputs => Enumerable.Range(0, m)
                 .Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k])).Append(Expression.Empty()),
+            BulkEpilogue = table => [table.Scatter(values, first: 0, Enumerable.Range(0, m).ToArray(), add: false, "values"), Expression.Empty()],
         };
     }
 
@@ -152,8 +160,8 @@ internal static class LoweringPlans
     /// Reads x[index] for a constant index: unchecked when the up-front length check covers it (every
     /// top-level read), checked otherwise (a constant index met only inside a loop).
     /// </summary>
-    private static Expression ReadElement(ParameterExpression x, int index, IReadOnlyList<Instruction> checkedInputs) =>
-        index < RequiredLength(checkedInputs)
+    private static Expression ReadElement(ParameterExpression x, int index, int checkedLength) =>
+        index < checkedLength
             ? Expression.Call(Read, x, Expression.Constant(index))
             : Expression.Call(ReadChecked, x, Expression.Constant(index), Expression.Constant(x.Name));
 
@@ -181,11 +189,13 @@ internal static class LoweringPlans
             if (!data.Type.IsValueType) prologue.Add(Expression.Call(CheckNotNull, data, Expression.Constant("data")));
         }
         parameters.AddRange(trailing);
+        // Computed once: a trace may read hundreds of thousands of inputs.
+        int checkedLength = RequiredLength(inputs);
         return new LoweringPlan
         {
             Parameters = parameters,
             Prologue = prologue,
-            ReadInput = ins => ReadElement(x, ins.B, inputs),
+            ReadInput = ins => ReadElement(x, ins.B, checkedLength),
             InputSpan = _ => (x, "x"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [outputs[0]],
@@ -198,6 +208,7 @@ internal static class LoweringPlans
         var x = Expression.Parameter(typeof(ReadOnlySpan<double>), "x");
         var direction = Expression.Parameter(typeof(ReadOnlySpan<double>), "direction");
         var derivative = Expression.Parameter(typeof(double).MakeByRefType(), "derivative");
+        int checkedLength = RequiredLength(inputs);
         return new LoweringPlan
         {
             Parameters = [derived.Environment.Constants, x, direction, derivative],
@@ -206,7 +217,7 @@ internal static class LoweringPlans
                 RequireLength(x, inputs),
                 Expression.Call(CheckExactlyReadOnly, direction, Expression.Call(Length, x), Expression.Constant("direction")),
             ],
-            ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, inputs),
+            ReadInput = ins => ReadElement(ins.A == 0 ? x : direction, ins.B, checkedLength),
             InputSpan = parameter => parameter == 0 ? (x, "x") : (direction, "direction"),
             ReadLength = _ => Expression.Call(Length, x),
             Epilogue = outputs => [Expression.Assign(derivative, outputs[1]), outputs[0]],
@@ -237,12 +248,14 @@ internal static class LoweringPlans
     private static Expression RequireLength(ParameterExpression x, IReadOnlyList<Instruction> inputs) =>
         Expression.Call(CheckAtLeast, x, Expression.Constant(RequiredLength(inputs)), Expression.Constant(x.Name));
 
+    /// <summary>True when the elements read are exactly 0..m-1 in order: only the tail of the gradient beyond m needs clearing.</summary>
+    private static bool IsDense(IReadOnlyList<Instruction> inputs) => inputs.Select((ins, k) => ins.B == k).All(ok => ok);
+
     private static IEnumerable<Expression> WriteAdjoints(ParameterExpression gradient, IReadOnlyList<Instruction> inputs, IReadOnlyList<Expression> outputs, int first)
     {
         // Entries the function never reads have derivative zero. When the read elements are exactly
         // 0..m-1, only the tail beyond m needs clearing.
-        bool dense = inputs.Select((ins, k) => ins.B == k).All(ok => ok);
-        yield return Expression.Call(ClearFrom, gradient, Expression.Constant(dense ? inputs.Count : 0));
+        yield return Expression.Call(ClearFrom, gradient, Expression.Constant(IsDense(inputs) ? inputs.Count : 0));
         for (int k = 0; k < inputs.Count; k++)
             yield return Expression.Call(Write, gradient, Expression.Constant(inputs[k].B), outputs[first + k]);
     }

@@ -31,6 +31,12 @@ internal sealed record LoweringPlan
 
     /// <summary>Given the expressions of the trace outputs, the final statements; the last one is the delegate's result.</summary>
     public required Func<IReadOnlyList<Expression>, IEnumerable<Expression>> Epilogue { get; init; }
+
+    /// <summary>
+    /// Optional: the same statements for a long kernel whose outputs are many scalars, read in bulk from an
+    /// <see cref="OutputTable"/> (a loop in place of a statement per output).
+    /// </summary>
+    public Func<OutputTable, IEnumerable<Expression>>? BulkEpilogue { get; init; }
 }
 
 /// <summary>
@@ -187,8 +193,9 @@ internal static partial class TraceLowering
 
         var body = new List<Expression>(plan.Prologue) { Expression.Assign(spill, Expression.Call(RentSpill, Expression.Constant(slotCount))) };
         if (workspace is not null) body.Add(Expression.Assign(workspace, Expression.Call(RentWorkspace)));
-        var calls = new List<Expression>();
         var scratch = new Scratch(n);
+        // Chunks are compiled (and JIT-compiled) by background workers while the next ones are being lowered.
+        var chunkCompiler = new ChunkCompiler(compileChunk);
         for (int c = 0; c < chunkStarts.Count; c++)
         {
             var pool = new LocalPool(reuse: true);
@@ -196,16 +203,16 @@ internal static partial class TraceLowering
             block.EmitReloads();
             block.EmitInstructions();
             block.Body.Add(Expression.Empty());
-            var chunk = Expression.Lambda(chunkType, Expression.Block(typeof(void), pool.Locals, block.Body), chunkParameters);
-            calls.Add(Expression.Invoke(Expression.Constant(compileChunk(chunk), chunkType), chunkParameters));
+            chunkCompiler.Submit(Expression.Lambda(chunkType, Expression.Block(typeof(void), pool.Locals, block.Body), chunkParameters));
         }
-        var outputs = trace.Outputs.Select(o => trace.Instructions[o.Index] switch
-        {
-            { Op: Op.Const } constant => ConstantOf(constant),
-            { Op: Op.Data } read => trace.DataReads[read.A].Accessor,
-            var value => FromSpill(spill, slots[o.Index], value.Kind),
-        }).ToArray();
-        var epilogue = plan.Epilogue(outputs).ToList();
+        var calls = chunkCompiler.Finish().Select(chunk => (Expression)Expression.Invoke(Expression.Constant(chunk, chunkType), chunkParameters)).ToList();
+        var epilogue = (TryOutputTable(trace, spill, slots) is { } table && plan.BulkEpilogue is { } bulk ? bulk(table)
+            : plan.Epilogue(trace.Outputs.Select(o => trace.Instructions[o.Index] switch
+            {
+                { Op: Op.Const } constant => ConstantOf(constant),
+                { Op: Op.Data } read => trace.DataReads[read.A].Accessor,
+                var value => FromSpill(spill, slots[o.Index], value.Kind),
+            }).ToArray())).ToList();
         // Outputs are read from the spill buffer before it is returned; the result (if the kernel returns one) is kept in a local.
         var result = epilogue[^1].Type == typeof(void) ? null : Expression.Variable(epilogue[^1].Type, "result");
         calls.AddRange(epilogue.Take(epilogue.Count - 1));
@@ -219,6 +226,28 @@ internal static partial class TraceLowering
         body.Add(result);
         locals.Add(result);
         return Expression.Lambda<TDelegate>(Expression.Block(result.Type, locals, body), plan.Parameters);
+    }
+
+    /// <summary>
+    /// From this many outputs on, a long kernel's epilogue reads them in bulk when its plan can. Below, a statement per output is
+    /// faster to run (Rosenbrock n = 100: 206 ns against 237 ns with the loop) and still cheap to JIT.
+    /// </summary>
+    private const int BulkOutputs = 4096;
+
+    /// <summary>The outputs of a chunked trace as an <see cref="OutputTable"/>, when there are many and all are scalar constants or spilled scalars.</summary>
+    private static OutputTable? TryOutputTable(Trace trace, ParameterExpression spill, int[] slots)
+    {
+        if (trace.Outputs.Length < BulkOutputs) return null;
+        var table = new OutputTable(spill, new int[trace.Outputs.Length], new double[trace.Outputs.Length]);
+        for (int k = 0; k < trace.Outputs.Length; k++)
+        {
+            var ins = trace.Instructions[trace.Outputs[k].Index];
+            if (ins.Kind != ValueKind.Scalar) return null;
+            if (ins.Op == Op.Const) (table.Slots[k], table.Constants[k]) = (-1, ins.Number);
+            else if (slots[trace.Outputs[k].Index] is >= 0 and var slot) table.Slots[k] = slot;
+            else return null;
+        }
+        return table;
     }
 
     /// <summary>

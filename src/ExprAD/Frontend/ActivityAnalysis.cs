@@ -24,14 +24,27 @@ internal static class ActivityAnalysis
 {
     public static IReadOnlyDictionary<Expression, Activity> Of(Expression body, ParameterExpression? dataParameter)
     {
+        // One table serves as the set of nodes met and as the result: a node is entered with Pending when its operands
+        // are pushed and gets its flags when they are all done (depth-first, so nothing else reaches it in between).
         var activity = new Dictionary<Expression, Activity>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Expression Node, bool Expanded)>();
         var operands = new List<Expression?>();
-        var order = ExpressionNodes.PostOrder(body, (node, list) => ExpressionNodes.TryGetOperands(node, list), _ => false);
-        foreach (var node in order)
+        stack.Push((body, false));
+        while (stack.Count > 0)
         {
+            var (node, expanded) = stack.Pop();
             operands.Clear();
+            bool known = ExpressionNodes.TryGetOperands(node, operands);
+            if (!expanded)
+            {
+                if (!activity.TryAdd(node, Pending)) continue;
+                stack.Push((node, true));
+                for (int k = operands.Count - 1; k >= 0; k--)
+                    if (operands[k] is { } operand) stack.Push((operand, false));
+                continue;
+            }
             var flags = Leaf(node, dataParameter);
-            if (ExpressionNodes.TryGetOperands(node, operands))
+            if (known)
             {
                 foreach (var operand in operands)
                     if (operand is not null) flags |= activity[operand];
@@ -41,6 +54,9 @@ internal static class ActivityAnalysis
         }
         return activity;
     }
+
+    /// <summary>Marks a node whose operands are being analysed; never a result.</summary>
+    private const Activity Pending = (Activity)0x80;
 
     private static Activity Leaf(Expression node, ParameterExpression? dataParameter) => node switch
     {

@@ -69,25 +69,26 @@ internal static class ExpressionNodes
     public static List<Expression> PostOrder(Expression root, Action<Expression, List<Expression?>> operandsOf, Func<Expression, bool> done)
     {
         var order = new List<Expression>();
-        var emitted = new HashSet<Expression>(ReferenceEqualityComparer.Instance);
+        // A node is marked when it is expanded: the walk is depth-first, so its operands are all emitted before anything
+        // that could reach it again by another path is popped, and a tree has no cycles. One set operation per node.
+        var expanded = new HashSet<Expression>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(Expression Node, bool Expanded)>();
         var operands = new List<Expression?>();
         stack.Push((root, false));
         while (stack.Count > 0)
         {
-            var (node, expanded) = stack.Pop();
-            if (emitted.Contains(node) || done(node)) continue;
-            if (expanded)
+            var (node, isExpanded) = stack.Pop();
+            if (isExpanded)
             {
-                emitted.Add(node);
                 order.Add(node);
                 continue;
             }
+            if (done(node) || !expanded.Add(node)) continue;
             stack.Push((node, true));
             operands.Clear();
             operandsOf(node, operands);
             for (int k = operands.Count - 1; k >= 0; k--)
-                if (operands[k] is { } operand && !emitted.Contains(operand) && !done(operand)) stack.Push((operand, false));
+                if (operands[k] is { } operand) stack.Push((operand, false));
         }
         return order;
     }

@@ -77,7 +77,9 @@ internal sealed partial class ExpressionTranslator
         var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
         var b = new TraceBuilder(environment);
-        var (body, arguments) = InvocationInliner.Inline(lambda.Body);
+        // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
+        var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body)
+            : (lambda.Body, new Dictionary<Expression, List<Expression>>(ReferenceEqualityComparer.Instance));
         var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter)
         {
             _invocationArguments = arguments,
