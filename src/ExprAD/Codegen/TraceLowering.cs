@@ -321,6 +321,11 @@ internal static partial class TraceLowering
     {
         public readonly Expression?[] Values = new Expression?[n];
         public readonly int[] LastUseHere = new int[n];
+        public readonly int[] UsesHere = new int[n];
+        /// <summary>True for a value written into its use (<see cref="BlockEmitter.IsInlined"/>): its expression is not a local of its own.</summary>
+        public readonly bool[] Inlined = new bool[n];
+        /// <summary>For an inlined value: how deep its expression nests inlined values (1 for none).</summary>
+        public readonly byte[] Depth = new byte[n];
     }
 
     /// <summary>
@@ -359,6 +364,9 @@ internal static partial class TraceLowering
         private readonly ParameterExpression? _spill;
         private readonly int[]? _slots;
         private readonly int[] _lastUseHere;
+        private readonly int[] _usesHere;
+        private readonly bool[] _inlined;
+        private readonly byte[] _depth;
         private readonly Expression?[] _values;
         private readonly LocalPool _pool;
         private readonly int[] _lastUse;
@@ -393,11 +401,17 @@ internal static partial class TraceLowering
             // The last use inside this block; -1 when nothing here reads the value after defining it.
             // Entries of values this block neither defines nor reads are stale and never consulted.
             _lastUseHere = scratch.LastUseHere;
+            _usesHere = scratch.UsesHere;
+            _inlined = scratch.Inlined;
+            _depth = scratch.Depth;
+            Array.Fill(_inlined, false, start, end - start);
             Array.Fill(_lastUseHere, -1, start, end - start);
+            Array.Fill(_usesHere, 0, start, end - start);
             for (int i = start; i < end; i++)
             {
                 trace.ForEachUse(trace.Instructions[i], operand =>
                 {
+                    if (operand >= start) _usesHere[operand]++;
                     // A backward fold names its taped fold to find the tape (in the workspace), not to read a value.
                     if (operand < start && _lastUseHere[operand] < start && trace.Instructions[operand].Op != Op.Const
                         && trace.Instructions[operand].Kind != ValueKind.Tuple) _reloads.Add(operand);
@@ -503,11 +517,43 @@ internal static partial class TraceLowering
                         ReleaseOperandsReadLastAt(i);
                         break;
                 }
+                if (IsInlined(i, ins))
+                {
+                    _values[i] = value;
+                    _inlined[i] = true;
+                    continue;
+                }
                 var local = Define(i, value);
                 if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], local));
                 if (_lastUseHere[i] < 0) Release(i);
             }
         }
+
+        /// <summary>
+        /// True when value <paramref name="i"/> is written into its only use rather than into a local: the use is the next
+        /// instruction that emits code (only constants lie between, so nothing is evaluated in between and the order of
+        /// reads and exceptions is C#'s), in this block, and not a loop (whose body would evaluate it every iteration). Long
+        /// straight-line traces then give the JIT expression trees instead of a store and a load per value: a third less to
+        /// compile.
+        /// </summary>
+        private bool IsInlined(int i, Instruction ins)
+        {
+            int user = _lastUseHere[i];
+            if (_usesHere[i] != 1 || user <= i || user >= _end || _lastUse[i] != user || _slots is not null && _slots[i] >= 0) return false;
+            if (ins.Op is Op.State or Op.TapedState or Op.ZeroArray || _trace.Instructions[user] is { IsRegion: true } or { Op: Op.Project }) return false;
+            for (int k = i + 1; k < user; k++)
+                if (_trace.Instructions[k].Op != Op.Const) return false;
+            // Nesting stays shallow: the expression compilers recurse once per level (a long chain would overflow their stack).
+            int depth = 1;
+            for (int k = 0; k < ins.Arity; k++)
+                if (ins.Operand(k).Index >= _start && _inlined[ins.Operand(k).Index]) depth = Math.Max(depth, _depth[ins.Operand(k).Index] + 1);
+            if (depth > MaxInlineDepth) return false;
+            _depth[i] = (byte)depth;
+            return true;
+        }
+
+        /// <summary>The deepest nesting of inlined values in one expression.</summary>
+        private const int MaxInlineDepth = 6;
 
         /// <summary>
         /// for (index = start, end = start + count; index &lt; end; index++) { body; accumulators += body outputs }.
@@ -954,8 +1000,9 @@ internal static partial class TraceLowering
 
         private void Release(int i)
         {
-            // A value named by two operand positions of one instruction is released once.
-            if (_values[i] is not ParameterExpression local) return;
+            // A value named by two operand positions of one instruction is released once; an inlined value owns no local
+            // (its expression may name the loop index or a captured local, which are not this value's to give back).
+            if (_values[i] is not ParameterExpression local || _inlined[i]) return;
             _pool.Give(local);
             _values[i] = null;
         }

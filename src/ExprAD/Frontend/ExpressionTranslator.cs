@@ -120,7 +120,7 @@ internal sealed partial class ExpressionTranslator
         // An inlined call's argument is translated where the call is even when it could be hoisted further (it is then
         // hoisted here), so that it is never left for a branch of the body to evaluate.
         foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => TryKnown(scope, n, out _) || scope.IsInvariant(n) && !_argumentNodes.Contains(n)))
-            scope.Translated[node] = TryKnownOrHoisted(node, Translate, out var hoisted) ? hoisted : TranslateNode(node);
+            scope.Translated[node] = scope.IsInvariant(node) && TryKnownOrHoisted(node, Translate, out var hoisted) ? hoisted : TranslateNode(node);
         return scope.Translated[root];
     }
 
@@ -196,9 +196,10 @@ internal sealed partial class ExpressionTranslator
     /// </summary>
     private bool IsDataRead(Expression node)
     {
-        if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
+        // The type tests first: they answer for most nodes (constants, variables) without a lookup in the activity table.
         if (node is ConstantExpression || (node is ParameterExpression p && p != _dataParameter)
             || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
+        if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
         bool structural = node switch
         {
             BinaryExpression b => b.NodeType != ExpressionType.ArrayIndex && b.Method is null && HasKind(b.Left) && HasKind(b.Right),
