@@ -76,11 +76,13 @@ internal sealed partial class ExpressionTranslator
         var dataParameter = dataIndex >= 0 ? lambda.Parameters[dataIndex] : null;
         var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
-        var b = new TraceBuilder(environment);
         // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
         var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body)
             : (lambda.Body, new Dictionary<Expression, List<Expression>>(ReferenceEqualityComparer.Instance));
-        var translator = new ExpressionTranslator(b, constants, ActivityAnalysis.Of(body, dataParameter), dataParameter)
+        var activity = ActivityAnalysis.Of(body, dataParameter);
+        // About one instruction per node of the tree: the builder's tables are sized once.
+        var b = new TraceBuilder(environment, capacity: activity.Count);
+        var translator = new ExpressionTranslator(b, constants, activity, dataParameter)
         {
             _invocationArguments = arguments,
             _argumentNodes = arguments.Values.SelectMany(a => a).ToHashSet(ReferenceEqualityComparer.Instance),

@@ -17,17 +17,22 @@ namespace ExprAD.IR;
 /// </remarks>
 internal sealed class TraceBuilder
 {
-    private readonly List<Instruction> _instructions = new();
-    private readonly Dictionary<Instruction, int> _existing = new();
+    private readonly List<Instruction> _instructions;
+    private readonly Dictionary<Instruction, int> _existing;
 
     private readonly List<Region> _regions = new();
     private readonly List<Value> _captures = new();
     private readonly Dictionary<Value, Value> _captured = new();
 
-    public TraceBuilder(TraceEnvironment environment, TraceBuilder? parent = null)
+    /// <param name="environment">What the trace reads from outside.</param>
+    /// <param name="parent">The builder of the enclosing trace, for a loop body.</param>
+    /// <param name="capacity">How many instructions to expect (a long trace then never regrows its tables).</param>
+    public TraceBuilder(TraceEnvironment environment, TraceBuilder? parent = null, int capacity = 0)
     {
         Environment = environment;
         Parent = parent;
+        _instructions = new List<Instruction>(capacity);
+        _existing = new Dictionary<Instruction, int>(capacity);
     }
 
     public TraceEnvironment Environment { get; }

@@ -73,7 +73,7 @@ internal static class DeadCodeElimination
                 set.Add(ins.B);
             }
 
-        var b = new TraceBuilder(trace.Environment);
+        var b = new TraceBuilder(trace.Environment, capacity: trace.Count);
         bool TrimSum(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
             if (ins.Op != Op.Sum) return false;

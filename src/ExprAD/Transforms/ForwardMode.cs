@@ -28,7 +28,7 @@ internal static class ForwardMode
     /// </summary>
     public static Trace Apply(Trace source, int directions, Seed seed)
     {
-        var b = new TraceBuilder(source.Environment);
+        var b = new TraceBuilder(source.Environment, capacity: (directions + 1) * source.Count);
         var (primal, tangents) = Transform(source, b, directions, seed, new Leaves(null, null, null, null));
         var outputs = ImmutableArray.CreateBuilder<Value>(source.Outputs.Length * (directions + 1));
         foreach (var o in source.Outputs) outputs.Add(primal[o.Index]);

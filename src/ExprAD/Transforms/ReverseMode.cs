@@ -46,7 +46,7 @@ internal static class ReverseMode
         // Sums of sums in loop bodies become maps of the inner sums, which the adjoint loops read (and folds taped at every
         // iteration record) rather than recomputing the inner sums.
         source = Passes.NestedSumSplitting.Apply(source);
-        var b = new TraceBuilder(source.Environment);
+        var b = new TraceBuilder(source.Environment, capacity: 2 * source.Count);
         // Row offsets are defined before the primal: a sweep's adjoint loops capture them, and loop fusion only
         // merges a loop into an earlier one whose captures all come before it.
         var rows = new ScatterRow[sweeps];
