@@ -260,7 +260,7 @@ public static class AD
         if (roles.Count(r => r == ParameterRole.Data) > 1)
             throw Error.BadLambda(nameof(f), "At most one parameter may be data (neither double nor double[]).");
         var (_, constants) = StructuralKey.Of(f, "trace");
-        return new EvaluationTrace(ExpressionTranslator.Translate(f, roles, constants), constants.ToArray());
+        return new EvaluationTrace(ExpressionTranslator.Translate(f, roles, constants, rollSums: false), constants.ToArray());
     }
 
     /// <summary>

@@ -336,9 +336,11 @@ public class JacobianTests
     {
         // Three outputs of 400 products each: a derived trace of several thousand instructions, lowered in chunks.
         var x = Expression.Parameter(typeof(double[]), "x");
-        Expression Term(int k, int i) => Expression.Multiply(
+        // Odd terms have their factors the other way round: terms of one shape would be rolled into a loop (Rerolling).
+        Expression Term(int k, int i) => Product(i % 2 == 1,
             Expression.ArrayIndex(x, Expression.Constant((i * (k + 2)) % 7)),
             Expression.Call(typeof(Math).GetMethod(nameof(Math.Sin))!, Expression.ArrayIndex(x, Expression.Constant((i + k) % 7))));
+        static Expression Product(bool swap, Expression a, Expression b) => swap ? Expression.Multiply(b, a) : Expression.Multiply(a, b);
         var rows = Enumerable.Range(0, 3).Select(k => Enumerable.Range(0, 400).Select(i => Term(k, i)).Aggregate(Expression.Add)).ToArray();
         var f = Expression.Lambda<Func<double[], double[]>>(Expression.NewArrayInit(typeof(double), rows), x);
         var jacobianOf = AD.Jacobian(f);

@@ -74,7 +74,9 @@ internal sealed partial class ExpressionTranslator
             }
             // LINQ's Average over a sequence (anything but an array itself) starts its sum at the first element, so the
             // average of -0.0s is -0.0: that sum starts at -0.0, and an element a mask drops adds -0.0 (no change).
-            bool negativeZeroStart = loop.End == LinqLoops.Terminal.Average && !(loop.Array is not null && loop.Stages.Count == 0);
+            // A written-out sum rolled into this loop (Rerolling) adds its terms from -0.0 as the chain did.
+            bool negativeZeroStart = loop.End == LinqLoops.Terminal.Average && !(loop.Array is not null && loop.Stages.Count == 0)
+                                     || _rolled?.NegativeZeroStarts.Contains(node) == true;
             var zero = body.Constant(negativeZeroStart ? -0.0 : 0.0);
             var summands = new List<Value> { mask is { } keep ? body.Select(keep, element, zero) : element };
             if (mask is { } counted && loop.End == LinqLoops.Terminal.Average) summands.Add(body.Select(counted, body.Constant(1.0), zero));

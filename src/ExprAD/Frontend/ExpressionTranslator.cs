@@ -53,6 +53,8 @@ internal sealed partial class ExpressionTranslator
     private readonly Dictionary<ParameterExpression, Binding> _bindings = new();
     private IReadOnlyDictionary<Expression, List<Expression>> _invocationArguments = new Dictionary<Expression, List<Expression>>();
     private HashSet<object> _argumentNodes = new();
+    /// <summary>What <see cref="Rerolling"/> made of the body: its loop sums start at -0.0, its tables are baked into the kernel.</summary>
+    private Rerolling.Result? _rolled;
     // Each node is translated once per inlining scope: trees built with the Expression API may share
     // nodes (a DAG), and translating a shared node twice would cost exponential time.
 
@@ -70,7 +72,9 @@ internal sealed partial class ExpressionTranslator
     /// or, for a body of type <c>double[]</c> (<c>new[] { e1, ..., em }</c>, or an array computed from such: an Aggregate's
     /// array state, a choice between arrays), with one output per element.
     /// </summary>
-    public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants)
+    /// <param name="rollSums">Whether long written-out sums become loops (<see cref="Rerolling"/>): yes for kernels; not for
+    /// <see cref="AD.Trace"/>, which shows the evaluation trace as written.</param>
+    public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants, bool rollSums = true)
     {
         int dataIndex = roles.IndexOf(ParameterRole.Data);
         var dataParameter = dataIndex >= 0 ? lambda.Parameters[dataIndex] : null;
@@ -79,6 +83,9 @@ internal sealed partial class ExpressionTranslator
         // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
         var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body)
             : (lambda.Body, new Dictionary<Expression, List<Expression>>(ReferenceEqualityComparer.Instance));
+        // Long written-out sums become loops. Not after inlining: the inliner's argument table names nodes of the body as it is.
+        var rolled = rollSums && arguments.Count == 0 ? Rerolling.Apply(body) : null;
+        if (rolled is not null) body = rolled.Body;
         var activity = ActivityAnalysis.Of(body, dataParameter);
         // About one instruction per node of the tree: the builder's tables are sized once.
         var b = new TraceBuilder(environment, capacity: activity.Count);
@@ -86,6 +93,7 @@ internal sealed partial class ExpressionTranslator
         {
             _invocationArguments = arguments,
             _argumentNodes = arguments.Values.SelectMany(a => a).ToHashSet(ReferenceEqualityComparer.Instance),
+            _rolled = rolled,
         };
         for (int i = 0; i < roles.Length; i++)
         {
@@ -199,7 +207,8 @@ internal sealed partial class ExpressionTranslator
     private bool IsDataRead(Expression node)
     {
         // The type tests first: they answer for most nodes (constants, variables) without a lookup in the activity table.
-        if (node is ConstantExpression || (node is ParameterExpression p && p != _dataParameter)
+        if (node is ConstantExpression constant) return _rolled is { } rolled && rolled.BakedTables.Contains(constant);
+        if ((node is ParameterExpression p && p != _dataParameter)
             || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
         if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
         bool structural = node switch
@@ -493,7 +502,7 @@ internal sealed partial class ExpressionTranslator
 
         protected override Expression VisitConstant(ConstantExpression node)
         {
-            if (node.Value is null || RuntimeConstants.IsBaked(node.Type)) return node;
+            if (node.Value is null || RuntimeConstants.IsBaked(node.Type) || owner._rolled?.BakedTables.Contains(node) == true) return node;
             var slot = Expression.ArrayIndex(owner._b.Environment.Constants, Expression.Constant(owner._constants.IndexOf(node.Value)));
             return Expression.Convert(slot, node.Type);
         }
