@@ -26,6 +26,15 @@ public class ChunkedCodegenTests
         Math.Max(x[1], x[2]) * Math.Exp(-x[0] * x[0]) + (x[2] < 0.5 && x[3] > 0.1 ? x[3] * x[3] : x[1]) +
         Math.Log(1 + x[0] * x[0]) * Math.Tanh(x[3] - x[1]) / (2 + Math.Cos(x[2] * x[0]));
 
+    /// <summary>The kernel as one block and in chunks of <paramref name="chunkSize"/> instructions (asserted to be more than one).</summary>
+    private static (GradientKernel Whole, GradientKernel Chunked) WholeAndChunked(Expression<Func<double[], double>> f, int chunkSize)
+    {
+        var whole = Compile(f, 1_000_000, out _);
+        var chunked = Compile(f, chunkSize, out int chunks);
+        Assert.That(chunks, Is.GreaterThan(1), "the small chunk size really splits the trace");
+        return (whole, chunked);
+    }
+
     private static GradientKernel Compile(Expression<Func<double[], double>> f, int chunkSize, out int chunks)
     {
         var (_, constants) = StructuralKey.Of(f, "chunk-test");
@@ -79,9 +88,7 @@ public class ChunkedCodegenTests
     [TestCase(5)]
     public void ChunkedFoldKernelEqualsOneBlockBitForBit(int chunkSize)
     {
-        var whole = Compile(Folded, 1_000_000, out _);
-        var chunked = Compile(Folded, chunkSize, out int chunks);
-        Assert.That(chunks, Is.GreaterThan(1), "the small chunk size really splits the trace");
+        var (whole, chunked) = WholeAndChunked(Folded, chunkSize);
         var random = new Random(5);
         for (int trial = 0; trial < 50; trial++)
         {
@@ -118,9 +125,7 @@ public class ChunkedCodegenTests
     public void ManyOutputsAreWrittenInBulkBitForBit(bool withLoop, int chunkSize)
     {
         var f = ManyOutputs(withLoop);
-        var whole = Compile(f, 1_000_000, out _);
-        var chunked = Compile(f, chunkSize, out int chunks);
-        Assert.That(chunks, Is.GreaterThan(1), "the small chunk size really splits the trace");
+        var (whole, chunked) = WholeAndChunked(f, chunkSize);
         var random = new Random(3);
         for (int trial = 0; trial < 5; trial++)
         {

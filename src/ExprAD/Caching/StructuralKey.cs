@@ -244,12 +244,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
                         int count = arguments.ArgumentCount;
                         if (!IsEncoded(call.NodeType)) break;
                         if (!IsSmall(call.Object, arguments, count) && Seen(node)) continue;
-                        Head(node);
-                        AddReference(call.Method);
-                        AddNumber(count);
-                        stack = Reserve(sp, count + 1);
-                        for (int k = count - 1; k >= 0; k--) stack[sp++] = arguments.GetArgument(k);
-                        stack[sp++] = call.Object;
+                        stack = PushInvocation(node, call.Method, call.Object, arguments, count, ref sp);
                         continue;
                     }
                     case UnaryExpression unary:
@@ -321,12 +316,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
                         if (Seen(node)) continue;
                         var arguments = (IArgumentProvider)index;
                         int count = arguments.ArgumentCount;
-                        Head(node);
-                        AddReference(index.Indexer);
-                        AddNumber(count);
-                        stack = Reserve(sp, count + 1);
-                        for (int k = count - 1; k >= 0; k--) stack[sp++] = arguments.GetArgument(k);
-                        stack[sp++] = index.Object;
+                        stack = PushInvocation(node, index.Indexer, index.Object, arguments, count, ref sp);
                         continue;
                     }
                     case TypeBinaryExpression typeTest:
@@ -348,6 +338,18 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
 
         /// <summary>Makes room for <paramref name="more"/> entries above <paramref name="sp"/>; returns the (possibly new) stack.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        /// <summary>Encodes a call or indexer (its head, member and argument count) and pushes its operands: arguments, then the instance on top.</summary>
+        private Expression?[] PushInvocation(Expression node, System.Reflection.MemberInfo? member, Expression? instance, IArgumentProvider arguments, int count, ref int sp)
+        {
+            Head(node);
+            AddReference(member);
+            AddNumber(count);
+            var stack = Reserve(sp, count + 1);
+            for (int k = count - 1; k >= 0; k--) stack[sp++] = arguments.GetArgument(k);
+            stack[sp++] = instance;
+            return stack;
+        }
+
         private Expression?[] Reserve(int sp, int more)
         {
             int needed = sp + more;
