@@ -39,12 +39,15 @@ internal static class KernelCache
             Interlocked.Increment(ref _misses);
             return compile();
         }
+        // Threads that miss together each make a candidate, and one is stored: only its maker counts the miss (a value factory
+        // would run once per racing thread, each believing it created the entry). The Lazy compiles once either way.
         var created = false;
-        var entry = Entries.GetOrAdd(key, _ =>
+        if (!Entries.TryGetValue(key, out var entry))
         {
-            created = true;
-            return new Entry(new Lazy<CompiledKernel>(compile, LazyThreadSafetyMode.ExecutionAndPublication), Tick());
-        });
+            var candidate = new Entry(new Lazy<CompiledKernel>(compile, LazyThreadSafetyMode.ExecutionAndPublication), Tick());
+            entry = Entries.GetOrAdd(key, candidate);
+            created = ReferenceEquals(entry, candidate);
+        }
         try
         {
             var kernel = entry.Kernel.Value;
