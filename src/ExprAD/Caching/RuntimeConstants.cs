@@ -33,6 +33,9 @@ internal sealed class RuntimeConstants
 
     public object[] ToArray() => _values is null ? [] : _values.ToArray();
 
+    /// <summary>How many distinct constants were met.</summary>
+    public int Count => _values?.Count ?? 0;
+
     /// <summary>True for constants whose value is baked into compiled code (and so into the cache key).</summary>
     public static bool IsBaked(Type type) =>
         // The common types first: asking a type whether it is primitive goes to the runtime, and this runs per constant node.

@@ -75,14 +75,17 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
         return (key, constants);
     }
 
-    /// <summary>The key of an expression on its own: used to tell data reads apart exactly. The key owns its tokens.</summary>
+    /// <summary>The key of an expression on its own: used to tell data reads apart exactly. The key owns its tokens; null for an expression it cannot encode or that holds an object constant.</summary>
     public static StructuralKey? Of(Expression expression)
     {
         // Not the thread's pooled walker: this runs while a lambda is being compiled, possibly with a probe key outstanding.
         var walker = new Walker();
-        walker.Begin(new RuntimeConstants(), tracking: true);
+        var constants = new RuntimeConstants();
+        walker.Begin(constants, tracking: true);
         walker.Visit(expression);
-        var key = walker.Cacheable ? new StructuralKey(walker) : null;
+        // An object constant is encoded by its place among the constants, not by which object it is: two expressions
+        // reading different objects (tables baked into a kernel) would get one key. Such an expression has no key.
+        var key = walker.Cacheable && constants.Count == 0 ? new StructuralKey(walker) : null;
         walker.End(lent: key is not null);
         key?.Detach();
         return key;
@@ -336,8 +339,6 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             }
         }
 
-        /// <summary>Makes room for <paramref name="more"/> entries above <paramref name="sp"/>; returns the (possibly new) stack.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         /// <summary>Encodes a call or indexer (its head, member and argument count) and pushes its operands: arguments, then the instance on top.</summary>
         private Expression?[] PushInvocation(Expression node, System.Reflection.MemberInfo? member, Expression? instance, IArgumentProvider arguments, int count, ref int sp)
         {
@@ -350,6 +351,8 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             return stack;
         }
 
+        /// <summary>Makes room for <paramref name="more"/> entries above <paramref name="sp"/>; returns the (possibly new) stack.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private Expression?[] Reserve(int sp, int more)
         {
             int needed = sp + more;

@@ -57,13 +57,14 @@ internal static class Rerolling
         var stack = new Stack<Expression>();
         var operands = new List<Expression?>();
         var terms = new List<Expression>();
+        var scratch = new List<ConstantExpression>();
         stack.Push(root);
         while (stack.Count > 0)
         {
             var node = stack.Pop();
             if (node is ConstantExpression or ParameterExpression || !entered.Add(node)) continue;
             operands.Clear();
-            if (IsSum(node) && SpineTerms(node, terms) >= MinimumTerms)
+            if (IsSum(node) && SpineTerms(node, terms, scratch) >= MinimumTerms)
             {
                 // The terms are entered, not the spine's additions: each spine is measured once, at its top.
                 if (TryRoll(terms, result) is { } replacement) replacements.Add(node, replacement);
@@ -84,11 +85,10 @@ internal static class Rerolling
     /// may be sums themselves (<c>(a0 + b0) + (a1 + b1) + ...</c>): the walk down the spine stops at a left operand that
     /// has the shape of the term beside it, which is then the first term.
     /// </summary>
-    private static int SpineTerms(Expression top, List<Expression> terms)
+    private static int SpineTerms(Expression top, List<Expression> terms, List<ConstantExpression> holes)
     {
         terms.Clear();
         var node = top;
-        var holes = new List<ConstantExpression>();
         while (IsSum(node))
         {
             var add = (BinaryExpression)node;

@@ -97,12 +97,9 @@ internal sealed class DataReadTable
     /// <summary>The number of a read, added when new.</summary>
     public int IndexOf(DataRead read)
     {
-        // An accessor the structural key cannot encode is only shared with itself. So is an object baked into the kernel
-        // (a table of Rerolling): the key encodes such a constant by its position, not its contents. Call-time constants
-        // are read from the constants parameter, never baked, so this is the only raw object constant an accessor can be.
-        object identity = read.Accessor is ConstantExpression { Value: { } baked } constant && !Caching.RuntimeConstants.IsBaked(constant.Type)
-            ? baked : (object?)Caching.StructuralKey.Of(read.Accessor) ?? read.Accessor;
-        var key = (identity, read.Kind);
+        // An accessor the structural key cannot encode (one holding an object, such as a table baked into the kernel) is
+        // only shared with itself.
+        var key = ((object?)Caching.StructuralKey.Of(read.Accessor) ?? read.Accessor, read.Kind);
         lock (_lock)
         {
             if (_index.TryGetValue(key, out int index)) return index;

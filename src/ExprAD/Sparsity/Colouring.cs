@@ -20,15 +20,19 @@ internal static class Colouring
         Array.Fill(colour, -1);
         var forbiddenBy = new int[n + 1];
         Array.Fill(forbiddenBy, -1);
-        var neighbourColourCount = new Dictionary<int, int>();
+        // How many coloured neighbours of v have colour c: valid while countedFor[c] == v (no clearing per vertex).
+        var neighbourColourCount = new int[n + 1];
+        var countedFor = new int[n + 1];
+        Array.Fill(countedFor, -1);
         for (int v = 0; v < n; v++)
         {
-            neighbourColourCount.Clear();
             foreach (int w in symmetric.Row(v))
                 if (w != v && colour[w] >= 0)
                 {
-                    forbiddenBy[colour[w]] = v; // adjacent vertices differ
-                    neighbourColourCount[colour[w]] = neighbourColourCount.GetValueOrDefault(colour[w]) + 1;
+                    int c = colour[w];
+                    forbiddenBy[c] = v; // adjacent vertices differ
+                    if (countedFor[c] != v) (countedFor[c], neighbourColourCount[c]) = (v, 0);
+                    neighbourColourCount[c]++;
                 }
             foreach (int w in symmetric.Row(v))
             {
@@ -44,9 +48,9 @@ internal static class Colouring
                         if (y != x && y != w && y != v && colour[y] == colour[w]) { forbiddenBy[colour[x]] = v; break; }
                 }
             }
-            int c = 0;
-            while (forbiddenBy[c] == v) c++;
-            colour[v] = c;
+            int free = 0;
+            while (forbiddenBy[free] == v) free++;
+            colour[v] = free;
         }
         return colour;
     }

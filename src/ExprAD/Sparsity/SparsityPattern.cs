@@ -32,11 +32,15 @@ public sealed class SparsityPattern
     /// <summary>The number of entries that can be nonzero.</summary>
     public int NonZeros => _columnIndices.Length;
 
-    /// <summary>CSR row pointers, length <see cref="Rows"/> + 1: the entries of row r are at positions [RowPointers[r], RowPointers[r + 1]).</summary>
-    public int[] RowPointers => _rowPointers.ToArray();
+    // Copies for callers, made once: indexing RowPointers[r] in a loop must not copy the array per access. ExprAD itself
+    // reads the immutable arrays, so a caller who writes into these changes nothing it computes.
+    private int[]? _publicRowPointers, _publicColumnIndices;
 
-    /// <summary>CSR column indices, one per entry, sorted within each row.</summary>
-    public int[] ColumnIndices => _columnIndices.ToArray();
+    /// <summary>CSR row pointers, length <see cref="Rows"/> + 1: the entries of row r are at positions [RowPointers[r], RowPointers[r + 1]). The same array on every access: read it, do not modify it.</summary>
+    public int[] RowPointers => _publicRowPointers ??= _rowPointers.ToArray();
+
+    /// <summary>CSR column indices, one per entry, sorted within each row. The same array on every access: read it, do not modify it.</summary>
+    public int[] ColumnIndices => _publicColumnIndices ??= _columnIndices.ToArray();
 
     /// <summary>The number of compressed directions (colours) one evaluation uses.</summary>
     public int Colors { get; }
