@@ -52,8 +52,14 @@ public class StructuralKeyTests
         Func<Expression<Func<double[], double>>> build = shape == "balanced" ? () => Balanced(size, 1.25) : () => Chain(size);
         // Warm-up: the thread's walk buffers grow to the tree's size once.
         for (int k = 0; k < 3; k++) StructuralKey.Probe(build(), "test");
-        var fresh = build();
-        long bytes = AllocatedBy(() => StructuralKey.Probe(fresh, "test"));
+        // The fewest bytes of five walks over fresh instances: a walk that allocated per node would do so every time, while
+        // the runtime now and then allocates something of its own on the thread (one run of CI saw 6 KB once).
+        long bytes = long.MaxValue;
+        for (int k = 0; k < 5; k++)
+        {
+            var fresh = build();
+            bytes = Math.Min(bytes, AllocatedBy(() => StructuralKey.Probe(fresh, "test")));
+        }
         Assert.That(bytes, Is.LessThan(nodes / 4), $"{bytes} bytes for a walk over about {nodes} nodes");
     }
 
