@@ -25,7 +25,7 @@ namespace ExprAD;
 /// is called, never baked in. The returned delegates allocate nothing per call and are safe to
 /// call from many threads at once.
 /// </remarks>
-public static class AD
+public static partial class AD
 {
     private static readonly ImmutableArray<ParameterRole> OneScalar = [ParameterRole.Scalar];
     private static readonly ImmutableArray<ParameterRole> OneArray = [ParameterRole.Array];

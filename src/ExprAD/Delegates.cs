@@ -84,3 +84,52 @@ public delegate void JacobianFunc(ReadOnlySpan<double> x, Span<double> values, S
 /// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
 /// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
 public delegate void JacobianFunc<TData>(ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobian);
+
+/// <summary>
+/// A compiled Hessian-vector product of f : R^n -> R (forward mode over reverse mode). Returns f(x), writes the gradient
+/// into <paramref name="gradient"/> and H(x)·v into <paramref name="hv"/>. Allocation-free and thread-safe.
+/// </summary>
+/// <param name="x">The point; at least as long as the largest index the function reads, plus one.</param>
+/// <param name="v">The vector; must have the length of <paramref name="x"/>.</param>
+/// <param name="gradient">Receives the gradient; must have the length of <paramref name="x"/>.</param>
+/// <param name="hv">Receives H(x)·v; must have the length of <paramref name="x"/>, and must not share memory with x.</param>
+/// <exception cref="ArgumentException">A span has the wrong length (the message names it and the expected length), or overlaps x.</exception>
+public delegate double HessianVectorFunc(ReadOnlySpan<double> x, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv);
+
+/// <summary>A compiled Hessian-vector product of f(x, data) with respect to x; <paramref name="data"/> is read at call time, never differentiated.</summary>
+/// <param name="x">The point.</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="v">The vector; must have the length of <paramref name="x"/>.</param>
+/// <param name="gradient">Receives the gradient; must have the length of <paramref name="x"/>.</param>
+/// <param name="hv">Receives H(x)·v; must have the length of <paramref name="x"/>.</param>
+/// <exception cref="ArgumentException">A span has the wrong length, or overlaps x.</exception>
+/// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
+public delegate double HessianVectorFunc<TData>(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv);
+
+/// <summary>
+/// A compiled dense Hessian of f : R^n -> R. Returns f(x), writes the gradient into <paramref name="gradient"/> and the
+/// n x n Hessian, row-major (entry (i, j) = ∂²f/∂x_i∂x_j at <c>i * n + j</c>), into <paramref name="hessian"/>.
+/// Allocation-free after the first call for a length, and thread-safe.
+/// </summary>
+/// <param name="x">The point (n = its length).</param>
+/// <param name="gradient">Receives the gradient; length n.</param>
+/// <param name="hessian">Receives the Hessian; length n * n, not sharing memory with x.</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+public delegate double HessianFunc(ReadOnlySpan<double> x, Span<double> gradient, Span<double> hessian);
+
+/// <summary>A compiled dense Hessian of f(x, data) with respect to x; <paramref name="data"/> is read at call time.</summary>
+/// <param name="x">The point (n = its length).</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="gradient">Receives the gradient; length n.</param>
+/// <param name="hessian">Receives the Hessian, row-major; length n * n.</param>
+/// <exception cref="ArgumentException">A span has the wrong length.</exception>
+/// <exception cref="ArgumentNullException"><paramref name="data"/> is null and the function reads it.</exception>
+public delegate double HessianFunc<TData>(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> hessian);
+
+/// <summary>
+/// A compiled Laplacian of f : R^n -> R (the trace of its Hessian, Σ ∂²f/∂x_i²). Returns f(x) and sets
+/// <paramref name="laplacian"/>. Allocation-free after the first call for a length, and thread-safe.
+/// </summary>
+/// <param name="x">The point.</param>
+/// <param name="laplacian">Receives the Laplacian.</param>
+public delegate double LaplacianFunc(ReadOnlySpan<double> x, out double laplacian);

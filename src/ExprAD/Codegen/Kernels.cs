@@ -95,3 +95,16 @@ internal sealed class BoundScalarGradient4(ScalarGradientKernel4 k, object[] c, 
 {
     public (double, double, double, double, double) Invoke(double x1, double x2, double x3, double x4) => k(Constants, x1, x2, x3, x4);
 }
+
+internal delegate double HessianBlockKernel(object[] constants, ReadOnlySpan<double> x, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv);
+internal delegate double HessianBlockKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv);
+
+internal sealed class BoundHessianVector(HessianBlockKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public double Invoke(ReadOnlySpan<double> x, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv) => k(Constants, x, v, gradient, hv);
+}
+
+internal sealed class BoundHessianVector<TData>(HessianBlockKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public double Invoke(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv) => k(Constants, x, data, v, gradient, hv);
+}

@@ -12,7 +12,7 @@ namespace ExprAD.Codegen;
 internal sealed record JacobianLayout(int Outputs, int RequiredLength, IReadOnlyList<(int Row, int Column, int Output)> Entries);
 
 /// <summary>The ways traces meet the kernel signatures of the kernel delegates: which spans inputs come from and where outputs go.</summary>
-internal static class LoweringPlans
+internal static partial class LoweringPlans
 {
     private static readonly MethodInfo Read = typeof(Runtime).GetMethod(nameof(Runtime.Read))!;
     private static readonly MethodInfo ReadChecked = typeof(Runtime).GetMethod(nameof(Runtime.ReadChecked))!;
@@ -57,7 +57,7 @@ internal static class LoweringPlans
         return plan with
         {
             Prologue = prologue,
-            AccumulateInto = _ => (gradient, "gradient"),
+            AccumulateInto = (_, _) => (gradient, "gradient"),
             Epilogue = outputs => (accumulate ? AddAdjoints(gradient, inputs, outputs, first: 1) : WriteAdjoints(gradient, inputs, outputs, first: 1)).Append(outputs[0]),
             BulkEpilogue = table =>
             {
@@ -112,7 +112,7 @@ internal static class LoweringPlans
             Prologue = prologue,
             // The index was bounds-checked against x when the element was read (the read precedes its adjoint), so
             // row offset + index stays inside its row.
-            AccumulateInto = _ => (jacobian, "jacobian"),
+            AccumulateInto = (_, _) => (jacobian, "jacobian"),
             Epilogue = outputs => [JacobianEpilogue(x, values, jacobian, layout, accumulate, outputs)],
         };
     }

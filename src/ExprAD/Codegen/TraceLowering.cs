@@ -20,8 +20,11 @@ internal sealed record LoweringPlan
     /// <summary>The length of an array parameter, for <see cref="Op.InputLength"/>.</summary>
     public Func<int, Expression>? ReadLength { get; init; }
 
-    /// <summary>The span (and its argument name) that <see cref="Op.ScatterAdd"/> adds the adjoints of parameter (int) into.</summary>
-    public Func<int, (Expression Span, string Name)>? AccumulateInto { get; init; }
+    /// <summary>
+    /// The span (and its argument name) that <see cref="Op.ScatterAdd"/> adds the adjoints of a parameter (the first int) into,
+    /// by sink (the second: 0 the gradient, 1 its tangents).
+    /// </summary>
+    public Func<int, int, (Expression Span, string Name)>? AccumulateInto { get; init; }
 
     /// <summary>The user's compilation options (parallel loops).</summary>
     public ADOptions Options { get; init; } = ADOptions.Default;
@@ -442,7 +445,7 @@ internal static partial class TraceLowering
                 var ins = _trace.Instructions[i];
                 if (ins.Op == Op.ScatterAdd)
                 {
-                    var (span, name) = Need(_plan.AccumulateInto)(ins.C);
+                    var (span, name) = Need(_plan.AccumulateInto)(ins.C, (int)ins.Number);
                     Body.Add(_prechecked.Contains(i) ? Expression.Call(AddUnchecked, span, ValueOf(ins.A), ValueOf(ins.B))
                         : Expression.Call(AddChecked, span, ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(name)));
                     ReleaseOperandsReadLastAt(i);
@@ -735,7 +738,7 @@ internal static partial class TraceLowering
                     }
                     case Op.ScatterAdd when _plan.AccumulateInto is not null && OffsetOf(ins.A) is { } offset:
                     {
-                        var (span, name) = _plan.AccumulateInto(ins.C);
+                        var (span, name) = _plan.AccumulateInto(ins.C, (int)ins.Number);
                         check = Expression.Call(CheckWritableRange, span, Expression.Add(first, offset), count, Expression.Constant(name));
                         break;
                     }

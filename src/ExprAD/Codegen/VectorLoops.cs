@@ -99,7 +99,7 @@ internal static partial class TraceLowering
                         iteration.Add(Expression.Call(VectorAddInto, Operand(0)!, Operand(1)!, Operand(2)!));
                         break;
                     case Op.ScatterAdd:
-                        iteration.Add(Expression.Call(VectorAddIntoSpan, Need(_plan.AccumulateInto)(ins.C).Span, Operand(0)!, Operand(1)!));
+                        iteration.Add(Expression.Call(VectorAddIntoSpan, Need(_plan.AccumulateInto)(ins.C, (int)ins.Number).Span, Operand(0)!, Operand(1)!));
                         break;
                     default:
                         var method = VectorArithmetic[ins.Op];

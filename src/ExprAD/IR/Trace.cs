@@ -238,7 +238,7 @@ internal sealed class Trace
                 case Op.LoopIndex: text.Append("index"); break;
                 case Op.InputAt: text.Append(Environment.ParameterNames[ins.B]).Append('[').Append(new Value(ins.A)).Append(']'); break;
                 case Op.InputLength: text.Append(Environment.ParameterNames[ins.A]).Append(".Length"); break;
-                case Op.ScatterAdd: text.Append("gradient ").Append(Environment.ParameterNames[ins.C]).Append('[').Append(new Value(ins.A)).Append("] += ").Append(new Value(ins.B)); break;
+                case Op.ScatterAdd: text.Append(ins.Number == 0 ? "gradient " : "gradient tangent ").Append(Environment.ParameterNames[ins.C]).Append('[').Append(new Value(ins.A)).Append("] += ").Append(new Value(ins.B)); break;
                 case Op.Capture: text.Append("capture ").Append(ins.A); break;
                 case Op.Project: text.Append("project ").Append(new Value(ins.A)).Append('.').Append(ins.B); break;
                 case Op.State: text.Append("state ").Append(ins.A); break;

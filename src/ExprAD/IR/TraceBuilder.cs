@@ -335,11 +335,14 @@ internal sealed class TraceBuilder
     /// <summary>The length of array parameter <paramref name="parameter"/>.</summary>
     public Value InputLength(int parameter) => Append(new Instruction(Op.InputLength, ValueKind.Integer, parameter));
 
-    /// <summary>Adds <paramref name="value"/> into the gradient of array parameter <paramref name="parameter"/> at <paramref name="index"/>.</summary>
-    public void ScatterAdd(int parameter, Value index, Value value)
+    /// <summary>
+    /// Adds <paramref name="value"/> into the gradient of array parameter <paramref name="parameter"/> at <paramref name="index"/>;
+    /// <paramref name="sink"/> 1 adds into the gradient's tangent instead (forward mode over reverse mode; see <see cref="Op.ScatterAdd"/>).
+    /// </summary>
+    public void ScatterAdd(int parameter, Value index, Value value, int sink = 0)
     {
         // Never hash-consed: two equal contributions must both be added.
-        _instructions.Add(new Instruction(Op.ScatterAdd, ValueKind.Effect, index.Index, value.Index, parameter));
+        _instructions.Add(new Instruction(Op.ScatterAdd, ValueKind.Effect, index.Index, value.Index, parameter, sink));
     }
 
     /// <summary>A value read at call time; equal accessors share one read (see <see cref="DataReadTable"/>).</summary>

@@ -121,6 +121,7 @@ internal static class TraceInterpreter
 
     private static double Scatter(Context context, Instruction ins, double[] values)
     {
+        if (ins.Number != 0) throw new NotSupportedException("The interpreter adds into gradients, not into their tangents.");
         context.ScatterAdd(ins.C, (int)values[ins.A], values[ins.B]);
         return 0;
     }

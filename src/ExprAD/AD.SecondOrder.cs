@@ -1,0 +1,114 @@
+using System.Collections.Immutable;
+using System.Linq.Expressions;
+using ExprAD.Codegen;
+using ExprAD.Drivers;
+using ExprAD.IR;
+using ExprAD.Passes;
+using ExprAD.Rules;
+using ExprAD.Transforms;
+using Trace = ExprAD.IR.Trace;
+
+namespace ExprAD;
+
+public static partial class AD
+{
+    /// <summary>
+    /// The value, gradient and Hessian-vector product H(x)·v of f : R^n -> R, by forward mode over reverse mode
+    /// (Pearlmutter): about the cost of a few gradients, whatever n.
+    /// </summary>
+    /// <param name="f">The function of an array.</param>
+    /// <param name="options">How to compile (fold checkpointing); <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate returning f(x) and writing ∇f(x) and H(x)·v into caller-owned spans.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static HessianVectorFunc HessianVector(Expression<Func<double[], double>> f, ADOptions? options = null) =>
+        HessianBlock(f, options, 1).Invoke;
+
+    /// <summary>The value, gradient and Hessian-vector product with respect to x of f(x, data); data is read at call time.</summary>
+    /// <typeparam name="TData">The data argument's type.</typeparam>
+    /// <param name="f">The function.</param>
+    /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate returning f(x, data) and writing the gradient and H·v.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static HessianVectorFunc<TData> HessianVector<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null) =>
+        HessianBlock(f, options, 1).Invoke;
+
+    /// <summary>
+    /// The value, gradient and dense Hessian of f : R^n -> R: forward-over-reverse sweeps carrying several unit directions
+    /// each (rows of H), sharing one primal and adjoint computation per sweep.
+    /// </summary>
+    /// <param name="f">The function of an array.</param>
+    /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate returning f(x) and writing the gradient and the row-major n x n Hessian.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static HessianFunc Hessian(Expression<Func<double[], double>> f, ADOptions? options = null)
+    {
+        var dense = new DenseHessian<NoData>(new PlainHessianBlocks(f, options));
+        HessianBlock(f, options, 1);
+        return (x, gradient, hessian) => dense.Evaluate(x, default, gradient, hessian);
+    }
+
+    /// <summary>The value, gradient and dense Hessian with respect to x of f(x, data).</summary>
+    /// <typeparam name="TData">The data argument's type.</typeparam>
+    /// <param name="f">The function.</param>
+    /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
+    /// <returns>A delegate returning f(x, data) and writing the gradient and the row-major Hessian.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static HessianFunc<TData> Hessian<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
+    {
+        var dense = new DenseHessian<TData>(new DataHessianBlocks<TData>(f, options));
+        HessianBlock(f, options, 1);
+        return dense.Evaluate;
+    }
+
+    /// <summary>The Laplacian of f : R^n -> R, Σ_i ∂²f/∂x_i², from the diagonal of forward-over-reverse sweeps.</summary>
+    /// <param name="f">The function of an array.</param>
+    /// <returns>A delegate returning f(x) and the Laplacian.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
+    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
+    public static LaplacianFunc Laplacian(Expression<Func<double[], double>> f)
+    {
+        var dense = new DenseHessian<NoData>(new PlainHessianBlocks(f, null));
+        HessianBlock(f, null, 1);
+        return (ReadOnlySpan<double> x, out double laplacian) => dense.Laplacian(x, default, out laplacian);
+    }
+
+    /// <summary>The forward-over-reverse kernel of f in <paramref name="directions"/> directions (see <see cref="LoweringPlans.HessianBlock"/>).</summary>
+    internal static BoundHessianVector HessianBlock(Expression<Func<double[], double>> f, ADOptions? options, int directions)
+    {
+        var (kernel, constants, info) = CompileWithOptions<HessianBlockKernel>(f, "hessian-block:" + directions, OneArray, options,
+            (source, o) => HessianBlockOf(source, o, directions));
+        return new BoundHessianVector(kernel, constants, info);
+    }
+
+    /// <summary>The forward-over-reverse kernel of f(x, data) in <paramref name="directions"/> directions.</summary>
+    internal static BoundHessianVector<TData> HessianBlock<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options, int directions)
+    {
+        var (kernel, constants, info) = CompileWithOptions<HessianBlockKernel<TData>>(f, "hessian-block-data:" + directions, ArrayAndData, options,
+            (source, o) => HessianBlockOf(source, o, directions));
+        return new BoundHessianVector<TData>(kernel, constants, info);
+    }
+
+    /// <summary>
+    /// Forward mode over the gradient's trace, direction d seeding element j of x with element d * n + j of a direction
+    /// span (a parameter after the lambda's own).
+    /// </summary>
+    private static (Trace, LoweringPlan) HessianBlockOf(Trace source, ADOptions options, int directions)
+    {
+        int direction = source.Environment.Roles.Length;
+        var forward = ForwardMode.Apply(Reverse(source, options), directions, (b, input, d) => SeedFromSpan(b, input, d, direction));
+        var trace = DeadCodeElimination.Apply(forward);
+        return (trace, LoweringPlans.HessianBlock(trace, InputsOf(source), directions, direction));
+    }
+
+    /// <summary>The tangent of an element of x in direction d: element d * n + j of parameter <paramref name="direction"/>.</summary>
+    private static Value SeedFromSpan(TraceBuilder b, Instruction input, int d, int direction)
+    {
+        var index = input.Op == Op.Input ? (d == 0 ? null : (Value?)b.Integer(input.B)) : new Value(input.A);
+        if (index is null) return b.Input(direction, input.B);
+        return b.InputAt(direction, d == 0 ? index.Value : b.Add(index.Value, b.Mul(b.Integer(d), b.InputLength(0))));
+    }
+}

@@ -1,0 +1,66 @@
+using System.Linq.Expressions;
+using ExprAD.IR;
+
+namespace ExprAD.Codegen;
+
+internal static partial class LoweringPlans
+{
+    /// <summary>
+    /// Forward over reverse in <paramref name="directions"/> directions: the value, the gradient and, for each direction d,
+    /// the Hessian times direction d. The directions come from a span <c>v</c> of <c>directions * n</c> (direction d at
+    /// <c>d * n</c>, read as parameter <paramref name="directionParameter"/>); the products go to a span <c>hv</c> of the
+    /// same layout. Outputs of <paramref name="derived"/>: the value and the adjoints of <paramref name="inputs"/>, then
+    /// for each direction their tangents; scatter-adds go to the gradient (sink 0) or to <c>hv</c> (sink 1).
+    /// </summary>
+    public static LoweringPlan HessianBlock(Trace derived, IReadOnlyList<Instruction> inputs, int directions, int directionParameter)
+    {
+        var v = Expression.Parameter(typeof(ReadOnlySpan<double>), "v");
+        var gradient = Expression.Parameter(typeof(Span<double>), "gradient");
+        var hv = Expression.Parameter(typeof(Span<double>), "hv");
+        var plan = Value(derived, inputs);
+        var x = plan.Parameters[1];
+        var parameters = plan.Parameters.ToList();
+        parameters.AddRange([v, gradient, hv]);
+        var n = Expression.Call(Length, x);
+        var block = Expression.Multiply(Expression.Constant(directions), n);
+        var prologue = plan.Prologue.ToList();
+        prologue.Add(Expression.Call(CheckExactlyReadOnly, v, block, Expression.Constant("v")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, gradient, n, Expression.Constant("gradient")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, hv, block, Expression.Constant("hv")));
+        bool accumulate = PrepareToAccumulate(derived, prologue, x, gradient);
+        PrepareToAccumulate(derived, prologue, x, hv);
+        int checkedLength = RequiredLength(inputs);
+        return plan with
+        {
+            Parameters = parameters,
+            Prologue = prologue,
+            ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
+            InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
+            AccumulateInto = (_, sink) => sink == 0 ? (gradient, "gradient") : (hv, "hv"),
+            Epilogue = outputs => HessianBlockEpilogue(x, gradient, hv, inputs, directions, accumulate, outputs),
+        };
+    }
+
+    private static IEnumerable<Expression> HessianBlockEpilogue(ParameterExpression x, ParameterExpression gradient, ParameterExpression hv,
+        IReadOnlyList<Instruction> inputs, int directions, bool accumulate, IReadOnlyList<Expression> outputs)
+    {
+        int m = inputs.Count;
+        var n = Expression.Variable(typeof(int), "n");
+        var statements = new List<Expression> { Expression.Assign(n, Expression.Call(Length, x)) };
+        if (!accumulate)
+        {
+            statements.Add(Expression.Call(ClearFrom, gradient, Expression.Constant(0)));
+            statements.Add(Expression.Call(ClearFrom, hv, Expression.Constant(0)));
+        }
+        for (int k = 0; k < m; k++)
+            statements.Add(Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[1 + k], Expression.Constant("gradient")));
+        for (int d = 0; d < directions; d++)
+            for (int k = 0; k < m; k++)
+            {
+                var index = Expression.Add(Expression.Multiply(Expression.Constant(d), n), Expression.Constant(inputs[k].B));
+                statements.Add(Expression.Call(AddChecked, hv, index, outputs[(1 + m) * (d + 1) + 1 + k], Expression.Constant("hv")));
+            }
+        statements.Add(outputs[0]);
+        return [Expression.Block(typeof(double), [n], statements)];
+    }
+}

@@ -1,0 +1,117 @@
+using System.Linq.Expressions;
+using NUnit.Framework;
+
+namespace ExprAD.Tests;
+
+/// <summary>
+/// Forward mode over reverse mode (Hessian-vector products) through every region kind reverse mode emits: adjoint loops
+/// of sums, maps and their adjoint arrays, sums of sums split into maps, scalar and array folds with their tapes (with and
+/// without checkpoints), branches, arg-extrema, and vector loops. The oracle is independent of ExprAD: mixed central
+/// differences of the lambda compiled by <c>Expression.Compile()</c>; dense Hessians must also equal their HVPs.
+/// </summary>
+[TestFixture]
+public class HessianVectorTests
+{
+    public sealed record Case(string Name, Expression<Func<double[], double>> F, int N, ADOptions? Options = null)
+    {
+        public override string ToString() => Name;
+    }
+
+    public static IEnumerable<Case> RegionKinds()
+    {
+        yield return new("straight line", x => Math.Log(x[0]) + x[0] * x[1] - Math.Sin(x[1]) + Math.Exp(x[2] * x[0]) / (1 + x[1] * x[1]), 3);
+        yield return new("sum", x => Enumerable.Range(0, x.Length - 1).Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i])), 7);
+        yield return new("sum without vector loops", x => Enumerable.Range(0, x.Length - 1).Sum(i => Math.Exp(x[i] * x[i + 1]) * Math.Cos(x[i])), 6,
+            new ADOptions { VectorLoops = false });
+        yield return new("sum, parallel requested", x => Enumerable.Range(0, x.Length).Sum(i => Math.Sin(x[i]) * x[(i + 1) % x.Length]), 9,
+            new ADOptions { ParallelLoops = true, ParallelThreshold = 1 });
+        yield return new("map read at computed indices", x => Enumerable.Range(0, x.Length).Sum(i =>
+            Enumerable.Range(0, x.Length).Select(j => Math.Sin(x[j]) * j * x[j]).ToArray()[(i * 3) % x.Length] * x[i]), 5);
+        yield return new("sum of sums (split into maps)", x => Enumerable.Range(0, x.Length).Sum(i =>
+            Math.Exp(Enumerable.Range(0, x.Length).Sum(j => x[j] * Math.Cos(0.3 * i + j)) * 0.2) * x[i]), 5);
+        yield return new("scalar fold", x => Enumerable.Range(0, x.Length).Aggregate(0.5, (s, i) => Math.Sin(s * x[i]) + x[i] * s), 6);
+        yield return new("scalar fold, checkpoints", x => Enumerable.Range(0, x.Length).Aggregate(0.5, (s, i) => Math.Sin(s * x[i]) + x[i] * s), 7,
+            new ADOptions { CheckpointInterval = 3 });
+        yield return new("fold carrying an array", x => Enumerable.Range(0, x.Length).Aggregate(new[] { 0.3, 0.1 },
+            (s, t) => new[] { Math.Tanh(x[0] * s[0] + x[t] * s[1]), s[1] + s[0] * s[0] * x[t] })[1], 5);
+        yield return new("fold carrying an array, checkpoints", x => Enumerable.Range(0, x.Length).Aggregate(new[] { 0.3, 0.1 },
+            (s, t) => new[] { Math.Tanh(x[0] * s[0] + x[t] * s[1]), s[1] + s[0] * s[0] * x[t] })[1], 7, new ADOptions { CheckpointInterval = 2 });
+        yield return new("fold with a sum in its body", x => Enumerable.Range(0, 4).Aggregate(0.2, (s, t) =>
+            s * 0.5 + Math.Sin(Enumerable.Range(0, x.Length).Sum(j => x[j] * (s + j * t)))), 4);
+        yield return new("fold whose state is a map", x => Enumerable.Range(0, 3).Aggregate(x.Select(v => v * 0.5).ToArray(),
+            (s, t) => Enumerable.Range(0, x.Length).Select(j => Math.Sin(s[j] * x[(j + t) % x.Length]) + s[(j + 1) % x.Length]).ToArray()).Sum(v => v * v), 4);
+        yield return new("branch", x => x[0] > 0 ? Math.Log(x[0]) * x[1] * x[1] : Math.Exp(x[1]) * x[0], 2);
+        yield return new("branches inside a sum", x => Enumerable.Range(0, x.Length).Sum(i => x[i] > 0.5 ? Math.Sqrt(x[i]) * x[0] : x[i] * x[i] * x[i]), 6);
+        yield return new("max and min (arg-extrema)", x => x.Max() * x.Max() * x[0] + Enumerable.Range(0, x.Length).Min(i => Math.Cos(x[i]) * x[i]), 5);
+        yield return new("Math.Max and Select chains", x => Math.Max(x[0] * x[1], Math.Sin(x[2])) * Math.Min(x[1], Math.Exp(x[0])), 3);
+    }
+
+    private static double[] Point(int n, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => 0.2 + random.NextDouble() * 0.9).ToArray();
+    }
+
+    /// <summary>(H v)_j by mixed central differences of the compiled lambda: ∂/∂x_j of the directional derivative along v.</summary>
+    private static double MixedDifference(Func<double[], double> f, double[] x, double[] v, int j, double h)
+    {
+        double At(double sj, double sv)
+        {
+            var p = (double[])x.Clone();
+            for (int k = 0; k < p.Length; k++) p[k] += sv * h * v[k];
+            p[j] += sj * h;
+            return f(p);
+        }
+        return (At(1, 1) - At(1, -1) - At(-1, 1) + At(-1, -1)) / (4 * h * h);
+    }
+
+    [TestCaseSource(nameof(RegionKinds))]
+    public void HessianVectorMatchesMixedDifferencesAndTheGradient(Case c)
+    {
+        var f = c.F.Compile();
+        var hvp = AD.HessianVector(c.F, c.Options);
+        var grad = AD.Gradient(c.F, c.Options);
+        for (int seed = 1; seed <= 3; seed++)
+        {
+            var x = Point(c.N, seed);
+            var v = Point(c.N, seed + 10).Select(e => e - 0.6).ToArray();
+            var gradient = new double[c.N];
+            var hv = new double[c.N];
+            double value = hvp(x, v, gradient, hv);
+            Assert.That(value, Is.EqualTo(f(x)).Within(1e-12 * Math.Max(1, Math.Abs(value))), "value");
+            var expectedGradient = new double[c.N];
+            grad(x, expectedGradient);
+            for (int j = 0; j < c.N; j++)
+                Assert.That(gradient[j], Is.EqualTo(expectedGradient[j]).Within(1e-12 * Math.Max(1, Math.Abs(expectedGradient[j]))), $"gradient[{j}]");
+            for (int j = 0; j < c.N; j++)
+            {
+                double expected = MixedDifference(f, x, v, j, 1e-4);
+                Assert.That(hv[j], Is.EqualTo(expected).Within(2e-5 * Math.Max(1, Math.Abs(expected))), $"hv[{j}] at seed {seed}");
+            }
+        }
+    }
+
+    [TestCaseSource(nameof(RegionKinds))]
+    public void DenseHessianIsSymmetricAndEqualsItsProducts(Case c)
+    {
+        var hessian = AD.Hessian(c.F, c.Options);
+        var hvp = AD.HessianVector(c.F, c.Options);
+        var x = Point(c.N, 7);
+        var h = new double[c.N * c.N];
+        var gradient = new double[c.N];
+        hessian(x, gradient, h);
+        var e = new double[c.N];
+        var column = new double[c.N];
+        for (int j = 0; j < c.N; j++)
+        {
+            Array.Clear(e);
+            e[j] = 1;
+            hvp(x, e, gradient, column);
+            for (int i = 0; i < c.N; i++)
+            {
+                Assert.That(h[j * c.N + i], Is.EqualTo(column[i]).Within(1e-12 * Math.Max(1, Math.Abs(column[i]))), $"H[{j},{i}] against H e_{j}");
+                Assert.That(h[i * c.N + j], Is.EqualTo(h[j * c.N + i]).Within(1e-9 * Math.Max(1, Math.Abs(h[j * c.N + i]))), $"symmetry at ({i},{j})");
+            }
+        }
+    }
+}
