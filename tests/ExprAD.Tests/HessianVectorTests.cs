@@ -1,4 +1,9 @@
 using System.Linq.Expressions;
+using ExprAD.Caching;
+using ExprAD.Frontend;
+using ExprAD.IR;
+using ExprAD.Passes;
+using ExprAD.Transforms;
 using NUnit.Framework;
 
 namespace ExprAD.Tests;
@@ -113,5 +118,17 @@ public class HessianVectorTests
                 Assert.That(h[i * c.N + j], Is.EqualTo(h[j * c.N + i]).Within(1e-9 * Math.Max(1, Math.Abs(h[j * c.N + i]))), $"symmetry at ({i},{j})");
             }
         }
+    }
+
+    /// <summary>Forward over reverse in two directions keeps the IR's invariants, before and after dead-code elimination.</summary>
+    [TestCaseSource(nameof(RegionKinds))]
+    public void ForwardOverReverseTraceVerifies(Case c)
+    {
+        var (_, constants) = StructuralKey.Of(c.F, "any");
+        var source = ExpressionTranslator.Translate(c.F, [ParameterRole.Array], constants);
+        var reverse = DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), c.Options?.CheckpointInterval ?? 1));
+        var forward = ForwardMode.Apply(reverse, 2, (b, input, d) => b.Constant(d + 1.0));
+        Assert.That(() => TraceVerifier.Verify(forward), Throws.Nothing);
+        Assert.That(() => TraceVerifier.Verify(DeadCodeElimination.Apply(forward)), Throws.Nothing);
     }
 }
