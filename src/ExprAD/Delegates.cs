@@ -133,3 +133,43 @@ public delegate double HessianFunc<TData>(ReadOnlySpan<double> x, TData data, Sp
 /// <param name="x">The point.</param>
 /// <param name="laplacian">Receives the Laplacian.</param>
 public delegate double LaplacianFunc(ReadOnlySpan<double> x, out double laplacian);
+
+/// <summary>
+/// A compiled Jacobian-vector product of f : R^n -> R^m (forward mode): writes f(x) into <paramref name="values"/> and
+/// J(x)·v into <paramref name="jv"/>. Allocation-free and thread-safe.
+/// </summary>
+/// <param name="x">The point.</param>
+/// <param name="v">The direction; the length of <paramref name="x"/>.</param>
+/// <param name="values">Receives the m outputs.</param>
+/// <param name="jv">Receives J·v; length m.</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+public delegate void JacobianVectorFunc(ReadOnlySpan<double> x, ReadOnlySpan<double> v, Span<double> values, Span<double> jv);
+
+/// <summary>A compiled Jacobian-vector product of f(x, data) : R^n -> R^m with respect to x.</summary>
+/// <param name="x">The point.</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="v">The direction; the length of <paramref name="x"/>.</param>
+/// <param name="values">Receives the m outputs.</param>
+/// <param name="jv">Receives J·v; length m.</param>
+/// <exception cref="ArgumentException">A span has the wrong length.</exception>
+public delegate void JacobianVectorFunc<TData>(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> values, Span<double> jv);
+
+/// <summary>
+/// A compiled vector-Jacobian product of f : R^n -> R^m (reverse mode): writes f(x) into <paramref name="values"/> and
+/// uᵀ J(x) into <paramref name="uj"/>. Allocation-free and thread-safe.
+/// </summary>
+/// <param name="x">The point.</param>
+/// <param name="u">The weights of the outputs; length m.</param>
+/// <param name="values">Receives the m outputs.</param>
+/// <param name="uj">Receives uᵀ J; the length of <paramref name="x"/>, not sharing memory with it.</param>
+/// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+public delegate void VectorJacobianFunc(ReadOnlySpan<double> x, ReadOnlySpan<double> u, Span<double> values, Span<double> uj);
+
+/// <summary>A compiled vector-Jacobian product of f(x, data) : R^n -> R^m with respect to x.</summary>
+/// <param name="x">The point.</param>
+/// <param name="data">The data argument (not differentiated).</param>
+/// <param name="u">The weights of the outputs; length m.</param>
+/// <param name="values">Receives the m outputs.</param>
+/// <param name="uj">Receives uᵀ J; the length of <paramref name="x"/>.</param>
+/// <exception cref="ArgumentException">A span has the wrong length.</exception>
+public delegate void VectorJacobianFunc<TData>(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> u, Span<double> values, Span<double> uj);

@@ -108,3 +108,16 @@ internal sealed class BoundHessianVector<TData>(HessianBlockKernel<TData> k, obj
 {
     public double Invoke(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv) => k(Constants, x, data, v, gradient, hv);
 }
+
+internal delegate void ProductKernel(object[] constants, ReadOnlySpan<double> x, ReadOnlySpan<double> vector, Span<double> values, Span<double> product);
+internal delegate void ProductKernel<TData>(object[] constants, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> vector, Span<double> values, Span<double> product);
+
+internal sealed class BoundProduct(ProductKernel k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, ReadOnlySpan<double> vector, Span<double> values, Span<double> product) => k(Constants, x, vector, values, product);
+}
+
+internal sealed class BoundProduct<TData>(ProductKernel<TData> k, object[] c, CompilationInfo i) : BoundKernel(c, i)
+{
+    public void Invoke(ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> vector, Span<double> values, Span<double> product) => k(Constants, x, data, vector, values, product);
+}

@@ -170,7 +170,7 @@ internal static partial class LoweringPlans
     private static IEnumerable<Expression> AddAdjoints(ParameterExpression gradient, IReadOnlyList<Instruction> inputs, IReadOnlyList<Expression> outputs, int first)
     {
         for (int k = 0; k < inputs.Count; k++)
-            yield return Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[first + k], Expression.Constant("gradient"));
+            yield return Expression.Call(AddChecked, gradient, Expression.Constant(inputs[k].B), outputs[first + k], Expression.Constant(gradient.Name));
     }
 
     /// <summary>

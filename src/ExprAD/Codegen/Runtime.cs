@@ -322,9 +322,12 @@ public static class Runtime
     }
 
     /// <summary>Copies a function's array result into the caller's span, which must have its length.</summary>
-    public static void CopyOut(double[] result, Span<double> values)
+    public static void CopyOut(double[] result, Span<double> values) => CopyOutTo(result, values, "values");
+
+    /// <summary>Copies an array of run-time length into the span <paramref name="argument"/>, which must have its length.</summary>
+    public static void CopyOutTo(double[] result, Span<double> values, string argument)
     {
-        if (values.Length != result.Length) ThrowWrongLength("values", values.Length, result.Length, atLeast: false);
+        if (values.Length != result.Length) ThrowWrongLength(argument, values.Length, result.Length, atLeast: false);
         result.CopyTo(values);
     }
 

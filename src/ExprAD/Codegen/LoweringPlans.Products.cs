@@ -1,0 +1,74 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using ExprAD.IR;
+
+namespace ExprAD.Codegen;
+
+internal static partial class LoweringPlans
+{
+    private static readonly MethodInfo CopyOutTo = typeof(Runtime).GetMethod(nameof(Runtime.CopyOutTo))!;
+
+    /// <summary>
+    /// J v of a vector-valued function by forward mode: the derived trace's outputs are the m values (or one array of
+    /// run-time length), then their tangents; the direction v (parameter <paramref name="directionParameter"/>) has x's length.
+    /// </summary>
+    public static LoweringPlan JacobianVector(Trace derived, IReadOnlyList<Instruction> inputs, int directionParameter)
+    {
+        var v = Expression.Parameter(typeof(ReadOnlySpan<double>), "v");
+        var values = Expression.Parameter(typeof(Span<double>), "values");
+        var jv = Expression.Parameter(typeof(Span<double>), "jv");
+        var plan = Value(derived, inputs);
+        var x = plan.Parameters[1];
+        int m = derived.Outputs.Length / 2;
+        var prologue = plan.Prologue.ToList();
+        prologue.Add(Expression.Call(CheckExactlyReadOnly, v, Expression.Call(Length, x), Expression.Constant("v")));
+        bool array = derived[derived.Outputs[0]].Kind == ValueKind.Array;
+        if (!array)
+        {
+            prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
+            prologue.Add(Expression.Call(CheckExactlyWritable, jv, Expression.Constant(m), Expression.Constant("jv")));
+        }
+        int checkedLength = RequiredLength(inputs);
+        return plan with
+        {
+            Parameters = [.. plan.Parameters, v, values, jv],
+            Prologue = prologue,
+            ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
+            InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
+            Epilogue = outputs => array
+                ? [Expression.Call(CopyOutTo, outputs[0], values, Expression.Constant("values")), Expression.Call(CopyOutTo, outputs[1], jv, Expression.Constant("jv")), Expression.Empty()]
+                : Enumerable.Range(0, m).SelectMany(k => new Expression[]
+                    { Expression.Call(Write, values, Expression.Constant(k), outputs[k]), Expression.Call(Write, jv, Expression.Constant(k), outputs[m + k]) })
+                    .Append(Expression.Empty()),
+        };
+    }
+
+    /// <summary>
+    /// uᵀ J of a function with <paramref name="m"/> outputs by reverse mode: the derived trace's outputs are the values, then
+    /// the adjoints of <paramref name="inputs"/> (the seeds read u, parameter <paramref name="seedParameter"/>, of length m);
+    /// scatter-adds go into uj, which has x's length.
+    /// </summary>
+    public static LoweringPlan VectorJacobian(Trace derived, IReadOnlyList<Instruction> inputs, int m, int seedParameter)
+    {
+        var u = Expression.Parameter(typeof(ReadOnlySpan<double>), "u");
+        var values = Expression.Parameter(typeof(Span<double>), "values");
+        var uj = Expression.Parameter(typeof(Span<double>), "uj");
+        var plan = Value(derived, inputs);
+        var x = plan.Parameters[1];
+        var prologue = plan.Prologue.ToList();
+        prologue.Add(Expression.Call(CheckExactlyReadOnly, u, Expression.Constant(m), Expression.Constant("u")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, uj, Expression.Call(Length, x), Expression.Constant("uj")));
+        bool accumulate = PrepareToAccumulate(derived, prologue, x, uj);
+        return plan with
+        {
+            Parameters = [.. plan.Parameters, u, values, uj],
+            Prologue = prologue,
+            ReadInput = ins => ReadElement(ins.A == seedParameter ? u : x, ins.B, ins.A == seedParameter ? m : RequiredLength(inputs)),
+            AccumulateInto = (_, _) => (uj, "uj"),
+            Epilogue = outputs => Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k]))
+                .Concat(accumulate ? AddAdjoints(uj, inputs, outputs, first: m) : WriteAdjoints(uj, inputs, outputs, first: m))
+                .Append(Expression.Empty()),
+        };
+    }
+}
