@@ -198,6 +198,39 @@ public class AllocationTests
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
+    private static double CallHessianVector(HessianVectorFunc f, double[] x, double[] v, double[] gradient, double[] hv)
+    {
+        double sum = 0;
+        for (int i = 0; i < Calls; i++) sum += f(x, v, gradient, hv);
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static double CallHessian(HessianFunc f, double[] x, double[] gradient, double[] hessian)
+    {
+        double sum = 0;
+        for (int i = 0; i < Calls; i++) sum += f(x, gradient, hessian);
+        return sum;
+    }
+
+    [Test]
+    public void SecondOrderDelegatesAllocateNothing()
+    {
+        // A loop (adjoint loop, scatter-adds into the gradient and its tangent) and a fold (tape) in one function.
+        System.Linq.Expressions.Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length - 1).Sum(i => Math.Exp(x[i] * x[i + 1]))
+            + Enumerable.Range(0, x.Length).Aggregate(0.5, (s, i) => Math.Sin(s * x[i]));
+        var x = new double[] { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1 };
+        var v = x.Select(e => 1 - e).ToArray();
+        var gradient = new double[x.Length];
+        var hv = new double[x.Length];
+        var hessian = new double[x.Length * x.Length];
+        var hvp = AD.HessianVector(f);
+        var dense = AD.Hessian(f);
+        Assert.That(Measure(() => CallHessianVector(hvp, x, v, gradient, hv)), Is.Zero, "HessianVectorFunc");
+        Assert.That(Measure(() => CallHessian(dense, x, gradient, hessian)), Is.Zero, "HessianFunc");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static double CallScalar(Func<double, double> f)
     {
         double sum = 0;
