@@ -5,12 +5,15 @@ namespace ExprAD.Codegen;
 
 internal static partial class LoweringPlans
 {
+    private static readonly System.Reflection.MethodInfo SliceOf = typeof(Runtime).GetMethod(nameof(Runtime.Slice))!;
+
     /// <summary>
     /// Forward over reverse in <paramref name="directions"/> directions: the value, the gradient and, for each direction d,
     /// the Hessian times direction d. The directions come from a span <c>v</c> of <c>directions * n</c> (direction d at
     /// <c>d * n</c>, read as parameter <paramref name="directionParameter"/>); the products go to a span <c>hv</c> of the
     /// same layout. Outputs of <paramref name="derived"/>: the value and the adjoints of <paramref name="inputs"/>, then
-    /// for each direction their tangents; scatter-adds go to the gradient (sink 0) or to <c>hv</c> (sink 1).
+    /// for each direction their tangents; scatter-adds go to the gradient (sink 0) or to direction d's slice of <c>hv</c>
+    /// (sink 1 + d), so that their indices stay those of x and loops check their range once.
     /// </summary>
     public static LoweringPlan HessianBlock(Trace derived, IReadOnlyList<Instruction> inputs, int directions, int directionParameter)
     {
@@ -36,7 +39,8 @@ internal static partial class LoweringPlans
             Prologue = prologue,
             ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
             InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
-            AccumulateInto = (_, sink) => sink == 0 ? (gradient, "gradient") : (hv, "hv"),
+            AccumulateInto = (_, sink) => sink == 0 ? (gradient, "gradient")
+                : (Expression.Call(SliceOf, hv, Expression.Multiply(Expression.Constant(sink - 1), n), n), "hv"),
             Epilogue = outputs => HessianBlockEpilogue(x, gradient, hv, inputs, directions, accumulate, outputs),
         };
     }

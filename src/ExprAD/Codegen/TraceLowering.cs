@@ -22,7 +22,7 @@ internal sealed record LoweringPlan
 
     /// <summary>
     /// The span (and its argument name) that <see cref="Op.ScatterAdd"/> adds the adjoints of a parameter (the first int) into,
-    /// by sink (the second: 0 the gradient, 1 its tangents).
+    /// by sink (the second: 0 the gradient, 1 + d its tangent in direction d).
     /// </summary>
     public Func<int, int, (Expression Span, string Name)>? AccumulateInto { get; init; }
 

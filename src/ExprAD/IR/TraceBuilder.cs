@@ -337,7 +337,7 @@ internal sealed class TraceBuilder
 
     /// <summary>
     /// Adds <paramref name="value"/> into the gradient of array parameter <paramref name="parameter"/> at <paramref name="index"/>;
-    /// <paramref name="sink"/> 1 adds into the gradient's tangent instead (forward mode over reverse mode; see <see cref="Op.ScatterAdd"/>).
+    /// <paramref name="sink"/> 1 + d adds into the gradient's tangent in direction d instead (forward mode over reverse mode; see <see cref="Op.ScatterAdd"/>).
     /// </summary>
     public void ScatterAdd(int parameter, Value index, Value value, int sink = 0)
     {

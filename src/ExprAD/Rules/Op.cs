@@ -32,8 +32,8 @@ internal enum Op : byte
 
     // Active arrays with computed indices. InputAt: operand A the index, B the parameter (immediate).
     // InputLength: the length of parameter A. ScatterAdd (an effect, emitted by reverse mode): adds
-    // operand B into the gradient of parameter C at index operand A; its Number is the sink: 0 the gradient, 1 the
-    // gradient's tangents (forward mode over reverse mode adds direction d's at index A + d * length).
+    // operand B into the gradient of parameter C at index operand A; its Number is the sink: 0 the gradient, 1 + d the
+    // gradient's tangent in direction d (forward mode over reverse mode).
     InputAt, InputLength, ScatterAdd,
 
     // Arithmetic (scalar or integer; the kind of the first operand decides).

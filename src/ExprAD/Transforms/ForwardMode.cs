@@ -13,8 +13,8 @@ namespace ExprAD.Transforms;
 /// in the same loop.
 /// Forward mode accepts everything reverse mode emits, so that a Hessian-vector product is Forward(Reverse(f)): the tangent
 /// of an adjoint added into an array is added into the array's tangent (a zero array of its own), the tangent of an
-/// adjoint added into the gradient goes to the gradient's tangent (sink 1 of <see cref="Op.ScatterAdd"/>, direction d at
-/// index + d * length), and a fold that records a tape, or reads one backwards, carries the tangent of every state in every
+/// adjoint added into the gradient goes to the gradient's tangent in its direction (sink 1 + d of <see cref="Op.ScatterAdd"/>,
+/// at the same index), and a fold that records a tape, or reads one backwards, carries the tangent of every state in every
 /// direction, so that the tape it records (or reads) holds the tangents beside the values, in the same layout for both.
 /// </summary>
 internal static class ForwardMode
@@ -104,8 +104,7 @@ internal static class ForwardMode
                         if (tangents[d][ins.B] is not { } added) continue;
                         if (ins.Number != 0)
                             throw new NotSupportedException("Forward mode over a Hessian-vector product (a third derivative) is not supported.");
-                        var at = d == 0 ? primal[ins.A] : b.Add(primal[ins.A], b.Mul(b.Integer(d), b.InputLength(ins.C)));
-                        b.ScatterAdd(ins.C, at, added, sink: 1);
+                        b.ScatterAdd(ins.C, primal[ins.A], added, sink: 1 + d);
                     }
                     continue;
                 case Op.Sum:
