@@ -33,8 +33,10 @@ public static partial class AD
     private static readonly string[] DerivativeRequests = ["derivative:0", "derivative:1", "derivative:2", "derivative:3", "derivative:4"];
 
     /// <summary>
-    /// The derivative of order <paramref name="order"/> of f : R -> R, by forward mode applied
-    /// <paramref name="order"/> times to the trace (so higher orders are exact, not finite differences).
+    /// The derivative of order <paramref name="order"/> of f : R -> R: by univariate Taylor mode (Taylor coefficients
+    /// propagated through every operation, cost quadratic in the order) for straight-line code of the arithmetic operators
+    /// and exp, log, sin, cos, tan, tanh, atan, sqrt and constant integer powers; otherwise by forward mode applied
+    /// <paramref name="order"/> times to the trace. Either way exact, not finite differences.
     /// </summary>
     /// <param name="f">The function, for example <c>x => Math.Sin(x) * x</c>.</param>
     /// <param name="order">1 for f', 2 for f'', and so on.</param>
@@ -48,8 +50,10 @@ public static partial class AD
         if (order < 1) throw Error.BadOrder(order);
         var (kernel, constants, info) = Compile<ScalarKernel>(f, order < DerivativeRequests.Length ? DerivativeRequests[order] : "derivative:" + order, OneScalar, (source, compileChunk) =>
         {
-            var trace = source;
-            for (int k = 0; k < order; k++)
+            // Order 2 and up by Taylor mode (O(order²) per operation) when the trace is straight-line code it covers.
+            var taylor = order >= 2 ? TaylorMode.Apply(source, order) : null;
+            var trace = taylor is null ? source : DeadCodeElimination.Apply(taylor);
+            for (int k = 0; k < order && taylor is null; k++)
             {
                 var forward = ForwardMode.Apply(trace, 1, (b, _, _) => b.Constant(1.0));
                 trace = DeadCodeElimination.Apply(forward.WithOutputs([forward.Outputs[1]]));
