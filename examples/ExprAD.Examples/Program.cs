@@ -12,6 +12,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 PaperTables();
 RosenbrockDescent();
+NewtonOnRosenbrock();
 LogisticRegression();
 GaussianMixture();
 Lstm();
@@ -66,6 +67,76 @@ static void RosenbrockDescent()
         (g, gTrial) = (gTrial, g);
     }
     Console.WriteLine($"  minimum found at [{string.Join(", ", x.Select(v => v.ToString("F6")))}] (the exact minimum is [1, 1, 1, 1])");
+}
+
+// Newton's method with exact second derivatives: the dense Hessian (forward over reverse, several directions per sweep)
+// gives the step, and a Hessian-vector product checks it (H · step = -∇f). Converges in a few dozen steps where gradient
+// descent above needs thousands. From this start it reaches the local minimum near x0 = -1 that the extended Rosenbrock
+// function has for n >= 4 (f ≈ 3.97), not the global one at [1, ..., 1].
+static void NewtonOnRosenbrock()
+{
+    Heading("Newton's method on the LINQ Rosenbrock function, n = 6, with AD.Hessian and AD.HessianVector");
+    Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length - 1)
+        .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]));
+    var hessian = AD.Hessian(f);
+    var hvp = AD.HessianVector(f);
+    int n = 6;
+    var x = Enumerable.Range(0, n).Select(i => i % 2 == 0 ? -1.2 : 1.0).ToArray();
+    var g = new double[n];
+    var h = new double[n * n];
+    var hStep = new double[n];
+    for (int iteration = 0; iteration < 100; iteration++)
+    {
+        double fx = hessian(x, g, h);
+        if (Norm(g) < 1e-10)
+        {
+            Console.WriteLine($"  converged after {iteration} Newton steps to the local minimum f = {fx:0.000E+00} at x = [{string.Join(", ", x.Select(v => v.ToString("F6")))}]");
+            return;
+        }
+        // Solve (H + μI) step = -g by Gaussian elimination, with μ raised until the step decreases f (a damped Newton step).
+        for (double mu = 0; ; mu = Math.Max(1e-3, mu * 10))
+        {
+            var step = Solve(h, g, n, mu);
+            var trial = x.Select((v, i) => v + step[i]).ToArray();
+            if (AD.Value(f)(trial) < fx)
+            {
+                hvp(x, step, g, hStep);
+                double residual = Enumerable.Range(0, n).Max(i => Math.Abs(hStep[i] + mu * step[i] + g[i]));
+                if (iteration % 5 == 0)
+                    Console.WriteLine($"  step {iteration,3}: f = {fx,11:0.0000E+00}, |∇f| = {Norm(g),10:0.000E+00}, damping {mu:0.0E+00}, |(H + μI)·step + ∇f| = {residual:0.0E+00}");
+                x = trial;
+                break;
+            }
+        }
+    }
+}
+
+static double[] Solve(double[] h, double[] g, int n, double mu)
+{
+    var a = new double[n, n + 1];
+    for (int i = 0; i < n; i++)
+    {
+        for (int j = 0; j < n; j++) a[i, j] = h[i * n + j] + (i == j ? mu : 0);
+        a[i, n] = -g[i];
+    }
+    for (int c = 0; c < n; c++)
+    {
+        int pivot = Enumerable.Range(c, n - c).MaxBy(r => Math.Abs(a[r, c]));
+        for (int j = 0; j <= n; j++) (a[c, j], a[pivot, j]) = (a[pivot, j], a[c, j]);
+        for (int r = c + 1; r < n; r++)
+        {
+            double factor = a[r, c] / a[c, c];
+            for (int j = c; j <= n; j++) a[r, j] -= factor * a[c, j];
+        }
+    }
+    var step = new double[n];
+    for (int i = n - 1; i >= 0; i--)
+    {
+        double sum = a[i, n];
+        for (int j = i + 1; j < n; j++) sum -= a[i, j] * step[j];
+        step[i] = sum / a[i, i];
+    }
+    return step;
 }
 
 // Trains a regularised logistic regression on 100,000 generated rows by full-batch gradient
