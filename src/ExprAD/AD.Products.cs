@@ -39,9 +39,10 @@ public static partial class AD
     }
 
     /// <summary>
-    /// The values and the vector-Jacobian product uᵀ J(x) of f : R^n -> R^m (an array-initializer body), by one reverse sweep.
+    /// The values and the vector-Jacobian product uᵀ J(x) of f : R^n -> R^m (an array-initializer body, or an array of
+    /// run-time length such as a <c>Select(...).ToArray()</c>), by one reverse sweep.
     /// </summary>
-    /// <param name="f">The function; its body must be <c>new[] { e1, ..., em }</c>.</param>
+    /// <param name="f">The function.</param>
     /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
     /// <returns>A delegate writing f(x) and uᵀ J into caller-owned spans.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
@@ -74,11 +75,25 @@ public static partial class AD
 
     private static (Trace, LoweringPlan) VectorJacobianOf(Trace source, Expression body, ADOptions options)
     {
-        if (source.Outputs.Any(o => source[o].Kind == ValueKind.Array))
-            throw Error.CannotDifferentiate(body, "the vector-Jacobian product of an array of run-time length is not supported; return new[] { e1, ..., em }");
         int seed = source.Environment.Roles.Length;
-        var reverse = ReverseMode.Apply(source, (b, k) => b.Input(seed, k), options.CheckpointInterval);
+        bool array = source[source.Outputs[0]].Kind == ValueKind.Array;
+        // An array of run-time length is seeded with an adjoint array holding u (read at computed indices, so u must be
+        // at least as long; the plan checks it is exactly as long as the result once the result is known).
+        var reverse = ReverseMode.ApplySeededByValue(source, (b, k, value) => array ? AdjointArrayFrom(b, value, seed) : b.Input(seed, k),
+            options.CheckpointInterval);
         var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
-        return (trace, LoweringPlans.VectorJacobian(trace, InputsOf(source), source.Outputs.Length, seed));
+        return (trace, LoweringPlans.VectorJacobian(trace, InputsOf(source), array ? -1 : source.Outputs.Length, seed));
+    }
+
+    /// <summary>A new array as long as <paramref name="array"/> holding the elements of parameter <paramref name="parameter"/>.</summary>
+    private static Value AdjointArrayFrom(TraceBuilder b, Value array, int parameter)
+    {
+        var length = b.Emit(Rules.Op.ArrayLength, array);
+        var adjoint = b.ZeroArray(length);
+        var fill = b.CreateBody();
+        var at = fill.LoopIndex();
+        fill.ArrayAdd(fill.Capture(adjoint), at, fill.InputAt(parameter, at));
+        b.EmitSum(b.Integer(0), length, fill, []);
+        return adjoint;
     }
 }

@@ -72,6 +72,29 @@ public class ProductTests
     }
 
     [Test]
+    public void VjpOfAnArrayOfRunTimeLengthAgreesWithJvp()
+    {
+        Expression<Func<double[], double[]>> map = x => x.Select((v, i) => Math.Sin(v) * x[(i + 1) % x.Length] + v * v).ToArray();
+        double[] u = [0.5, -1.0, 2.0, 0.25];
+        var values = new double[4];
+        var uj = new double[4];
+        AD.Vjp(map)(Point, u, values, uj);
+        Assert.That(values, Is.EqualTo(map.Compile()(Point)).Within(1e-14));
+        var jv = new double[4];
+        var e = new double[4];
+        for (int j = 0; j < 4; j++)
+        {
+            Array.Clear(e);
+            e[j] = 1;
+            AD.Jvp(map)(Point, e, values, jv);
+            double expected = u.Select((w, k) => w * jv[k]).Sum();
+            Assert.That(uj[j], Is.EqualTo(expected).Within(1e-12 * Math.Max(1, Math.Abs(expected))), $"(uᵀJ)[{j}]");
+        }
+        Assert.That(Assert.Throws<ArgumentException>(() => AD.Vjp(map)(Point, [1.0, 2.0, 3.0, 4.0, 5.0], values, uj))!.ParamName, Is.EqualTo("u"));
+        Assert.That(Assert.Throws<ArgumentException>(() => AD.Vjp(map)(Point, [1.0, 2.0], values, uj))!.ParamName, Is.EqualTo("u"));
+    }
+
+    [Test]
     public void DataOverloadsAndLengthChecks()
     {
         Expression<Func<double[], double[], double[]>> scaled = (x, d) => new[] { d[0] * x[0] * x[1], d[1] * Math.Exp(x[1]) };

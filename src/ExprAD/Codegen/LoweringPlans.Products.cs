@@ -46,7 +46,8 @@ internal static partial class LoweringPlans
     /// <summary>
     /// uᵀ J of a function with <paramref name="m"/> outputs by reverse mode: the derived trace's outputs are the values, then
     /// the adjoints of <paramref name="inputs"/> (the seeds read u, parameter <paramref name="seedParameter"/>, of length m);
-    /// scatter-adds go into uj, which has x's length.
+    /// scatter-adds go into uj, which has x's length. With m = -1 the function returns one array of run-time length, seeded
+    /// from u at computed indices (reads beyond u throw), and u's length is checked against the result's.
     /// </summary>
     public static LoweringPlan VectorJacobian(Trace derived, IReadOnlyList<Instruction> inputs, int m, int seedParameter)
     {
@@ -55,9 +56,14 @@ internal static partial class LoweringPlans
         var uj = Expression.Parameter(typeof(Span<double>), "uj");
         var plan = Value(derived, inputs);
         var x = plan.Parameters[1];
+        bool array = m < 0;
+        int outputs = array ? 1 : m;
         var prologue = plan.Prologue.ToList();
-        prologue.Add(Expression.Call(CheckExactlyReadOnly, u, Expression.Constant(m), Expression.Constant("u")));
-        prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
+        if (!array)
+        {
+            prologue.Add(Expression.Call(CheckExactlyReadOnly, u, Expression.Constant(m), Expression.Constant("u")));
+            prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
+        }
         prologue.Add(Expression.Call(CheckExactlyWritable, uj, Expression.Call(Length, x), Expression.Constant("uj")));
         bool accumulate = PrepareToAccumulate(derived, prologue, x, uj);
         return plan with
@@ -65,9 +71,13 @@ internal static partial class LoweringPlans
             Parameters = [.. plan.Parameters, u, values, uj],
             Prologue = prologue,
             ReadInput = ins => ReadElement(ins.A == seedParameter ? u : x, ins.B, ins.A == seedParameter ? m : RequiredLength(inputs)),
+            InputSpan = parameter => parameter == seedParameter ? (u, "u") : (x, "x"),
             AccumulateInto = (_, _) => (uj, "uj"),
-            Epilogue = outputs => Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k]))
-                .Concat(accumulate ? AddAdjoints(uj, inputs, outputs, first: m) : WriteAdjoints(uj, inputs, outputs, first: m))
+            Epilogue = results => (array
+                    ? [Expression.Call(CheckExactlyReadOnly, u, Expression.ArrayLength(results[0]), Expression.Constant("u")),
+                       Expression.Call(CopyOutTo, results[0], values, Expression.Constant("values"))]
+                    : Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), results[k])))
+                .Concat(accumulate ? AddAdjoints(uj, inputs, results, first: outputs) : WriteAdjoints(uj, inputs, results, first: outputs))
                 .Append(Expression.Empty()),
         };
     }

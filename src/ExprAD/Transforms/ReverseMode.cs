@@ -40,7 +40,17 @@ internal static class ReverseMode
     /// <c>s * length + j</c> for element j (row s of a row-major matrix with one column per element of the
     /// parameter; sweep 0 is the gradient itself).
     /// </summary>
-    public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1)
+    public static Trace ApplySweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value?> seed, int checkpointInterval = 1) =>
+        Sweeps(source, sweeps, (b, s, k, _) => seed(b, s, k), checkpointInterval);
+
+    /// <summary>
+    /// One backward sweep whose seed of output <c>k</c> is <paramref name="seed"/>(b, k, value of output k): an array output
+    /// (a map's result) is seeded with an adjoint array built from its value's length. Outputs as for <see cref="Apply"/>.
+    /// </summary>
+    public static Trace ApplySeededByValue(Trace source, Func<TraceBuilder, int, Value, Value?> seed, int checkpointInterval = 1) =>
+        Sweeps(source, 1, (b, _, k, value) => seed(b, k, value), checkpointInterval);
+
+    private static Trace Sweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value, Value?> seed, int checkpointInterval)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
         // Sums of sums in loop bodies become maps of the inner sums, which the adjoint loops read (and folds taped at every
@@ -68,8 +78,8 @@ internal static class ReverseMode
             var masked = new bool[source.Count];
             for (int k = 0; k < source.Outputs.Length; k++)
             {
-                if (seed(b, s, k) is not { } a) continue;
                 int o = source.Outputs[k].Index;
+                if (seed(b, s, k, primal[o]) is not { } a) continue;
                 adjoints[o] = adjoints[o] is { } existing ? b.Add(existing, a) : a;
             }
             Sweep(source, b, primal, adjoints, masked, checkpointInterval, rows[s]);
