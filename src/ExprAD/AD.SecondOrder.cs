@@ -107,8 +107,8 @@ public static partial class AD
     /// <summary>The tangent of an element of x in direction d: element d * n + j of parameter <paramref name="direction"/>.</summary>
     private static Value SeedFromSpan(TraceBuilder b, Instruction input, int d, int direction)
     {
-        var index = input.Op == Op.Input ? (d == 0 ? null : (Value?)b.Integer(input.B)) : new Value(input.A);
-        if (index is null) return b.Input(direction, input.B);
-        return b.InputAt(direction, d == 0 ? index.Value : b.Add(index.Value, b.Mul(b.Integer(d), b.InputLength(0))));
+        if (input.Op == Op.Input && d == 0) return b.Input(direction, input.B);
+        var index = input.Op == Op.Input ? b.Integer(input.B) : new Value(input.A);
+        return b.InputAt(direction, d == 0 ? index : b.Add(index, b.Mul(b.Integer(d), b.InputLength(0))));
     }
 }

@@ -131,4 +131,46 @@ public class HessianVectorTests
         Assert.That(() => TraceVerifier.Verify(forward), Throws.Nothing);
         Assert.That(() => TraceVerifier.Verify(DeadCodeElimination.Apply(forward)), Throws.Nothing);
     }
+
+    /// <summary>The Laplacian is the trace of the dense Hessian; both against the closed form of Σ x_i² sin(x_{i+1}).</summary>
+    [Test]
+    public void LaplacianIsTheTraceOfTheHessian()
+    {
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length - 1).Sum(i => x[i] * x[i] * Math.Sin(x[i + 1]));
+        var x = Point(10, 3);
+        AD.Laplacian(f)(x, out double laplacian);
+        double expected = 0;
+        for (int i = 0; i < x.Length - 1; i++) expected += 2 * Math.Sin(x[i + 1]) - x[i] * x[i] * Math.Sin(x[i + 1]);
+        Assert.That(laplacian, Is.EqualTo(expected).Within(1e-12));
+        var h = new double[100];
+        AD.Hessian(f)(x, new double[10], h);
+        Assert.That(Enumerable.Range(0, 10).Sum(i => h[i * 11]), Is.EqualTo(laplacian).Within(1e-12));
+    }
+
+    public sealed class Weights
+    {
+        public double[] W = [];
+    }
+
+    /// <summary>The data overloads read their data at call time; lengths are checked and named.</summary>
+    [Test]
+    public void DataOverloadsAndLengthChecks()
+    {
+        Expression<Func<double[], Weights, double>> f = (x, d) => Enumerable.Range(0, x.Length).Sum(i => d.W[i] * Math.Exp(x[i] * x[(i + 1) % x.Length]));
+        var data = new Weights { W = [1.0, 2.0, 3.0] };
+        double[] x = [0.1, 0.2, 0.3];
+        var h = new double[9];
+        var gradient = new double[3];
+        AD.Hessian(f)(x, data, gradient, h);
+        var hv = new double[3];
+        AD.HessianVector(f)(x, data, [0.0, 1.0, 0.0], gradient, hv);
+        for (int i = 0; i < 3; i++) Assert.That(hv[i], Is.EqualTo(h[3 + i]).Within(1e-13), $"row 1, column {i}");
+        data.W = [0.0, 0.0, 0.0];
+        AD.HessianVector(f)(x, data, [0.0, 1.0, 0.0], gradient, hv);
+        Assert.That(hv, Is.All.EqualTo(0.0), "data read at call time");
+        var hvp = AD.HessianVector(f);
+        Assert.That(Assert.Throws<ArgumentException>(() => hvp(x, data, [1.0], gradient, hv))!.ParamName, Is.EqualTo("v"));
+        Assert.That(Assert.Throws<ArgumentException>(() => hvp(x, data, [1.0, 0, 0], gradient, new double[2]))!.ParamName, Is.EqualTo("hv"));
+        Assert.That(Assert.Throws<ArgumentException>(() => AD.Hessian(f)(x, data, gradient, new double[8]))!.ParamName, Is.EqualTo("hessian"));
+    }
 }
