@@ -85,4 +85,47 @@ public class HessianSparsityTests
         }
         Assert.That(entries.Count, Is.LessThan(n * n), "the pattern is sparse");
     }
+
+    public static IEnumerable<TestCaseData> SparseFunctions()
+    {
+        yield return new TestCaseData((Expression<Func<double[], double>>)(x => Enumerable.Range(0, x.Length - 1)
+            .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]))), 3).SetArgDisplayNames("chained Rosenbrock");
+        yield return new TestCaseData((Expression<Func<double[], double>>)(x => Enumerable.Range(1, x.Length - 1).Sum(i => x[0] * x[i] + Math.Exp(x[i]))), 2)
+            .SetArgDisplayNames("arrowhead");
+        yield return new TestCaseData((Expression<Func<double[], double>>)(x => Enumerable.Range(0, x.Length).Sum(i =>
+            Math.Log(1 + x[i] * x[i]) * x[(i * 3) % x.Length] + (x[i] > 0 ? x[i] / (2 + x[(i + 4) % x.Length]) : x[i] * x[i]))), -1).SetArgDisplayNames("scrambled, with a branch");
+    }
+
+    /// <summary>The sparse Hessian equals the dense one entry for entry, and the dense one is zero outside the pattern.</summary>
+    [TestCaseSource(nameof(SparseFunctions))]
+    public void SparseHessianEqualsTheDenseHessian(Expression<Func<double[], double>> f, int colours)
+    {
+        var sparse = AD.SparseHessian(f);
+        var dense = AD.Hessian(f);
+        foreach (int n in new[] { 13, 30 })
+        {
+            var pattern = sparse.Pattern(n);
+            if (colours > 0) Assert.That(pattern.Colors, Is.EqualTo(colours), "colours");
+            var random = new Random(n);
+            var x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+            var values = new double[pattern.NonZeros];
+            var gradient = new double[n];
+            double value = sparse.Evaluate(x, gradient, values);
+            var h = new double[n * n];
+            var denseGradient = new double[n];
+            Assert.That(value, Is.EqualTo(dense(x, denseGradient, h)));
+            Assert.That(gradient, Is.EqualTo(denseGradient).Within(1e-12));
+            var inPattern = new bool[n * n];
+            for (int i = 0; i < n; i++)
+                for (int k = pattern.RowPointers[i]; k < pattern.RowPointers[i + 1]; k++)
+                {
+                    int j = pattern.ColumnIndices[k];
+                    inPattern[i * n + j] = true;
+                    Assert.That(values[k], Is.EqualTo(h[i * n + j]).Within(1e-10 * Math.Max(1, Math.Abs(h[i * n + j]))), $"H[{i},{j}], n = {n}");
+                }
+            for (int e = 0; e < n * n; e++)
+                if (!inPattern[e]) Assert.That(h[e], Is.Zero, $"H[{e / n},{e % n}] outside the pattern");
+        }
+        Assert.That(Assert.Throws<ArgumentException>(() => sparse.Evaluate(new double[13], new double[13], new double[1]))!.ParamName, Is.EqualTo("values"));
+    }
 }
