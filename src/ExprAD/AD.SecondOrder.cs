@@ -46,6 +46,7 @@ public static partial class AD
     public static HessianFunc Hessian(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
         var dense = new DenseHessian<NoData>(new PlainHessianBlocks(f, options));
+        // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
         HessianBlock(f, options, 1);
         return (x, gradient, hessian) => dense.Evaluate(x, default, gradient, hessian);
     }

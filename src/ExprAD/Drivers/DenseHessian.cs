@@ -5,7 +5,7 @@ namespace ExprAD.Drivers;
 /// <summary>
 /// The dense Hessian and the Laplacian from forward-over-reverse sweeps of up to <see cref="HessianBlocks{TData}.MaxDirections"/>
 /// unit directions each: column j of H is H e_j, which is row j (H is symmetric), so a sweep of directions c .. c + w - 1
-/// writes rows c .. c + w - 1 of the row-major Hessian.
+/// gives rows c .. c + w - 1 of the row-major Hessian.
 /// </summary>
 internal sealed class DenseHessian<TData>(HessianBlocks<TData> blocks)
 {
@@ -18,15 +18,13 @@ internal sealed class DenseHessian<TData>(HessianBlocks<TData> blocks)
         double value = 0;
         for (int first = 0; first < n; first += width)
         {
-            int used = Math.Min(width, n - first);
-            var v = Scratch.Directions(width * n);
-            for (int d = 0; d < used; d++) v[d * n + first + d] = 1;
             // A full sweep writes its rows in place; the last, narrower one goes through scratch.
-            if (used == width) value = blocks.Call(width, x, data, v, gradient, hessian.Slice(first * n, width * n));
+            int used = Math.Min(width, n - first);
+            if (used == width) value = Sweep(x, data, first, gradient, hessian.Slice(first * n, width * n));
             else
             {
                 var products = Scratch.Products(width * n);
-                value = blocks.Call(width, x, data, v, gradient, products);
+                value = Sweep(x, data, first, gradient, products);
                 products[..(used * n)].CopyTo(hessian.Slice(first * n, used * n));
             }
         }
@@ -39,18 +37,24 @@ internal sealed class DenseHessian<TData>(HessianBlocks<TData> blocks)
         int n = x.Length;
         laplacian = 0;
         if (n == 0) return blocks.Call(1, x, data, [], [], []);
-        int width = HessianBlocks<TData>.Width(n);
         var gradient = Scratch.Gradient(n);
+        int width = HessianBlocks<TData>.Width(n);
         double value = 0;
         for (int first = 0; first < n; first += width)
         {
-            int used = Math.Min(width, n - first);
-            var v = Scratch.Directions(width * n);
-            for (int d = 0; d < used; d++) v[d * n + first + d] = 1;
             var products = Scratch.Products(width * n);
-            value = blocks.Call(width, x, data, v, gradient, products);
-            for (int d = 0; d < used; d++) laplacian += products[d * n + first + d];
+            value = Sweep(x, data, first, gradient, products);
+            for (int d = 0; d < Math.Min(width, n - first); d++) laplacian += products[d * n + first + d];
         }
         return value;
+    }
+
+    /// <summary>One sweep of the unit directions first, first + 1, ... (those below n): H times each, direction d at d * n of <paramref name="products"/>.</summary>
+    private double Sweep(ReadOnlySpan<double> x, TData data, int first, Span<double> gradient, Span<double> products)
+    {
+        int n = x.Length, width = HessianBlocks<TData>.Width(n);
+        var v = Scratch.Directions(width * n);
+        for (int d = 0; d < Math.Min(width, n - first); d++) v[d * n + first + d] = 1;
+        return blocks.Call(width, x, data, v, gradient, products);
     }
 }
