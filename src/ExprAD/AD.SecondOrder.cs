@@ -61,6 +61,7 @@ public static partial class AD
     public static HessianFunc<TData> Hessian<TData>(Expression<Func<double[], TData, double>> f, ADOptions? options = null)
     {
         var dense = new DenseHessian<TData>(new DataHessianBlocks<TData>(f, options));
+        // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
         HessianBlock(f, options, 1);
         return dense.Evaluate;
     }
@@ -91,6 +92,7 @@ public static partial class AD
     public static SparseHessianFunc SparseHessian(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
+        // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
         HessianBlock(f, options, 1);
         var (_, constants) = Caching.StructuralKey.Of(f, "sparse-hessian");
         var trace = Frontend.ExpressionTranslator.Translate(f, OneArray, constants, rollSums: false);
