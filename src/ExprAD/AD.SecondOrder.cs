@@ -74,6 +74,7 @@ public static partial class AD
     public static LaplacianFunc Laplacian(Expression<Func<double[], double>> f)
     {
         var dense = new DenseHessian<NoData>(new PlainHessianBlocks(f, null));
+        // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
         HessianBlock(f, null, 1);
         return (ReadOnlySpan<double> x, out double laplacian) => dense.Laplacian(x, default, out laplacian);
     }
