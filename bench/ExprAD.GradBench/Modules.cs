@@ -9,7 +9,8 @@ namespace ExprAD.GradBench;
 /// </summary>
 public static class Modules
 {
-    public static IReadOnlyList<Module> All { get; } = [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule(), OdeModule()];
+    public static IReadOnlyList<Module> All { get; } =
+        [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule(), OdeModule(), Kmeans.Module(), Det.Module()];
 
     /// <summary>lstm: objective and jacobian (the gradient with respect to main_params then extra_params, flattened).</summary>
     private static Module LstmModule() => new("lstm", (function, input) =>
