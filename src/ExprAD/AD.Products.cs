@@ -21,8 +21,7 @@ public static partial class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static JacobianVectorFunc Jvp(Expression<Func<double[], double[]>> f, ADOptions? options = null)
     {
-        var (kernel, constants, info) = CompileWithOptions<ProductKernel>(f, "jvp-vector", OneArray, options, JacobianVectorOf);
-        return new BoundProduct(kernel, constants, info).Invoke;
+        return JacobianBlock(f, options, 1).Invoke;
     }
 
     /// <summary>The values and J(x)·v of f(x, data) : R^n -> R^m with respect to x; data is read at call time.</summary>
@@ -34,8 +33,7 @@ public static partial class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static JacobianVectorFunc<TData> Jvp<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
     {
-        var (kernel, constants, info) = CompileWithOptions<ProductKernel<TData>>(f, "jvp-vector-data", ArrayAndData, options, JacobianVectorOf);
-        return new BoundProduct<TData>(kernel, constants, info).Invoke;
+        return JacobianBlock(f, options, 1).Invoke;
     }
 
     /// <summary>
@@ -66,11 +64,26 @@ public static partial class AD
         return new BoundProduct<TData>(kernel, constants, info).Invoke;
     }
 
-    private static (Trace, LoweringPlan) JacobianVectorOf(Trace source, ADOptions _)
+    /// <summary>Forward mode in <paramref name="directions"/> directions, direction d read from the d-th slice of a direction span.</summary>
+    private static (Trace, LoweringPlan) JacobianBlockOf(Trace source, int directions)
     {
         int direction = source.Environment.Roles.Length;
-        var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, 1, (b, input, d) => SeedFromSpan(b, input, d, direction)));
-        return (trace, LoweringPlans.JacobianVector(trace, InputsOf(source), direction));
+        var trace = DeadCodeElimination.Apply(ForwardMode.Apply(source, directions, (b, input, d) => SeedFromSpan(b, input, d, direction)));
+        return (trace, LoweringPlans.JacobianVector(trace, InputsOf(source), direction, directions));
+    }
+
+    /// <summary>The forward kernel of f in <paramref name="directions"/> directions: J·v_d for each slice v_d of v, into the slices of jv.</summary>
+    internal static BoundProduct JacobianBlock(Expression<Func<double[], double[]>> f, ADOptions? options, int directions)
+    {
+        var (kernel, constants, info) = CompileWithOptions<ProductKernel>(f, "jvp-block:" + directions, OneArray, options, (s, _) => JacobianBlockOf(s, directions));
+        return new BoundProduct(kernel, constants, info);
+    }
+
+    /// <summary>The forward kernel of f(x, data) in <paramref name="directions"/> directions.</summary>
+    internal static BoundProduct<TData> JacobianBlock<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options, int directions)
+    {
+        var (kernel, constants, info) = CompileWithOptions<ProductKernel<TData>>(f, "jvp-block-data:" + directions, ArrayAndData, options, (s, _) => JacobianBlockOf(s, directions));
+        return new BoundProduct<TData>(kernel, constants, info);
     }
 
     private static (Trace, LoweringPlan) VectorJacobianOf(Trace source, Expression body, ADOptions options)

@@ -79,27 +79,6 @@ public static partial class AD
         return (ReadOnlySpan<double> x, out double laplacian) => dense.Laplacian(x, default, out laplacian);
     }
 
-    /// <summary>
-    /// The sparse Hessian of f : R^n -> R: its pattern found from the trace (loops followed, both branches of conditionals),
-    /// star-coloured, and evaluated by forward-over-reverse sweeps over the colour classes, each entry read back directly.
-    /// The pattern analysis covers straight-line code and sums (LINQ <c>Sum</c>, branches) so far; other loops are rejected
-    /// by <see cref="SparseHessianFunc.Pattern"/> with a NotSupportedException.
-    /// </summary>
-    /// <param name="f">The function of an array.</param>
-    /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
-    /// <returns>The pattern and evaluation of the sparse Hessian.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="f"/> is null.</exception>
-    /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
-    public static SparseHessianFunc SparseHessian(Expression<Func<double[], double>> f, ADOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(f);
-        // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
-        HessianBlock(f, options, 1);
-        var (_, constants) = Caching.StructuralKey.Of(f, "sparse-hessian");
-        var trace = Frontend.ExpressionTranslator.Translate(f, OneArray, constants, rollSums: false);
-        return new SparseHessianFunc(trace, f, options);
-    }
-
     /// <summary>The forward-over-reverse kernel of f in <paramref name="directions"/> directions (see <see cref="LoweringPlans.HessianBlock"/>).</summary>
     internal static BoundHessianVector HessianBlock(Expression<Func<double[], double>> f, ADOptions? options, int directions)
     {

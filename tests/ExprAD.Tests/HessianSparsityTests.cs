@@ -17,7 +17,8 @@ public class HessianSparsityTests
     private static SparsityPattern PatternOf(Expression<Func<double[], double>> f, int n)
     {
         var (_, constants) = StructuralKey.Of(f, "any");
-        return HessianSparsity.Of(ExpressionTranslator.Translate(f, [ParameterRole.Array], constants, rollSums: false), n);
+        var trace = ExpressionTranslator.Translate(f, [ParameterRole.Array], constants, rollSums: false);
+        return Patterns.Hessian(trace, n, Patterns.Reads(trace, constants.ToArray(), null));
     }
 
     private static HashSet<(int, int)> Entries(SparsityPattern p)

@@ -9,24 +9,26 @@ internal static partial class LoweringPlans
     private static readonly MethodInfo CopyOutTo = typeof(Runtime).GetMethod(nameof(Runtime.CopyOutTo))!;
 
     /// <summary>
-    /// J v of a vector-valued function by forward mode: the derived trace's outputs are the m values (or one array of
-    /// run-time length), then their tangents; the direction v (parameter <paramref name="directionParameter"/>) has x's length.
+    /// J v of a vector-valued function by forward mode in <paramref name="directions"/> directions: the derived trace's outputs
+    /// are the m values (or one array of run-time length), then for each direction their tangents. The directions come from a
+    /// span <c>v</c> of <c>directions * n</c> (direction d at <c>d * n</c>, parameter <paramref name="directionParameter"/>);
+    /// the products go to <c>jv</c>, direction d's at <c>d * m</c>.
     /// </summary>
-    public static LoweringPlan JacobianVector(Trace derived, IReadOnlyList<Instruction> inputs, int directionParameter)
+    public static LoweringPlan JacobianVector(Trace derived, IReadOnlyList<Instruction> inputs, int directionParameter, int directions = 1)
     {
         var v = Expression.Parameter(typeof(ReadOnlySpan<double>), "v");
         var values = Expression.Parameter(typeof(Span<double>), "values");
         var jv = Expression.Parameter(typeof(Span<double>), "jv");
         var plan = Value(derived, inputs);
         var x = plan.Parameters[1];
-        int m = derived.Outputs.Length / 2;
+        int m = derived.Outputs.Length / (directions + 1);
         var prologue = plan.Prologue.ToList();
-        prologue.Add(Expression.Call(CheckExactlyReadOnly, v, Expression.Call(Length, x), Expression.Constant("v")));
+        prologue.Add(Expression.Call(CheckExactlyReadOnly, v, Expression.Multiply(Expression.Constant(directions), Expression.Call(Length, x)), Expression.Constant("v")));
         bool array = derived[derived.Outputs[0]].Kind == ValueKind.Array;
         if (!array)
         {
             prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
-            prologue.Add(Expression.Call(CheckExactlyWritable, jv, Expression.Constant(m), Expression.Constant("jv")));
+            prologue.Add(Expression.Call(CheckExactlyWritable, jv, Expression.Constant(directions * m), Expression.Constant("jv")));
         }
         int checkedLength = RequiredLength(inputs);
         return plan with
@@ -35,12 +37,27 @@ internal static partial class LoweringPlans
             Prologue = prologue,
             ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
             InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
-            Epilogue = outputs => array
-                ? [Expression.Call(CopyOutTo, outputs[0], values, Expression.Constant("values")), Expression.Call(CopyOutTo, outputs[1], jv, Expression.Constant("jv")), Expression.Empty()]
-                : Enumerable.Range(0, m).SelectMany(k => new Expression[]
-                    { Expression.Call(Write, values, Expression.Constant(k), outputs[k]), Expression.Call(Write, jv, Expression.Constant(k), outputs[m + k]) })
+            Epilogue = outputs => array ? CopyArrayProducts(outputs, values, jv, directions)
+                : Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k]))
+                    .Concat(Enumerable.Range(0, directions * m).Select(k => Expression.Call(Write, jv, Expression.Constant(k), outputs[m + k])))
                     .Append(Expression.Empty()),
         };
+    }
+
+    /// <summary>Copies an array result into values and its tangent in direction d into jv at d times its length (jv checked first).</summary>
+    private static IEnumerable<Expression> CopyArrayProducts(IReadOnlyList<Expression> outputs, ParameterExpression values, ParameterExpression jv, int directions)
+    {
+        var length = Expression.Variable(typeof(int), "m");
+        var statements = new List<Expression>
+        {
+            Expression.Assign(length, Expression.ArrayLength(outputs[0])),
+            Expression.Call(CopyOutTo, outputs[0], values, Expression.Constant("values")),
+            Expression.Call(CheckExactlyWritable, jv, Expression.Multiply(Expression.Constant(directions), length), Expression.Constant("jv")),
+        };
+        for (int d = 0; d < directions; d++)
+            statements.Add(Expression.Call(CopyOutTo, outputs[1 + d], Expression.Call(SliceOf, jv, Expression.Multiply(Expression.Constant(d), length), length), Expression.Constant("jv")));
+        statements.Add(Expression.Empty());
+        return [Expression.Block([length], statements)];
     }
 
     /// <summary>

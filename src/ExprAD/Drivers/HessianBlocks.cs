@@ -41,7 +41,17 @@ internal sealed class DataHessianBlocks<TData>(Expression<Func<double[], TData, 
 /// <summary>Per-thread scratch of the drivers: reused across calls, grown when a call needs more.</summary>
 internal static class Scratch
 {
-    [ThreadStatic] private static double[]? _directions, _products, _gradient;
+    [ThreadStatic] private static double[]? _directions, _products, _gradient, _seeds;
+
+    /// <summary>
+    /// Scratch for seeds that is zero between calls, so a sparse sweep sets and later resets only its own entries
+    /// (invariant: every caller restores the zeros it overwrote before it returns, in a finally).
+    /// </summary>
+    public static Span<double> Seeds(int length)
+    {
+        if (_seeds is null || _seeds.Length < length) _seeds = new double[length];
+        return _seeds.AsSpan(0, length);
+    }
 
     /// <summary>Zeroed scratch for the directions of a sweep.</summary>
     public static Span<double> Directions(int length)

@@ -1,82 +1,116 @@
-using System.Linq.Expressions;
 using ExprAD.Drivers;
 using ExprAD.Errors;
 using ExprAD.Sparsity;
 using Trace = ExprAD.IR.Trace;
 
-namespace ExprAD;
-
-/// <summary>
-/// A compiled sparse Hessian of f : R^n -> R (from <see cref="AD.SparseHessian"/>). The pattern is found from the trace
-/// once per length n (it holds for every x of that length), star-coloured, and each evaluation runs forward-over-reverse
-/// sweeps whose directions are the colour classes (several per sweep), then reads each entry back directly.
-/// Thread-safe; after the first call for a length, <see cref="Evaluate"/> allocates nothing.
-/// </summary>
-public sealed class SparseHessianFunc
+namespace ExprAD.Drivers
 {
-    private readonly Trace _trace;
-    private readonly HessianBlocks<NoData> _blocks;
-    private volatile Compressed? _last;
-
-    internal SparseHessianFunc(Trace trace, Expression<Func<double[], double>> f, ADOptions? options)
+    /// <summary>
+    /// The work behind <see cref="SparseHessianFunc"/> and <see cref="SparseHessianFunc{TData}"/>: the pattern of one length
+    /// (and data argument), kept until another is asked for, its star colouring, and the sweeps that evaluate it.
+    /// </summary>
+    internal sealed class SparseHessianDriver<TData>(Trace trace, object[] constants, HessianBlocks<TData> blocks)
     {
-        _trace = trace;
-        _blocks = new PlainHessianBlocks(f, options);
-    }
+        /// <summary>Everything about one length and data argument: the pattern (with its colour count) and its compression.</summary>
+        private sealed record Compressed(int N, TData Data, SparsityPattern Pattern, Compression Compression);
 
-    /// <summary>Everything about one length: the pattern (with its colour count), each variable's colour, and where each entry is read.</summary>
-    private sealed record Compressed(int N, SparsityPattern Pattern, int[] Colour, int[] ReadRow, int[] ReadColour);
+        private volatile Compressed? _last;
 
-    private Compressed For(int n)
-    {
-        if (_last is { } last && last.N == n) return last;
-        var pattern = HessianSparsity.Of(_trace, n);
-        var colour = Colouring.Star(pattern);
-        int colours = colour.Length == 0 ? 0 : colour.Max() + 1;
-        var (row, readColour) = Colouring.HessianRecovery(pattern, colour);
-        return _last = new Compressed(n, pattern.WithColors(colours), colour, row, readColour);
-    }
-
-    /// <summary>The pattern of the Hessian (both triangles) for inputs of length <paramref name="n"/>, with the number of colours an evaluation uses.</summary>
-    /// <param name="n">The length of x.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is negative.</exception>
-    /// <exception cref="NotSupportedException">The function has a construct the pattern analysis does not cover yet; the message names it.</exception>
-    public SparsityPattern Pattern(int n)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        return For(n).Pattern;
-    }
-
-    /// <summary>Returns f(x), writes the gradient and the Hessian's values in the CSR order of <see cref="Pattern"/>(x.Length).</summary>
-    /// <param name="x">The point.</param>
-    /// <param name="gradient">Receives the gradient; the length of x.</param>
-    /// <param name="values">Receives the Hessian's nonzeros; length <see cref="SparsityPattern.NonZeros"/>.</param>
-    /// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
-    public double Evaluate(ReadOnlySpan<double> x, Span<double> gradient, Span<double> values)
-    {
-        int n = x.Length;
-        var c = For(n);
-        if (values.Length != c.Pattern.NonZeros) throw Error.WrongLength(nameof(values), values.Length, c.Pattern.NonZeros);
-        int colours = c.Pattern.Colors;
-        if (colours == 0) return _blocks.Call(1, x, default, Scratch.Directions(n), gradient, Scratch.Products(n));
-        int width = HessianBlocks<NoData>.Width(colours);
-        double value = 0;
-        for (int first = 0; first < colours; first += width)
+        public SparsityPattern Pattern(int n, TData data)
         {
-            var v = Scratch.Directions(width * n);
-            for (int j = 0; j < n; j++)
-            {
-                int d = c.Colour[j] - first;
-                if ((uint)d < (uint)width) v[d * n + j] = 1;
-            }
-            var products = Scratch.Products(width * n);
-            value = _blocks.Call(width, x, default, v, gradient, products);
-            for (int k = 0; k < values.Length; k++)
-            {
-                int d = c.ReadColour[k] - first;
-                if ((uint)d < (uint)width) values[k] = products[d * n + c.ReadRow[k]];
-            }
+            ArgumentOutOfRangeException.ThrowIfNegative(n);
+            return For(n, data).Pattern;
         }
-        return value;
+
+        private Compressed For(int n, TData data)
+        {
+            if (_last is { } last && last.N == n && EqualityComparer<TData>.Default.Equals(last.Data, data)) return last;
+            var pattern = Patterns.Hessian(trace, n, Patterns.Reads(trace, constants, typeof(TData) == typeof(NoData) ? null : data));
+            var colour = Colouring.Star(pattern);
+            int colours = colour.Length == 0 ? 0 : colour.Max() + 1;
+            // H[i, j] is read from row ReadRow of the product with colour ReadColour.
+            var (readRow, readColour) = Colouring.HessianRecovery(pattern, colour);
+            return _last = new Compressed(n, data, pattern.WithColors(colours), new Compression(colour, readColour, readRow, colours));
+        }
+
+        public double Evaluate(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> values)
+        {
+            int n = x.Length;
+            var c = For(n, data);
+            if (values.Length != c.Pattern.NonZeros) throw Error.WrongLength(nameof(values), values.Length, c.Pattern.NonZeros);
+            int colours = c.Compression.Colours;
+            if (colours == 0) return blocks.Call(1, x, data, Scratch.Directions(n), gradient, Scratch.Products(n));
+            int width = HessianBlocks<TData>.Width(colours);
+            var v = Scratch.Seeds(width * n);
+            double value = 0;
+            for (int first = 0; first < colours; first += width)
+            {
+                int used = Math.Min(width, colours - first);
+                c.Compression.Seed(v, first, used, n, 1);
+                var products = Scratch.Products(width * n);
+                try { value = blocks.Call(width, x, data, v, gradient, products); }
+                finally { c.Compression.Seed(v, first, used, n, 0); }
+                c.Compression.Recover(products, first, used, n, values);
+            }
+            return value;
+        }
+    }
+}
+
+namespace ExprAD
+{
+    /// <summary>
+    /// A compiled sparse Hessian of f : R^n -> R (from <see cref="AD.SparseHessian(System.Linq.Expressions.Expression{Func{double[], double}}, ADOptions?)"/>).
+    /// The pattern is found from the trace once per length n (it holds for every x of that length), star-coloured, and each
+    /// evaluation runs forward-over-reverse sweeps whose directions are the colour classes (several per sweep), then reads
+    /// each entry back directly. Thread-safe; after the first call for a length, <see cref="Evaluate"/> allocates nothing.
+    /// </summary>
+    public sealed class SparseHessianFunc
+    {
+        private readonly SparseHessianDriver<NoData> _driver;
+
+        internal SparseHessianFunc(SparseHessianDriver<NoData> driver) => _driver = driver;
+
+        /// <summary>The pattern of the Hessian (both triangles) for inputs of length <paramref name="n"/>, with the number of colours an evaluation uses.</summary>
+        /// <param name="n">The length of x.</param>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is negative.</exception>
+        /// <exception cref="NotSupportedException">The function has a construct the pattern analysis does not cover; the message names it.</exception>
+        public SparsityPattern Pattern(int n) => _driver.Pattern(n, default);
+
+        /// <summary>Returns f(x), writes the gradient and the Hessian's values in the CSR order of <see cref="Pattern"/>(x.Length).</summary>
+        /// <param name="x">The point.</param>
+        /// <param name="gradient">Receives the gradient; the length of x.</param>
+        /// <param name="values">Receives the Hessian's nonzeros; length <see cref="SparsityPattern.NonZeros"/>.</param>
+        /// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+        public double Evaluate(ReadOnlySpan<double> x, Span<double> gradient, Span<double> values) => _driver.Evaluate(x, default, gradient, values);
+    }
+
+    /// <summary>
+    /// A compiled sparse Hessian of f(x, data) with respect to x (from <see cref="AD.SparseHessian{TData}"/>). The pattern is
+    /// found once per length of x and data argument, and kept while calls pass the same data (compared with
+    /// <see cref="EqualityComparer{T}.Default"/>: for a class, the same instance). A data object changed in place in a way
+    /// that changes the pattern (its sizes or the indices it holds) must be passed as a new instance. Thread-safe.
+    /// </summary>
+    /// <typeparam name="TData">The data argument's type.</typeparam>
+    public sealed class SparseHessianFunc<TData>
+    {
+        private readonly SparseHessianDriver<TData> _driver;
+
+        internal SparseHessianFunc(SparseHessianDriver<TData> driver) => _driver = driver;
+
+        /// <summary>The pattern of the Hessian (both triangles) for inputs of length <paramref name="n"/> and this data argument.</summary>
+        /// <param name="n">The length of x.</param>
+        /// <param name="data">The data argument.</param>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is negative.</exception>
+        /// <exception cref="NotSupportedException">The function has a construct the pattern analysis does not cover; the message names it.</exception>
+        public SparsityPattern Pattern(int n, TData data) => _driver.Pattern(n, data);
+
+        /// <summary>Returns f(x, data), writes the gradient and the Hessian's values in the CSR order of <see cref="Pattern"/>(x.Length, data).</summary>
+        /// <param name="x">The point.</param>
+        /// <param name="data">The data argument.</param>
+        /// <param name="gradient">Receives the gradient; the length of x.</param>
+        /// <param name="values">Receives the Hessian's nonzeros; length <see cref="SparsityPattern.NonZeros"/>.</param>
+        /// <exception cref="ArgumentException">A span has the wrong length; the message names it and the expected length.</exception>
+        public double Evaluate(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> values) => _driver.Evaluate(x, data, gradient, values);
     }
 }
