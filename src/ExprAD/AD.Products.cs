@@ -47,8 +47,7 @@ public static partial class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static VectorJacobianFunc Vjp(Expression<Func<double[], double[]>> f, ADOptions? options = null)
     {
-        var (kernel, constants, info) = CompileWithOptions<ProductKernel>(f, "vjp", OneArray, options, (s, o) => VectorJacobianOf(s, f.Body, o));
-        return new BoundProduct(kernel, constants, info).Invoke;
+        return VectorJacobianBlock(f, options, 1).Invoke;
     }
 
     /// <summary>The values and uᵀ J(x) of f(x, data) : R^n -> R^m with respect to x; data is read at call time.</summary>
@@ -60,8 +59,7 @@ public static partial class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static VectorJacobianFunc<TData> Vjp<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options = null)
     {
-        var (kernel, constants, info) = CompileWithOptions<ProductKernel<TData>>(f, "vjp-data", ArrayAndData, options, (s, o) => VectorJacobianOf(s, f.Body, o));
-        return new BoundProduct<TData>(kernel, constants, info).Invoke;
+        return VectorJacobianBlock(f, options, 1).Invoke;
     }
 
     /// <summary>Forward mode in <paramref name="directions"/> directions, direction d read from the d-th slice of a direction span.</summary>
@@ -86,26 +84,46 @@ public static partial class AD
         return new BoundProduct<TData>(kernel, constants, info);
     }
 
-    private static (Trace, LoweringPlan) VectorJacobianOf(Trace source, Expression body, ADOptions options)
+    /// <summary>
+    /// Reverse mode in <paramref name="sweeps"/> sweeps sharing one primal: sweep s seeds output k with element s m + k of a
+    /// seed span (m outputs; for an array of run-time length, the s-th slice of its length).
+    /// </summary>
+    private static (Trace, LoweringPlan) VectorJacobianBlockOf(Trace source, ADOptions options, int sweeps)
     {
         int seed = source.Environment.Roles.Length;
         bool array = source[source.Outputs[0]].Kind == ValueKind.Array;
-        // An array of run-time length is seeded with an adjoint array holding u (read at computed indices, so u must be
-        // at least as long; the plan checks it is exactly as long as the result once the result is known).
-        var reverse = ReverseMode.ApplySeededByValue(source, (b, k, value) => array ? AdjointArrayFrom(b, value, seed) : b.Input(seed, k),
-            options.CheckpointInterval);
+        int m = source.Outputs.Length;
+        // An array of run-time length is seeded with an adjoint array holding u's slice (read at computed indices, so u
+        // must be long enough; the plan checks it is exactly as long as the sweeps' slices once the result is known).
+        var reverse = ReverseMode.ApplySweepsSeededByValue(source, sweeps,
+            (b, s, k, value) => array ? AdjointArrayFrom(b, value, seed, s) : b.Input(seed, s * m + k), options.CheckpointInterval);
         var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
-        return (trace, LoweringPlans.VectorJacobian(trace, InputsOf(source), array ? -1 : source.Outputs.Length, seed));
+        return (trace, LoweringPlans.VectorJacobian(trace, InputsOf(source), array ? -1 : m, seed, sweeps));
     }
 
-    /// <summary>A new array as long as <paramref name="array"/> holding the elements of parameter <paramref name="parameter"/>.</summary>
-    private static Value AdjointArrayFrom(TraceBuilder b, Value array, int parameter)
+    /// <summary>The reverse kernel of f in <paramref name="sweeps"/> sweeps: u_sᵀ J for each slice u_s of u, into the slices of uj.</summary>
+    internal static BoundProduct VectorJacobianBlock(Expression<Func<double[], double[]>> f, ADOptions? options, int sweeps)
+    {
+        var (kernel, constants, info) = CompileWithOptions<ProductKernel>(f, "vjp-block:" + sweeps, OneArray, options, (s, o) => VectorJacobianBlockOf(s, o, sweeps));
+        return new BoundProduct(kernel, constants, info);
+    }
+
+    /// <summary>The reverse kernel of f(x, data) in <paramref name="sweeps"/> sweeps.</summary>
+    internal static BoundProduct<TData> VectorJacobianBlock<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options, int sweeps)
+    {
+        var (kernel, constants, info) = CompileWithOptions<ProductKernel<TData>>(f, "vjp-block-data:" + sweeps, ArrayAndData, options, (s, o) => VectorJacobianBlockOf(s, o, sweeps));
+        return new BoundProduct<TData>(kernel, constants, info);
+    }
+
+    /// <summary>A new array as long as <paramref name="array"/> holding slice <paramref name="slice"/> (of that length) of parameter <paramref name="parameter"/>.</summary>
+    private static Value AdjointArrayFrom(TraceBuilder b, Value array, int parameter, int slice)
     {
         var length = b.Emit(Rules.Op.ArrayLength, array);
+        var offset = b.Mul(b.Integer(slice), length);
         var adjoint = b.ZeroArray(length);
         var fill = b.CreateBody();
         var at = fill.LoopIndex();
-        fill.ArrayAdd(fill.Capture(adjoint), at, fill.InputAt(parameter, at));
+        fill.ArrayAdd(fill.Capture(adjoint), at, fill.InputAt(parameter, slice == 0 ? at : fill.Add(at, fill.Capture(offset))));
         b.EmitSum(b.Integer(0), length, fill, []);
         return adjoint;
     }

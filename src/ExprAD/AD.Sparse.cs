@@ -42,8 +42,8 @@ public static partial class AD
 
     /// <summary>
     /// The sparse Jacobian of f : R^n -> R^m (an array-initializer body, or an array of run-time length such as a
-    /// <c>Select(...).ToArray()</c>): its pattern found from the trace, its columns coloured, and evaluated by forward sweeps
-    /// over the colour classes (several directions per sweep).
+    /// <c>Select(...).ToArray()</c>): its pattern found from the trace, then its columns coloured (forward sweeps) or its rows
+    /// (reverse sweeps), whichever needs fewer colours, several colour classes per sweep.
     /// </summary>
     /// <param name="f">The function.</param>
     /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>

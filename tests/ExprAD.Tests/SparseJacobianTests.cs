@@ -223,4 +223,35 @@ public class SparseJacobianTests
         AssertValidColumnColouring(pattern, ExprAD.Sparsity.Colouring.Columns(pattern));
         Assert.That(Assert.Throws<ArgumentException>(() => sparse.Evaluate(x, values, new double[pattern.NonZeros + 1]))!.ParamName, Is.EqualTo("jacobianValues"));
     }
+
+    /// <summary>Few dense rows: a row colouring (reverse sweeps) needs as many colours as rows, a column colouring as many as columns.</summary>
+    [Test]
+    public void FewDenseRowsAreColouredByRows()
+    {
+        Expression<Func<double[], double[]>> f = x => new[] { x.Sum(v => v * v), Enumerable.Range(0, x.Length).Sum(i => Math.Sin(i * x[i])), x[0] };
+        var sparse = AD.SparseJacobian(f);
+        const int n = 40;
+        var pattern = sparse.Pattern(n);
+        Assert.That(pattern.Colors, Is.EqualTo(3), "the three rows share column 0: three row colours against 40 column colours");
+        var rows = ExprAD.Sparsity.Colouring.Rows(pattern);
+        for (int a = 0; a < 3; a++)
+            for (int b = a + 1; b < 3; b++)
+                if (rows[a] == rows[b])
+                    Assert.That(pattern.ColumnIndices[pattern.RowPointers[a]..pattern.RowPointers[a + 1]]
+                        .Intersect(pattern.ColumnIndices[pattern.RowPointers[b]..pattern.RowPointers[b + 1]]), Is.Empty, $"rows {a} and {b} share a colour");
+        var random = new Random(2);
+        var x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+        var values = new double[3];
+        var jacobian = new double[pattern.NonZeros];
+        sparse.Evaluate(x, values, jacobian);
+        AssertMatchesDifferences(x, values, jacobian, pattern, f.Compile());
+        // The same with an array of run-time length: each reverse sweep seeds its own slice of the result's adjoint.
+        Expression<Func<double[], double[]>> map = x => Enumerable.Range(0, 4).Select(k => x.Sum(v => Math.Sin((k + 1) * v))).ToArray();
+        var mapped = AD.SparseJacobian(map);
+        Assert.That(mapped.Pattern(n).Colors, Is.EqualTo(4));
+        var mappedValues = new double[4];
+        var mappedJacobian = new double[4 * n];
+        mapped.Evaluate(x, mappedValues, mappedJacobian);
+        AssertMatchesDifferences(x, mappedValues, mappedJacobian, mapped.Pattern(n), map.Compile());
+    }
 }

@@ -61,12 +61,13 @@ internal static partial class LoweringPlans
     }
 
     /// <summary>
-    /// uᵀ J of a function with <paramref name="m"/> outputs by reverse mode: the derived trace's outputs are the values, then
-    /// the adjoints of <paramref name="inputs"/> (the seeds read u, parameter <paramref name="seedParameter"/>, of length m);
-    /// scatter-adds go into uj, which has x's length. With m = -1 the function returns one array of run-time length, seeded
-    /// from u at computed indices (reads beyond u throw), and u's length is checked against the result's.
+    /// uᵀ J of a function with <paramref name="m"/> outputs by reverse mode, in <paramref name="sweeps"/> sweeps: the derived
+    /// trace's outputs are the values, then for each sweep the adjoints of <paramref name="inputs"/> (sweep s's seeds read u,
+    /// parameter <paramref name="seedParameter"/>, at s m + k); scatter-adds and adjoints go into uj, sweep s's at s n. With
+    /// m = -1 the function returns one array of run-time length, seeded from u at computed indices (reads beyond u throw),
+    /// and u's length is checked against sweeps times the result's.
     /// </summary>
-    public static LoweringPlan VectorJacobian(Trace derived, IReadOnlyList<Instruction> inputs, int m, int seedParameter)
+    public static LoweringPlan VectorJacobian(Trace derived, IReadOnlyList<Instruction> inputs, int m, int seedParameter, int sweeps = 1)
     {
         var u = Expression.Parameter(typeof(ReadOnlySpan<double>), "u");
         var values = Expression.Parameter(typeof(Span<double>), "values");
@@ -78,24 +79,41 @@ internal static partial class LoweringPlans
         var prologue = plan.Prologue.ToList();
         if (!array)
         {
-            prologue.Add(Expression.Call(CheckExactlyReadOnly, u, Expression.Constant(m), Expression.Constant("u")));
+            prologue.Add(Expression.Call(CheckExactlyReadOnly, u, Expression.Constant(sweeps * m), Expression.Constant("u")));
             prologue.Add(Expression.Call(CheckExactlyWritable, values, Expression.Constant(m), Expression.Constant("values")));
         }
-        prologue.Add(Expression.Call(CheckExactlyWritable, uj, Expression.Call(Length, x), Expression.Constant("uj")));
+        prologue.Add(Expression.Call(CheckExactlyWritable, uj, Expression.Multiply(Expression.Constant(sweeps), Expression.Call(Length, x)), Expression.Constant("uj")));
         bool accumulate = PrepareToAccumulate(derived, prologue, x, uj);
         return plan with
         {
             Parameters = [.. plan.Parameters, u, values, uj],
             Prologue = prologue,
-            ReadInput = ins => ReadElement(ins.A == seedParameter ? u : x, ins.B, ins.A == seedParameter ? m : RequiredLength(inputs)),
+            ReadInput = ins => ReadElement(ins.A == seedParameter ? u : x, ins.B, ins.A == seedParameter ? sweeps * m : RequiredLength(inputs)),
             InputSpan = parameter => parameter == seedParameter ? (u, "u") : (x, "x"),
             AccumulateInto = (_, _) => (uj, "uj"),
             Epilogue = results => (array
-                    ? [Expression.Call(CheckExactlyReadOnly, u, Expression.ArrayLength(results[0]), Expression.Constant("u")),
+                    ? [Expression.Call(CheckExactlyReadOnly, u, Expression.Multiply(Expression.Constant(sweeps), Expression.ArrayLength(results[0])), Expression.Constant("u")),
                        Expression.Call(CopyOutTo, results[0], values, Expression.Constant("values"))]
                     : Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), results[k])))
-                .Concat(accumulate ? AddAdjoints(uj, inputs, results, first: outputs) : WriteAdjoints(uj, inputs, results, first: outputs))
+                .Concat(sweeps == 1
+                    ? accumulate ? AddAdjoints(uj, inputs, results, first: outputs) : WriteAdjoints(uj, inputs, results, first: outputs)
+                    : SweepAdjoints(x, uj, inputs, results, outputs, sweeps, accumulate))
                 .Append(Expression.Empty()),
         };
+    }
+
+    /// <summary>Each sweep's adjoints of the top-level inputs added into its row of uj (cleared first unless loops already added into it).</summary>
+    private static IEnumerable<Expression> SweepAdjoints(ParameterExpression x, ParameterExpression uj, IReadOnlyList<Instruction> inputs,
+        IReadOnlyList<Expression> results, int first, int sweeps, bool accumulate)
+    {
+        var n = Expression.Variable(typeof(int), "n");
+        var statements = new List<Expression> { Expression.Assign(n, Expression.Call(Length, x)) };
+        if (!accumulate) statements.Add(Expression.Call(ClearFrom, uj, Expression.Constant(0)));
+        for (int s = 0; s < sweeps; s++)
+            for (int k = 0; k < inputs.Count; k++)
+                statements.Add(Expression.Call(AddChecked, uj, Expression.Add(Expression.Multiply(Expression.Constant(s), n), Expression.Constant(inputs[k].B)),
+                    results[first + s * inputs.Count + k], Expression.Constant("uj")));
+        statements.Add(Expression.Empty());
+        return [Expression.Block([n], statements)];
     }
 }

@@ -8,39 +8,45 @@ using Trace = ExprAD.IR.Trace;
 namespace ExprAD.Drivers
 {
     /// <summary>
-    /// Forward kernels of one vector function, by number of directions (1 to <see cref="HessianBlocks{TData}.MaxDirections"/>),
-    /// each compiled the first time it is asked for: a call writes f(x) and, for each direction d (the d-th slice of v), J·v_d
-    /// into the d-th slice of jv.
+    /// Forward and reverse kernels of one vector function, by number of directions (1 to
+    /// <see cref="HessianBlocks{TData}.MaxDirections"/>), each compiled the first time it is asked for. Forward: f(x) and, for
+    /// each slice v_d of v (x's length), J·v_d into slice d of the product. Reverse: f(x) and, for each slice u_s of v (f's
+    /// length), u_sᵀ J into slice s of the product.
     /// </summary>
     internal abstract class JacobianBlocks<TData>
     {
-        public abstract void Call(int directions, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> values, Span<double> jv);
+        public abstract void Call(bool reverse, int directions, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> values, Span<double> product);
     }
 
     internal sealed class PlainJacobianBlocks(Expression<Func<double[], double[]>> f, ADOptions? options) : JacobianBlocks<NoData>
     {
-        private readonly BoundProduct?[] _kernels = new BoundProduct?[HessianBlocks<NoData>.MaxDirections + 1];
+        private readonly BoundProduct?[] _forward = new BoundProduct?[HessianBlocks<NoData>.MaxDirections + 1];
+        private readonly BoundProduct?[] _reverse = new BoundProduct?[HessianBlocks<NoData>.MaxDirections + 1];
 
-        public override void Call(int directions, ReadOnlySpan<double> x, NoData data, ReadOnlySpan<double> v, Span<double> values, Span<double> jv) =>
-            (_kernels[directions] ??= AD.JacobianBlock(f, options, directions)).Invoke(x, v, values, jv);
+        public override void Call(bool reverse, int directions, ReadOnlySpan<double> x, NoData data, ReadOnlySpan<double> v, Span<double> values, Span<double> product) =>
+            (reverse ? _reverse[directions] ??= AD.VectorJacobianBlock(f, options, directions) : _forward[directions] ??= AD.JacobianBlock(f, options, directions))
+                .Invoke(x, v, values, product);
     }
 
     internal sealed class DataJacobianBlocks<TData>(Expression<Func<double[], TData, double[]>> f, ADOptions? options) : JacobianBlocks<TData>
     {
-        private readonly BoundProduct<TData>?[] _kernels = new BoundProduct<TData>?[HessianBlocks<TData>.MaxDirections + 1];
+        private readonly BoundProduct<TData>?[] _forward = new BoundProduct<TData>?[HessianBlocks<TData>.MaxDirections + 1];
+        private readonly BoundProduct<TData>?[] _reverse = new BoundProduct<TData>?[HessianBlocks<TData>.MaxDirections + 1];
 
-        public override void Call(int directions, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> values, Span<double> jv) =>
-            (_kernels[directions] ??= AD.JacobianBlock(f, options, directions)).Invoke(x, data, v, values, jv);
+        public override void Call(bool reverse, int directions, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> values, Span<double> product) =>
+            (reverse ? _reverse[directions] ??= AD.VectorJacobianBlock(f, options, directions) : _forward[directions] ??= AD.JacobianBlock(f, options, directions))
+                .Invoke(x, data, v, values, product);
     }
 
     /// <summary>
     /// The work behind <see cref="SparseJacobianFunc"/> and <see cref="SparseJacobianFunc{TData}"/>: the pattern of one
-    /// length (and data argument), kept until another is asked for, its column colouring, and the forward sweeps that
-    /// evaluate it (the colour classes as directions, several per sweep).
+    /// length (and data argument), kept until another is asked for, its column colouring (forward sweeps, the colour
+    /// classes of columns as directions) or its row colouring (reverse sweeps, the classes of rows as seeds), whichever
+    /// needs fewer colours, forward on ties since a tangent costs less than an adjoint; several colours per sweep.
     /// </summary>
     internal sealed class SparseJacobianDriver<TData>(Trace trace, object[] constants, JacobianBlocks<TData> blocks)
     {
-        private sealed record Compressed(int N, TData Data, SparsityPattern Pattern, Compression Compression);
+        private sealed record Compressed(int N, TData Data, SparsityPattern Pattern, bool Reverse, Compression Compression);
 
         private volatile Compressed? _last;
 
@@ -54,15 +60,21 @@ namespace ExprAD.Drivers
         {
             if (_last is { } last && last.N == n && EqualityComparer<TData>.Default.Equals(last.Data, data)) return last;
             var pattern = Patterns.Jacobian(trace, n, Patterns.Reads(trace, constants, typeof(TData) == typeof(NoData) ? null : data));
-            var colour = Colouring.Columns(pattern);
-            int colours = colour.Length == 0 ? 0 : colour.Max() + 1;
-            // Entry (r, c) is row r of the product of c's colour.
+            var columns = Colouring.Columns(pattern);
+            var rows = Colouring.Rows(pattern);
+            int columnColours = columns.Length == 0 ? 0 : columns.Max() + 1, rowColours = rows.Length == 0 ? 0 : rows.Max() + 1;
+            bool reverse = rowColours < columnColours;
+            int colours = reverse ? rowColours : columnColours;
+            // Forward: entry (r, c) is row r of the product of c's colour. Reverse: column c of the product of r's colour.
             var entryColour = new int[pattern.NonZeros];
-            var readRow = new int[pattern.NonZeros];
+            var readAt = new int[pattern.NonZeros];
             var pointers = pattern.RowPointerSpan;
+            var indices = pattern.ColumnIndexSpan;
             for (int r = 0; r < pattern.Rows; r++)
-                for (int e = pointers[r]; e < pointers[r + 1]; e++) (entryColour[e], readRow[e]) = (colour[pattern.ColumnIndexSpan[e]], r);
-            return _last = new Compressed(n, data, pattern.WithColors(colours), new Compression(colour, entryColour, readRow, colours));
+                for (int e = pointers[r]; e < pointers[r + 1]; e++)
+                    (entryColour[e], readAt[e]) = reverse ? (rows[r], indices[e]) : (columns[indices[e]], r);
+            return _last = new Compressed(n, data, pattern.WithColors(colours), reverse,
+                new Compression(reverse ? rows : columns, entryColour, readAt, colours));
         }
 
         public void Evaluate(ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobianValues)
@@ -74,16 +86,18 @@ namespace ExprAD.Drivers
             if (jacobianValues.Length != c.Pattern.NonZeros) throw Error.WrongLength(nameof(jacobianValues), jacobianValues.Length, c.Pattern.NonZeros);
             int colours = c.Compression.Colours;
             int width = HessianBlocks<TData>.Width(colours);
-            var v = Scratch.Seeds(width * n);
-            var products = Scratch.Products(width * m);
-            if (colours == 0) { blocks.Call(1, x, data, v, values, products); return; }
+            // Forward: directions of x's length, products of f's; reverse the other way round.
+            var (seedLength, productLength) = c.Reverse ? (m, n) : (n, m);
+            var v = Scratch.Seeds(width * seedLength);
+            var products = Scratch.Products(width * productLength);
+            if (colours == 0) { blocks.Call(false, 1, x, data, Scratch.Seeds(n), values, Scratch.Products(m)); return; }
             for (int first = 0; first < colours; first += width)
             {
                 int used = Math.Min(width, colours - first);
-                c.Compression.Seed(v, first, used, n, 1);
-                try { blocks.Call(width, x, data, v, values, products); }
-                finally { c.Compression.Seed(v, first, used, n, 0); }
-                c.Compression.Recover(products, first, used, m, jacobianValues);
+                c.Compression.Seed(v, first, used, seedLength, 1);
+                try { blocks.Call(c.Reverse, width, x, data, v, values, products); }
+                finally { c.Compression.Seed(v, first, used, seedLength, 0); }
+                c.Compression.Recover(products, first, used, productLength, jacobianValues);
             }
         }
     }
@@ -93,9 +107,10 @@ namespace ExprAD
 {
     /// <summary>
     /// A compiled sparse Jacobian of f : R^n -> R^m (from <see cref="AD.SparseJacobian(Expression{Func{double[], double[]}}, ADOptions?)"/>).
-    /// The pattern is found from the trace once per length n (it holds for every x of that length), its columns coloured so
-    /// that columns sharing a row differ, and each evaluation runs forward sweeps whose directions are the colour classes
-    /// (several per sweep), then reads each entry back. Thread-safe; after the first call for a length,
+    /// The pattern is found from the trace once per length n (it holds for every x of that length), and its columns coloured
+    /// so that columns sharing a row differ (forward sweeps, the colour classes as directions) or its rows so that rows
+    /// sharing a column differ (reverse sweeps, the classes as seeds), whichever needs fewer colours; several colours travel
+    /// through one sweep, and each entry is read back directly. Thread-safe; after the first call for a length,
     /// <see cref="Evaluate"/> allocates nothing.
     /// </summary>
     public sealed class SparseJacobianFunc

@@ -50,6 +50,13 @@ internal static class ReverseMode
     public static Trace ApplySeededByValue(Trace source, Func<TraceBuilder, int, Value, Value?> seed, int checkpointInterval = 1) =>
         Sweeps(source, 1, (b, _, k, value) => seed(b, k, value), checkpointInterval);
 
+    /// <summary>
+    /// <paramref name="sweeps"/> backward sweeps sharing one replay of the primal, sweep s seeding output k with
+    /// <paramref name="seed"/>(b, s, k, value of output k). Outputs and scatter-add rows as for <see cref="ApplySweeps"/>.
+    /// </summary>
+    public static Trace ApplySweepsSeededByValue(Trace source, int sweeps, Func<TraceBuilder, int, int, Value, Value?> seed, int checkpointInterval = 1) =>
+        Sweeps(source, sweeps, seed, checkpointInterval);
+
     private static Trace Sweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value, Value?> seed, int checkpointInterval)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
