@@ -129,4 +129,52 @@ public class HessianSparsityTests
         }
         Assert.That(Assert.Throws<ArgumentException>(() => sparse.Evaluate(new double[13], new double[13], new double[1]))!.ParamName, Is.EqualTo("values"));
     }
+
+    [Test]
+    public void PatternsThroughFoldsMapsAndArgExtrema()
+    {
+        // A product of all elements: every pair couples, no element with itself.
+        Expression<Func<double[], double>> product = x => Enumerable.Range(0, x.Length).Aggregate(1.0, (p, i) => p * x[i]);
+        Assert.That(Entries(PatternOf(product, 5)), Is.EquivalentTo(Expected(5, (i, j) => i != j)));
+        // A map's elements summed: each element's own pairs.
+        Expression<Func<double[], double>> mapped = x => Enumerable.Range(0, x.Length - 1).Select(i => x[i] * x[i + 1]).ToArray().Sum(v => Math.Exp(v));
+        Assert.That(Entries(PatternOf(mapped, 6)), Is.EquivalentTo(Expected(6, (i, j) => Math.Abs(i - j) <= 1)));
+        // The largest element can be any: it couples with x[0] whichever it is.
+        Expression<Func<double[], double>> largest = x => x.Max() * x[0] + x[2] * x[3];
+        Assert.That(Entries(PatternOf(largest, 4)), Is.EquivalentTo(Expected(4, (i, j) => i == 0 || j == 0 || (i, j) is (2, 3) or (3, 2))));
+    }
+
+    /// <summary>A weighted graph: the energy sum over edges of w (x_to - x_from)^2 has the graph's pattern plus the diagonal.</summary>
+    public sealed record Graph(int[] From, int[] To, double[] Weight);
+
+    private static readonly Expression<Func<double[], Graph, double>> GraphEnergy = (x, g) => Enumerable.Range(0, g.From.Length)
+        .Sum(k => g.Weight[k] * Math.Pow(x[g.To[k]] - x[g.From[k]], 2) + Math.Exp(0.1 * x[g.From[k]]));
+
+    [Test]
+    public void SparseHessianWithDataFollowsTheIndicesItHolds()
+    {
+        var graph = new Graph([0, 1, 2, 3, 5], [4, 2, 6, 0, 1], [1, 2, 0.5, 3, 1.5]);
+        const int n = 7;
+        var sparse = AD.SparseHessian(GraphEnergy);
+        var pattern = sparse.Pattern(n, graph);
+        var edges = graph.From.Zip(graph.To).SelectMany(e => new[] { (e.First, e.Second), (e.Second, e.First) }).ToHashSet();
+        Assert.That(Entries(pattern), Is.EquivalentTo(Expected(n, (i, j) => i == j || edges.Contains((i, j)))));
+        var dense = AD.Hessian(GraphEnergy);
+        var x = new[] { 0.4, -1.0, 2.2, 0.1, -0.3, 1.7, 0.9 };
+        var gradient = new double[n];
+        var values = new double[pattern.NonZeros];
+        double value = sparse.Evaluate(x, graph, gradient, values);
+        var h = new double[n * n];
+        var denseGradient = new double[n];
+        Assert.That(value, Is.EqualTo(dense(x, graph, denseGradient, h)));
+        Assert.That(gradient, Is.EqualTo(denseGradient).Within(1e-12));
+        for (int i = 0; i < n; i++)
+            for (int k = pattern.RowPointers[i]; k < pattern.RowPointers[i + 1]; k++)
+                Assert.That(values[k], Is.EqualTo(h[i * n + pattern.ColumnIndices[k]]).Within(1e-12), $"H[{i},{pattern.ColumnIndices[k]}]");
+        // Another graph (another instance) gets its own pattern; the same instance keeps it.
+        var path = new Graph([0, 1], [1, 2], [1, 1]);
+        Assert.That(sparse.Pattern(n, path).NonZeros, Is.EqualTo(3 + 4), "the diagonal of the three nodes on the path, and its two edges both ways");
+        Assert.That(sparse.Pattern(n, path), Is.SameAs(sparse.Pattern(n, path)));
+        Assert.That(Assert.Throws<ArgumentException>(() => sparse.Evaluate(x, path, gradient, values))!.ParamName, Is.EqualTo("values"));
+    }
 }
