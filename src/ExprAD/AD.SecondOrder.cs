@@ -107,11 +107,10 @@ public static partial class AD
         return (trace, LoweringPlans.HessianBlock(trace, InputsOf(source), directions, direction));
     }
 
-    /// <summary>The tangent of an element of x in direction d: element d * n + j of parameter <paramref name="direction"/>.</summary>
-    private static Value SeedFromSpan(TraceBuilder b, Instruction input, int d, int direction)
-    {
-        if (input.Op == Op.Input && d == 0) return b.Input(direction, input.B);
-        var index = input.Op == Op.Input ? b.Integer(input.B) : new Value(input.A);
-        return b.InputAt(direction, d == 0 ? index : b.Add(index, b.Mul(b.Integer(d), b.InputLength(0))));
-    }
+    /// <summary>
+    /// The tangent of an element of x in direction d: the same element of parameter <paramref name="direction"/> + d, which
+    /// the plans read from the d-th slice (of x's length) of one direction span.
+    /// </summary>
+    private static Value SeedFromSpan(TraceBuilder b, Instruction input, int d, int direction) =>
+        input.Op == Op.Input ? b.Input(direction + d, input.B) : b.InputAt(direction + d, new Value(input.A));
 }

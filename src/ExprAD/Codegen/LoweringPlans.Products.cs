@@ -35,8 +35,8 @@ internal static partial class LoweringPlans
         {
             Parameters = [.. plan.Parameters, v, values, jv],
             Prologue = prologue,
-            ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
-            InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
+            ReadInput = ins => ReadDirectionOrX(v, x, directionParameter, ins, checkedLength),
+            InputSpan = parameter => parameter >= directionParameter ? (DirectionSpan(v, x, directionParameter, parameter), "v") : (x, "x"),
             Epilogue = outputs => array ? CopyArrayProducts(outputs, values, jv, directions)
                 : Enumerable.Range(0, m).Select(k => (Expression)Expression.Call(Write, values, Expression.Constant(k), outputs[k]))
                     .Concat(Enumerable.Range(0, directions * m).Select(k => Expression.Call(Write, jv, Expression.Constant(k), outputs[m + k])))

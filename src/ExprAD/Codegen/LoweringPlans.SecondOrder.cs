@@ -6,6 +6,19 @@ namespace ExprAD.Codegen;
 internal static partial class LoweringPlans
 {
     private static readonly System.Reflection.MethodInfo SliceOf = typeof(Runtime).GetMethod(nameof(Runtime.Slice))!;
+    private static readonly System.Reflection.MethodInfo SliceReadOnlyOf = typeof(Runtime).GetMethod(nameof(Runtime.SliceReadOnly))!;
+
+    /// <summary>
+    /// Direction d of a block of directions is parameter <c>first + d</c> of the derived trace (so that its elements are read
+    /// at the indices of x, and loops check their range once); its elements are the d-th slice, of x's length, of <paramref name="v"/>.
+    /// </summary>
+    private static Expression DirectionSpan(ParameterExpression v, ParameterExpression x, int first, int parameter) =>
+        parameter == first ? v
+            : Expression.Call(SliceReadOnlyOf, v, Expression.Multiply(Expression.Constant(parameter - first), Expression.Call(Length, x)), Expression.Call(Length, x));
+
+    /// <summary>Reads element <paramref name="index"/> of a direction (see <see cref="DirectionSpan"/>) or of x.</summary>
+    private static Expression ReadDirectionOrX(ParameterExpression v, ParameterExpression x, int first, Instruction ins, int checkedLength) =>
+        ins.A >= first ? ReadElement(DirectionSpan(v, x, first, ins.A), "v", ins.B, checkedLength) : ReadElement(x, ins.B, checkedLength);
 
     /// <summary>
     /// Forward over reverse in <paramref name="directions"/> directions: the value, the gradient and, for each direction d,
@@ -37,8 +50,8 @@ internal static partial class LoweringPlans
         {
             Parameters = parameters,
             Prologue = prologue,
-            ReadInput = ins => ReadElement(ins.A == directionParameter ? v : x, ins.B, checkedLength),
-            InputSpan = parameter => parameter == directionParameter ? (v, "v") : (x, "x"),
+            ReadInput = ins => ReadDirectionOrX(v, x, directionParameter, ins, checkedLength),
+            InputSpan = parameter => parameter >= directionParameter ? (DirectionSpan(v, x, directionParameter, parameter), "v") : (x, "x"),
             AccumulateInto = (_, sink) => sink == 0 ? (gradient, "gradient")
                 : (Expression.Call(SliceOf, hv, Expression.Multiply(Expression.Constant(sink - 1), n), n), "hv"),
             Epilogue = outputs => HessianBlockEpilogue(x, gradient, hv, inputs, directions, accumulate, outputs),

@@ -160,10 +160,12 @@ internal static partial class LoweringPlans
     /// Reads x[index] for a constant index: unchecked when the up-front length check covers it (every
     /// top-level read), checked otherwise (a constant index met only inside a loop).
     /// </summary>
-    private static Expression ReadElement(ParameterExpression x, int index, int checkedLength) =>
+    private static Expression ReadElement(ParameterExpression x, int index, int checkedLength) => ReadElement(x, x.Name!, index, checkedLength);
+
+    private static Expression ReadElement(Expression span, string name, int index, int checkedLength) =>
         index < checkedLength
-            ? Expression.Call(Read, x, Expression.Constant(index))
-            : Expression.Call(ReadChecked, x, Expression.Constant(index), Expression.Constant(x.Name));
+            ? Expression.Call(Read, span, Expression.Constant(index))
+            : Expression.Call(ReadChecked, span, Expression.Constant(index), Expression.Constant(name));
 
     private static int RequiredLength(IReadOnlyList<Instruction> inputs) => inputs.Count == 0 ? 0 : inputs.Max(i => i.B) + 1;
 

@@ -324,6 +324,9 @@ public static class Runtime
     /// <summary>Elements <paramref name="start"/> .. <paramref name="start"/> + <paramref name="length"/> - 1 of a span (a direction's block of a Hessian block).</summary>
     public static Span<double> Slice(Span<double> span, int start, int length) => span.Slice(start, length);
 
+    /// <summary>A slice of a read-only span (one direction of a block of directions).</summary>
+    public static ReadOnlySpan<double> SliceReadOnly(ReadOnlySpan<double> span, int start, int length) => span.Slice(start, length);
+
     /// <summary>Copies a function's array result into the caller's span, which must have its length.</summary>
     public static void CopyOut(double[] result, Span<double> values) => CopyOutTo(result, values, "values");
 

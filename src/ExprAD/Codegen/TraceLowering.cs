@@ -438,6 +438,19 @@ internal static partial class TraceLowering
                     : FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
         }
 
+        /// <summary>
+        /// An unchecked access (its loop checked the range once) at <paramref name="index"/> of <paramref name="span"/>. A slice
+        /// (one direction of a block, made by the plan) is accessed in the span it slices, at its start plus the index: the
+        /// range check covered the slice, and no slice is made per access.
+        /// </summary>
+        private static Expression UncheckedAt(MethodInfo access, Expression span, Expression index, params Expression[] rest)
+        {
+            if (span is MethodCallExpression { Method.Name: nameof(Runtime.Slice) or nameof(Runtime.SliceReadOnly), Method.DeclaringType: var type } slice
+                && type == typeof(Runtime))
+                (span, index) = (slice.Arguments[0], Expression.Add(slice.Arguments[1], index));
+            return Expression.Call(access, [span, index, .. rest]);
+        }
+
         public void EmitInstructions()
         {
             for (int i = _start; i < _end; i++)
@@ -446,7 +459,7 @@ internal static partial class TraceLowering
                 if (ins.Op == Op.ScatterAdd)
                 {
                     var (span, name) = Need(_plan.AccumulateInto)(ins.C, (int)ins.Number);
-                    Body.Add(_prechecked.Contains(i) ? Expression.Call(AddUnchecked, span, ValueOf(ins.A), ValueOf(ins.B))
+                    Body.Add(_prechecked.Contains(i) ? UncheckedAt(AddUnchecked, span, ValueOf(ins.A), ValueOf(ins.B))
                         : Expression.Call(AddChecked, span, ValueOf(ins.A), ValueOf(ins.B), Expression.Constant(name)));
                     ReleaseOperandsReadLastAt(i);
                     continue;
@@ -465,7 +478,7 @@ internal static partial class TraceLowering
                     case Op.InputAt:
                     {
                         var (span, name) = Need(_plan.InputSpan)(ins.B);
-                        value = _prechecked.Contains(i) ? Expression.Call(ReadUnchecked, span, ValueOf(ins.A))
+                        value = _prechecked.Contains(i) ? UncheckedAt(ReadUnchecked, span, ValueOf(ins.A))
                             : Expression.Call(ReadChecked, span, ValueOf(ins.A), Expression.Constant(name));
                     }
                         ReleaseOperandsReadLastAt(i);

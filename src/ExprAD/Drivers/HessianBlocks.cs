@@ -18,8 +18,16 @@ internal abstract class HessianBlocks<TData>
 
     public abstract double Call(int directions, ReadOnlySpan<double> x, TData data, ReadOnlySpan<double> v, Span<double> gradient, Span<double> hv);
 
-    /// <summary>The number of directions a driver uses for <paramref name="wanted"/> products: all of them, up to the maximum.</summary>
-    public static int Width(int wanted) => Math.Clamp(wanted, 1, MaxDirections);
+    /// <summary>
+    /// The number of directions a driver uses per sweep for <paramref name="wanted"/> products: all of them up to the maximum,
+    /// else as few sweeps as the maximum allows, balanced (10 products: two sweeps of 5, not 8 and 2 in a kernel of 8).
+    /// </summary>
+    public static int Width(int wanted)
+    {
+        if (wanted <= MaxDirections) return Math.Max(wanted, 1);
+        int sweeps = (wanted + MaxDirections - 1) / MaxDirections;
+        return (wanted + sweeps - 1) / sweeps;
+    }
 }
 
 internal sealed class PlainHessianBlocks(Expression<Func<double[], double>> f, ADOptions? options) : HessianBlocks<NoData>

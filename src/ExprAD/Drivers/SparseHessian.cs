@@ -30,7 +30,8 @@ namespace ExprAD.Drivers
             int colours = colour.Length == 0 ? 0 : colour.Max() + 1;
             // H[i, j] is read from row ReadRow of the product with colour ReadColour.
             var (readRow, readColour) = Colouring.HessianRecovery(pattern, colour);
-            return _last = new Compressed(n, data, pattern.WithColors(colours), new Compression(colour, readColour, readRow, colours));
+            var compression = new Compression(colour, readColour, readRow, colours, HessianBlocks<TData>.Width(colours), n, n);
+            return _last = new Compressed(n, data, pattern.WithColors(colours), compression);
         }
 
         public double Evaluate(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> values)
@@ -38,19 +39,18 @@ namespace ExprAD.Drivers
             int n = x.Length;
             var c = For(n, data);
             if (values.Length != c.Pattern.NonZeros) throw Error.WrongLength(nameof(values), values.Length, c.Pattern.NonZeros);
-            int colours = c.Compression.Colours;
-            if (colours == 0) return blocks.Call(1, x, data, Scratch.Directions(n), gradient, Scratch.Products(n));
-            int width = HessianBlocks<TData>.Width(colours);
-            var v = Scratch.Seeds(width * n);
+            var compression = c.Compression;
+            if (compression.Colours == 0) return blocks.Call(1, x, data, Scratch.Directions(n), gradient, Scratch.Products(n));
+            int width = compression.Width;
+            var products = Scratch.Products(width * n);
             double value = 0;
-            for (int first = 0; first < colours; first += width)
+            for (int sweep = 0; sweep < compression.Sweeps; sweep++)
             {
-                int used = Math.Min(width, colours - first);
-                c.Compression.Seed(v, first, used, n, 1);
-                var products = Scratch.Products(width * n);
+                var scratch = Scratch.Seeds(width * n);
+                var v = compression.Seeds(sweep, scratch, out bool written);
                 try { value = blocks.Call(width, x, data, v, gradient, products); }
-                finally { c.Compression.Seed(v, first, used, n, 0); }
-                c.Compression.Recover(products, first, used, n, values);
+                finally { if (written) compression.Unseed(sweep, scratch); }
+                compression.Recover(sweep, products, values);
             }
             return value;
         }

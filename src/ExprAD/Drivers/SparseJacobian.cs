@@ -73,8 +73,10 @@ namespace ExprAD.Drivers
             for (int r = 0; r < pattern.Rows; r++)
                 for (int e = pointers[r]; e < pointers[r + 1]; e++)
                     (entryColour[e], readAt[e]) = reverse ? (rows[r], indices[e]) : (columns[indices[e]], r);
-            return _last = new Compressed(n, data, pattern.WithColors(colours), reverse,
-                new Compression(reverse ? rows : columns, entryColour, readAt, colours));
+            // Forward: directions of x's length, products of f's; reverse the other way round.
+            var (seedLength, productLength) = reverse ? (pattern.Rows, n) : (n, pattern.Rows);
+            var compression = new Compression(reverse ? rows : columns, entryColour, readAt, colours, HessianBlocks<TData>.Width(colours), seedLength, productLength);
+            return _last = new Compressed(n, data, pattern.WithColors(colours), reverse, compression);
         }
 
         public void Evaluate(ReadOnlySpan<double> x, TData data, Span<double> values, Span<double> jacobianValues)
@@ -84,20 +86,18 @@ namespace ExprAD.Drivers
             int m = c.Pattern.Rows;
             if (values.Length != m) throw Error.WrongLength(nameof(values), values.Length, m);
             if (jacobianValues.Length != c.Pattern.NonZeros) throw Error.WrongLength(nameof(jacobianValues), jacobianValues.Length, c.Pattern.NonZeros);
-            int colours = c.Compression.Colours;
-            int width = HessianBlocks<TData>.Width(colours);
-            // Forward: directions of x's length, products of f's; reverse the other way round.
+            var compression = c.Compression;
+            if (compression.Colours == 0) { blocks.Call(false, 1, x, data, Scratch.Seeds(n), values, Scratch.Products(m)); return; }
+            int width = compression.Width;
             var (seedLength, productLength) = c.Reverse ? (m, n) : (n, m);
-            var v = Scratch.Seeds(width * seedLength);
             var products = Scratch.Products(width * productLength);
-            if (colours == 0) { blocks.Call(false, 1, x, data, Scratch.Seeds(n), values, Scratch.Products(m)); return; }
-            for (int first = 0; first < colours; first += width)
+            for (int sweep = 0; sweep < compression.Sweeps; sweep++)
             {
-                int used = Math.Min(width, colours - first);
-                c.Compression.Seed(v, first, used, seedLength, 1);
+                var scratch = Scratch.Seeds(width * seedLength);
+                var v = compression.Seeds(sweep, scratch, out bool written);
                 try { blocks.Call(c.Reverse, width, x, data, v, values, products); }
-                finally { c.Compression.Seed(v, first, used, seedLength, 0); }
-                c.Compression.Recover(products, first, used, productLength, jacobianValues);
+                finally { if (written) compression.Unseed(sweep, scratch); }
+                compression.Recover(sweep, products, jacobianValues);
             }
         }
     }
