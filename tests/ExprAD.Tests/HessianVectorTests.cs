@@ -132,6 +132,17 @@ public class HessianVectorTests
         Assert.That(() => TraceVerifier.Verify(DeadCodeElimination.Apply(forward)), Throws.Nothing);
     }
 
+    /// <summary>Reverse mode over a trace with effects (a gradient's scatter-adds) would drop them: it refuses rather than return wrong numbers.</summary>
+    [Test]
+    public void ReverseOverReverseIsRefusedNotWrong()
+    {
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length).Sum(i => x[i] * x[i]);
+        var (_, constants) = StructuralKey.Of(f, "any");
+        var gradient = ReverseMode.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], constants), (b, _) => b.Constant(1.0));
+        Assert.That(gradient.HasEffects, "the gradient of a sum scatter-adds");
+        Assert.That(() => ReverseMode.Apply(gradient, (b, _) => b.Constant(1.0)), Throws.TypeOf<NotSupportedException>().With.Message.Contains("forward mode over reverse mode"));
+    }
+
     /// <summary>The Laplacian is the trace of the dense Hessian; both against the closed form of Σ x_i² sin(x_{i+1}).</summary>
     [Test]
     public void LaplacianIsTheTraceOfTheHessian()

@@ -60,6 +60,10 @@ internal static class ReverseMode
     private static Trace Sweeps(Trace source, int sweeps, Func<TraceBuilder, int, int, Value, Value?> seed, int checkpointInterval)
     {
         if (checkpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(checkpointInterval));
+        // The sweep below gives no adjoint to an effect (a scatter-add into a gradient, an add into an adjoint array): over
+        // a trace that has them it would drop their contributions and return wrong numbers, so it refuses.
+        if (source.HasEffects)
+            throw new NotSupportedException("Reverse mode over a derivative's trace (one that adds into gradients or adjoint arrays) is not supported yet; use forward mode over reverse mode for second derivatives.");
         // Sums of sums in loop bodies become maps of the inner sums, which the adjoint loops read (and folds taped at every
         // iteration record) rather than recomputing the inner sums.
         source = Passes.NestedSumSplitting.Apply(source);
