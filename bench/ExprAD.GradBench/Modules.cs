@@ -10,7 +10,8 @@ namespace ExprAD.GradBench;
 public static class Modules
 {
     public static IReadOnlyList<Module> All { get; } =
-        [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule(), OdeModule(), Kmeans.Module(), Det.Module()];
+        [Hello(), Lse(), Llsq(), GmmModule(), LstmModule(), BaModule(), OdeModule(), Kmeans.Module(), Det.Module(),
+         Ht.Module("ht"), Ht.Module("ht_simple"), Ht.Module("ht_complicated")];
 
     /// <summary>lstm: objective and jacobian (the gradient with respect to main_params then extra_params, flattened).</summary>
     private static Module LstmModule() => new("lstm", (function, input) =>
