@@ -12,8 +12,11 @@ namespace ExprAD.Tests;
 [TestFixture]
 public class GradBenchToolTests
 {
-    /// <summary>The golden cases in the repository: 46 files (ba1-ba3 and the ba fixture give 8 of them).</summary>
-    private const int GoldenCount = 46, BaGoldenCount = 8;
+    /// <summary>
+    /// The golden cases in the repository: 58 files (ba1-ba3 and the ba fixture give 8 of them; ht_simple, ht_complicated
+    /// and kmeans 2 each, det 6).
+    /// </summary>
+    private const int GoldenCount = 58, BaGoldenCount = 8;
 
     /// <summary>
     /// tests/data/gradbench of this repository: the repository root is the first folder above the test assembly that
@@ -32,7 +35,7 @@ public class GradBenchToolTests
     public static IEnumerable<TestCaseData> Goldens()
     {
         var data = BenchData();
-        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ode", "ba" })
+        foreach (var module in new[] { "lse", "llsq", "gmm", "lstm", "ode", "ba", "ht_simple", "ht_complicated", "kmeans", "det" })
             foreach (var golden in Directory.GetFiles(Path.Combine(data, module), "*.golden.json").Order())
                 yield return new TestCaseData(golden).SetName($"{module}: {Path.GetFileName(golden)}");
         foreach (var module in new[] { "gmm", "ba" })
