@@ -4,12 +4,14 @@ and prints the markdown table of bench/README.md: problem, size, function, ExprA
 reference (reference_timings_ns.csv), their ratio, and ExprAD's derivative / objective ratio.
 
 Usage (from the repository root, after `dotnet build -c Release`):
-    python3 bench/scripts/gradbench_table.py [--runs 3] [--seconds 0.3] [--processes 1] [--cases 32_25_1000 ...] gmm lstm ba ode lse llsq
+    python3 bench/scripts/gradbench_table.py [--runs 3] [--seconds 0.3] [--processes 1] [--cases 32_25_1000 ...] gmm lstm ba ode lse llsq ht_simple ht_complicated kmeans det
 """
 import argparse, csv, json, os, subprocess, sys
 
 FUNCTIONS = {"gmm": ("objective", "jacobian"), "lstm": ("objective", "jacobian"), "ba": ("objective", "jacobian"),
-             "ode": ("primal", "gradient"), "lse": ("primal", "gradient"), "llsq": ("primal", "gradient")}
+             "ode": ("primal", "gradient"), "lse": ("primal", "gradient"), "llsq": ("primal", "gradient"),
+             "ht_simple": ("objective", "jacobian"), "ht_complicated": ("objective", "jacobian"),
+             "kmeans": ("cost", "dir"), "det": ("primal", "gradient")}
 
 def main():
     parser = argparse.ArgumentParser()
