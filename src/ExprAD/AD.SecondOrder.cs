@@ -36,7 +36,10 @@ public static partial class AD
 
     /// <summary>
     /// The value, gradient and dense Hessian of f : R^n -> R: forward-over-reverse sweeps carrying several unit directions
-    /// each (rows of H), sharing one primal and adjoint computation per sweep.
+    /// each (rows of H), sharing one primal and adjoint computation per sweep. When the sparsity analysis follows f and its
+    /// pattern (found once per length) needs fewer colours than n, the sweeps carry the colour classes instead, as
+    /// <see cref="SparseHessian(Expression{Func{double[], double}}, ADOptions?)"/> does, and the entries are spread into the
+    /// dense matrix (zeros elsewhere).
     /// </summary>
     /// <param name="f">The function of an array.</param>
     /// <param name="options">How to compile; <see cref="ADOptions.Default"/> when null.</param>
@@ -45,9 +48,11 @@ public static partial class AD
     /// <exception cref="NotSupportedException">The lambda contains a construct ExprAD cannot differentiate; the message quotes it.</exception>
     public static HessianFunc Hessian(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
-        var dense = new DenseHessian<NoData>(new PlainHessianBlocks(f, options));
         // Compiled now (the sweeps' kernels follow on first use): a lambda that cannot be differentiated fails here, not at a call.
         HessianBlock(f, options, 1);
+        var blocks = new PlainHessianBlocks(f, options);
+        var (trace, constants) = SourceOf(f, OneArray);
+        var dense = new DenseHessian<NoData>(blocks, new SparseHessianDriver<NoData>(trace, constants, blocks, forDense: true));
         return (x, gradient, hessian) => dense.Evaluate(x, default, gradient, hessian);
     }
 

@@ -132,6 +132,36 @@ public class HessianVectorTests
         Assert.That(() => TraceVerifier.Verify(DeadCodeElimination.Apply(forward)), Throws.Nothing);
     }
 
+    /// <summary>
+    /// The dense Hessian of a structurally sparse function (found from compressed sweeps) and of a dense one (too many
+    /// coupled pairs: unit sweeps), column by column against Hessian-vector products with unit vectors.
+    /// </summary>
+    [TestCase(0)]
+    [TestCase(1)]
+    public void DenseHessianOfSparseAndDenseFunctionsEqualsUnitProducts(int which)
+    {
+        Expression<Func<double[], double>> f = which == 0
+            ? x => Enumerable.Range(0, x.Length - 1).Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]))
+            : x => Math.Pow(x.Sum(), 2) * Math.Exp(0.1 * x[0]);
+        const int n = 23;
+        var x = Point(n, 9);
+        var h = new double[n * n];
+        var g = new double[n];
+        double value = AD.Hessian(f)(x, g, h);
+        var hvp = AD.HessianVector(f);
+        var unit = new double[n];
+        var column = new double[n];
+        var g2 = new double[n];
+        for (int j = 0; j < n; j++)
+        {
+            unit[j] = 1;
+            Assert.That(hvp(x, unit, g2, column), Is.EqualTo(value));
+            unit[j] = 0;
+            Assert.That(g, Is.EqualTo(g2).Within(1e-12));
+            for (int i = 0; i < n; i++) Assert.That(h[i * n + j], Is.EqualTo(column[i]).Within(1e-12 * Math.Max(1, Math.Abs(column[i]))), $"H[{i},{j}]");
+        }
+    }
+
     /// <summary>Reverse mode over a trace with effects (a gradient's scatter-adds) would drop them: it refuses rather than return wrong numbers.</summary>
     [Test]
     public void ReverseOverReverseIsRefusedNotWrong()

@@ -5,15 +5,17 @@ namespace ExprAD.Drivers;
 /// <summary>
 /// The dense Hessian and the Laplacian from forward-over-reverse sweeps of up to <see cref="HessianBlocks{TData}.MaxDirections"/>
 /// unit directions each: column j of H is H e_j, which is row j (H is symmetric), so a sweep of directions c .. c + w - 1
-/// gives rows c .. c + w - 1 of the row-major Hessian.
+/// gives rows c .. c + w - 1 of the row-major Hessian. With a <paramref name="compressed"/> driver, a Hessian whose pattern
+/// needs fewer colours than n is found from the compressed sweeps instead (a tridiagonal one: one sweep of three directions).
 /// </summary>
-internal sealed class DenseHessian<TData>(HessianBlocks<TData> blocks)
+internal sealed class DenseHessian<TData>(HessianBlocks<TData> blocks, SparseHessianDriver<TData>? compressed = null)
 {
     public double Evaluate(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> hessian)
     {
         int n = x.Length;
         if (hessian.Length != n * n) throw Error.WrongLength(nameof(hessian), hessian.Length, n * n);
         if (n == 0) return blocks.Call(1, x, data, [], gradient, []);
+        if (compressed is not null && compressed.TryEvaluateDense(x, data, gradient, hessian, out double compressedValue)) return compressedValue;
         int width = HessianBlocks<TData>.Width(n);
         double value = 0;
         for (int first = 0; first < n; first += width)

@@ -49,7 +49,14 @@ internal sealed class DataHessianBlocks<TData>(Expression<Func<double[], TData, 
 /// <summary>Per-thread scratch of the drivers: reused across calls, grown when a call needs more.</summary>
 internal static class Scratch
 {
-    [ThreadStatic] private static double[]? _directions, _products, _gradient, _seeds;
+    [ThreadStatic] private static double[]? _directions, _products, _gradient, _seeds, _values;
+
+    /// <summary>Scratch for the compressed values of a sparse Hessian that a dense one is built from.</summary>
+    public static Span<double> Values(int length)
+    {
+        if (_values is null || _values.Length < length) _values = new double[length];
+        return _values.AsSpan(0, length);
+    }
 
     /// <summary>
     /// Scratch for seeds that is zero between calls, so a sparse sweep sets and later resets only its own entries

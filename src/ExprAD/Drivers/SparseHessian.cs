@@ -9,7 +9,7 @@ namespace ExprAD.Drivers
     /// The work behind <see cref="SparseHessianFunc"/> and <see cref="SparseHessianFunc{TData}"/>: the pattern of one length
     /// (and data argument), kept until another is asked for, its star colouring, and the sweeps that evaluate it.
     /// </summary>
-    internal sealed class SparseHessianDriver<TData>(Trace trace, object[] constants, HessianBlocks<TData> blocks)
+    internal sealed class SparseHessianDriver<TData>(Trace trace, object[] constants, HessianBlocks<TData> blocks, bool forDense = false)
     {
         /// <summary>Everything about one length and data argument: the pattern (with its colour count) and its compression.</summary>
         private sealed record Compressed(int N, TData Data, SparsityPattern Pattern, Compression Compression);
@@ -25,13 +25,46 @@ namespace ExprAD.Drivers
         private Compressed For(int n, TData data)
         {
             if (_last is { } last && last.N == n && EqualityComparer<TData>.Default.Equals(last.Data, data)) return last;
-            var pattern = Patterns.Hessian(trace, n, Patterns.Reads(trace, constants, typeof(TData) == typeof(NoData) ? null : data));
+            // For a dense Hessian, a pattern that fills more than half the upper triangle would not pay for its analysis.
+            int budget = forDense ? (int)Math.Min(int.MaxValue, (long)n * (n + 1) / 4) : int.MaxValue;
+            var pattern = Patterns.Hessian(trace, n, Patterns.Reads(trace, constants, typeof(TData) == typeof(NoData) ? null : data), budget);
             var colour = Colouring.Star(pattern);
             int colours = colour.Length == 0 ? 0 : colour.Max() + 1;
             // H[i, j] is read from row ReadRow of the product with colour ReadColour.
             var (readRow, readColour) = Colouring.HessianRecovery(pattern, colour);
             var compression = new Compression(colour, readColour, readRow, colours, HessianBlocks<TData>.Width(colours), n, n);
             return _last = new Compressed(n, data, pattern.WithColors(colours), compression);
+        }
+
+        private int _uncompressible = -1;
+
+        /// <summary>
+        /// The dense Hessian from the compressed sweeps, when the pattern analysis follows the function and needs fewer
+        /// colours than n (the pattern is found once per length); false (remembered for that length) otherwise, and the
+        /// caller sweeps unit directions.
+        /// </summary>
+        public bool TryEvaluateDense(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> hessian, out double value)
+        {
+            value = 0;
+            int n = x.Length;
+            if (n == _uncompressible) return false;
+            Compressed c;
+            try { c = For(n, data); }
+            catch (UnsupportedPatternException)
+            {
+                // Not an error: this function's Hessian is found by unit sweeps instead.
+                _uncompressible = n;
+                return false;
+            }
+            if (c.Compression.Colours >= n) { _uncompressible = n; return false; }
+            var values = Scratch.Values(c.Pattern.NonZeros);
+            value = Evaluate(x, data, gradient, values);
+            hessian.Clear();
+            var pointers = c.Pattern.RowPointerSpan;
+            var columns = c.Pattern.ColumnIndexSpan;
+            for (int i = 0; i < n; i++)
+                for (int k = pointers[i]; k < pointers[i + 1]; k++) hessian[i * n + columns[k]] = values[k];
+            return true;
         }
 
         public double Evaluate(ReadOnlySpan<double> x, TData data, Span<double> gradient, Span<double> values)

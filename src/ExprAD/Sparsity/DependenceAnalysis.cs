@@ -29,17 +29,20 @@ internal sealed class DependenceAnalysis
     private readonly int _n;
     private readonly Func<int, object?> _read;
     private readonly HashSet<(int, int)>? _pairs;
+    private readonly int _pairBudget;
     private readonly Dictionary<int, object?> _reads = new();
     private int[]? _everyElement;
 
     /// <param name="n">The length of x.</param>
     /// <param name="read">The value of data read k (see <see cref="Trace.DataReads"/>): a number, a bool or an array.</param>
     /// <param name="pairs">Receives the coupled pairs (i &lt;= j) when the Hessian's pattern is wanted; null otherwise.</param>
-    public DependenceAnalysis(int n, Func<int, object?> read, HashSet<(int, int)>? pairs)
+    /// <param name="pairBudget">The most pairs wanted: beyond it the analysis stops with an <see cref="UnsupportedPatternException"/>.</param>
+    public DependenceAnalysis(int n, Func<int, object?> read, HashSet<(int, int)>? pairs, int pairBudget = int.MaxValue)
     {
         _n = n;
         _read = read;
         _pairs = pairs;
+        _pairBudget = pairBudget;
     }
 
     /// <summary>The abstract values of <paramref name="trace"/>'s outputs.</summary>
@@ -231,6 +234,7 @@ internal sealed class DependenceAnalysis
         foreach (int i in a)
             foreach (int j in b)
                 _pairs!.Add(i <= j ? (i, j) : (j, i));
+        if (_pairs!.Count > _pairBudget) throw new UnsupportedPatternException($"more than {_pairBudget} coupled pairs");
     }
 
     /// <summary>The union of two sorted sets, sorted; one of them when the other is empty or the same.</summary>
@@ -252,6 +256,8 @@ internal sealed class DependenceAnalysis
         return m == merged.Length ? merged : merged[..m];
     }
 
-    private static NotSupportedException Unsupported(string what) =>
-        new($"The sparsity pattern cannot be found through {what}.");
+    private static UnsupportedPatternException Unsupported(string what) => new($"The sparsity pattern cannot be found through {what}.");
 }
+
+/// <summary>The pattern analysis cannot follow the function (the message says where), or its pattern is larger than wanted.</summary>
+internal sealed class UnsupportedPatternException(string message) : NotSupportedException(message);

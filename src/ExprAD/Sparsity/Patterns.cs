@@ -10,10 +10,11 @@ namespace ExprAD.Sparsity;
 internal static class Patterns
 {
     /// <summary>The Hessian of f : R^n -> R, both triangles.</summary>
-    public static SparsityPattern Hessian(Trace trace, int n, Func<int, object?> read)
+    /// <exception cref="UnsupportedPatternException">The analysis cannot follow the function, or it couples more than <paramref name="pairBudget"/> pairs.</exception>
+    public static SparsityPattern Hessian(Trace trace, int n, Func<int, object?> read, int pairBudget = int.MaxValue)
     {
         var pairs = new HashSet<(int, int)>();
-        new DependenceAnalysis(n, read, pairs).Outputs(trace);
+        new DependenceAnalysis(n, read, pairs, pairBudget).Outputs(trace);
         var rows = new List<int>[n];
         for (int i = 0; i < n; i++) rows[i] = new List<int>();
         foreach (var (i, j) in pairs)
