@@ -72,11 +72,6 @@ public sealed class HtModel
     /// <summary>Vertices per correspondence: 1 (simple) or 3 (complicated).</summary>
     public int Corners { get; }
 
-    /// <summary>The pose parameter x, and the data parameter.</summary>
-    public ParameterExpression X => _x;
-    /// <inheritdoc cref="X"/>
-    public ParameterExpression D => _d;
-
     /// <summary>Builds the pose-dependent part (bone transforms, global rotation) over x = theta [+ offsets].</summary>
     public HtModel(int[] parents, bool complicated)
     {
@@ -98,14 +93,15 @@ public sealed class HtModel
     private Expression Data(string field, Expression index) => Expression.ArrayIndex(Expression.Field(_d, field), index);
     private Expression Data(string field, int index) => Data(field, Expression.Constant(index));
 
+    // Products and sums that leave out the pose's structural zeros and ones (constants of the builder, never data).
     private static bool Is(Expression e, double value) => e is ConstantExpression { Value: double v } && v == value;
-    internal static Expression Mul(Expression a, Expression b) =>
+    private static Expression Mul(Expression a, Expression b) =>
         Is(a, 0) || Is(b, 0) ? Zero : Is(a, 1) ? b : Is(b, 1) ? a : Expression.Multiply(a, b);
-    internal static Expression Add(Expression a, Expression b) => Is(a, 0) ? b : Is(b, 0) ? a : Expression.Add(a, b);
+    private static Expression Add(Expression a, Expression b) => Is(a, 0) ? b : Is(b, 0) ? a : Expression.Add(a, b);
     private static Expression Neg(Expression a) => Is(a, 0) ? Zero : Expression.Negate(a);
     private static Expression Call(string name, Expression a) => Expression.Call(typeof(Math).GetMethod(name, [typeof(double)])!, a);
 
-    /// <summary>The rows <paramref name="rows"/> of a · b, with a having <paramref name="inner"/> columns.</summary>
+    /// <summary>Rows 0 .. <paramref name="rows"/> - 1 of the product a · b.</summary>
     private static Expression[,] Product(Expression[,] a, Expression[,] b, int rows)
     {
         int inner = a.GetLength(1), columns = b.GetLength(1);
