@@ -138,6 +138,31 @@ public class ChunkedCodegenTests
         }
     }
 
+    /// <summary>A long function returning a map's array: the chunked kernel reads the array from the workspace (not from the spill buffer).</summary>
+    [Test]
+    public void LongFunctionReturningAMapsArrayIsChunkedCorrectly()
+    {
+        Expression<Func<double[], double, double[]>> template = (x, s) => Enumerable.Range(0, 5).Select(i => x[i] * s + i).ToArray();
+        var x = template.Parameters[0];
+        Expression sum = Expression.Constant(0.0);
+        for (int i = 0; i < 2500; i++)
+            sum = Expression.Add(sum, Expression.Call(typeof(Math).GetMethod(nameof(Math.Sin), [typeof(double)])!,
+                Expression.Multiply(Expression.ArrayIndex(x, Expression.Constant(i % 5)), Expression.Constant(1.0 + i % 3))));
+        var body = new ReplaceParameter(template.Parameters[1], sum).Visit(template.Body);
+        var f = Expression.Lambda<Func<double[], double[]>>(body, x);
+        var values = AD.Value(f);
+        Assert.That(AD.GetCompilationInfo(values)!.TraceLength, Is.GreaterThan(TraceLowering.DefaultChunkSize), "long enough to be chunked");
+        var point = new[] { 0.1, -0.4, 0.7, 0.2, 1.3 };
+        var result = new double[5];
+        values(point, result);
+        Assert.That(result, Is.EqualTo(f.Compile()(point)).Within(1e-9));
+    }
+
+    private sealed class ReplaceParameter(ParameterExpression from, Expression to) : ExpressionVisitor
+    {
+        protected override Expression VisitParameter(ParameterExpression node) => node == from ? to : node;
+    }
+
     [Test]
     public void LongTraceThroughThePublicApiIsChunkedCorrectAndAllocationFree()
     {

@@ -214,6 +214,8 @@ internal static partial class TraceLowering
             {
                 { Op: Op.Const } constant => ConstantOf(constant),
                 { Op: Op.Data } read => trace.DataReads[read.A].Accessor,
+                // An array output (a map's result) lives in the workspace, not in the spill buffer.
+                _ when context.BufferId(trace, o.Index) is { } buffer => Expression.Call(ExistingBuffer, workspace!, Expression.Constant(buffer)),
                 var value => FromSpill(spill, slots[o.Index], value.Kind),
             }).ToArray())).ToList();
         // Outputs are read from the spill buffer before it is returned; the result (if the kernel returns one) is kept in a local.
