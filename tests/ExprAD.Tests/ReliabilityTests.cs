@@ -116,4 +116,27 @@ public class ReliabilityTests
         Assert.That(failures, Is.Empty);
         Assert.That((calls, compiles), Is.GreaterThan((200L, 50L)), "the threads did work");
     }
+
+    /// <summary>
+    /// Kernels with a branch inside a loop (a ?: whose sides are evaluated only when taken), on a data flag and on the
+    /// index, take the fast compiler: the fallback compiler's large methods can run unoptimised (10x slower, measured on
+    /// the GradBench hand model).
+    /// </summary>
+    [Test]
+    public void BranchesInsideLoopsTakeTheFastCompiler()
+    {
+        Expression<Func<double[], double>> onIndex = x => Enumerable.Range(0, x.Length).Sum(i => i < 2 ? x[i] : x[i] * x[i]);
+        Expression<Func<double[], Flag, double[]>> onData = (x, d) => Enumerable.Range(0, x.Length).Select(i => d.Mirrored ? -x[i] : Math.Sin(x[i])).ToArray();
+        Assert.That(AD.GetCompilationInfo(AD.Gradient(onIndex))!.Compiler, Is.EqualTo(CompilerKind.FastExpressionCompiler));
+        Assert.That(AD.GetCompilationInfo(AD.Value(onIndex))!.Compiler, Is.EqualTo(CompilerKind.FastExpressionCompiler));
+        var values = AD.Value(onData);
+        Assert.That(AD.GetCompilationInfo(values)!.Compiler, Is.EqualTo(CompilerKind.FastExpressionCompiler));
+        var result = new double[3];
+        values([0.5, 1.0, -2.0], new Flag(true), result);
+        Assert.That(result, Is.EqualTo(new[] { -0.5, -1.0, 2.0 }));
+        values([0.5, 1.0, -2.0], new Flag(false), result);
+        Assert.That(result, Is.EqualTo(new[] { Math.Sin(0.5), Math.Sin(1.0), Math.Sin(-2.0) }));
+    }
+
+    public sealed record Flag(bool Mirrored);
 }

@@ -674,7 +674,9 @@ internal static partial class TraceLowering
                 taken.EmitInstructions();
                 eachIteration(taken, index, index);
                 taken.ReleaseAll();
-                statements.Add(Expression.IfThen(Expression.GreaterThan(count, Expression.Constant(0)), Expression.Block(typeof(void), taken.Body)));
+                // Ends with an empty expression: FastExpressionCompiler declines a void block whose last expression is a
+                // compound assignment (the branch's sum), and the fallback compiler's large methods can run unoptimised.
+                statements.Add(Expression.IfThen(Expression.GreaterThan(count, Expression.Constant(0)), Expression.Block(typeof(void), taken.Body.Append(Expression.Empty()))));
                 pool.Give(index);
                 return;
             }
