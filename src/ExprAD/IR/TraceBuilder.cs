@@ -21,6 +21,8 @@ internal sealed class TraceBuilder
     private readonly Dictionary<Instruction, int> _existing;
 
     private readonly List<Region> _regions = new();
+    // The loops of this builder by operation and range, for FindEqualLoop.
+    private readonly Dictionary<(Op, int, int), List<int>> _loopsByRange = new();
     private readonly List<Value> _captures = new();
     private readonly Dictionary<Value, Value> _captured = new();
 
@@ -82,9 +84,15 @@ internal sealed class TraceBuilder
         // value, so that what is computed from them after the loop is shared too.
         var distinct = summands.Distinct().ToList();
         var region = new Region(body.Build(distinct), body._captures.ToImmutableArray()) { NegativeZeroStart = style.NegativeZeroStart, Branch = style.Branch };
-        _regions.Add(region);
-        // Each region is its own instruction (never merged with another by hash-consing: its body is not in the key).
-        var tuple = Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        // A sum equal to an earlier one (same range, captures, style and body) is that sum, unless it has effects (an
+        // adjoint loop adds into arrays each time it runs).
+        Value tuple;
+        if (!region.Body.HasEffects && FindEqualLoop(Op.Sum, start, count, region) is { } same) tuple = same;
+        else
+        {
+            _regions.Add(region);
+            tuple = Registered(Append(new Instruction(Op.Sum, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1)));
+        }
         var results = distinct.Select((_, k) => Append(new Instruction(Op.Project, ValueKind.Scalar, tuple.Index, k))).ToArray();
         return summands.Select(s => results[distinct.IndexOf(s)]).ToArray();
     }
@@ -176,18 +184,20 @@ internal sealed class TraceBuilder
     }
 
     /// <summary>
-    /// An earlier forward loop of this builder (a map or a fold) that computes what <paramref name="region"/> would: the same
-    /// operation, range, captures, initial state and body, up to the values a fold records. Null: none.
+    /// An earlier forward loop of this builder (a sum, map, fold or arg-extremum without effects) that computes what
+    /// <paramref name="region"/> would: the same operation, range, captures, initial state, style and body, up to the values a
+    /// fold records. Null: none.
     /// </summary>
     private Value? FindEqualLoop(Op op, Value start, Value count, Region region)
     {
         static Trace Results(Region r) => r.Body.WithOutputs(r.Body.Outputs[..r.ResultCount]);
-        for (int i = 0; i < _instructions.Count; i++)
+        if (!_loopsByRange.TryGetValue((op, start.Index, count.Index), out var candidates)) return null;
+        foreach (int i in candidates)
         {
             var ins = _instructions[i];
-            if (ins.Op != op || ins.A != start.Index || ins.B != count.Index) continue;
             var other = _regions[ins.C];
-            if (!other.Backward && other.TapeOf is null && other.Initial.SequenceEqual(region.Initial) && other.Captures.SequenceEqual(region.Captures)
+            if (!other.Backward && other.TapeOf is null && other.Style == region.Style && !other.Body.HasEffects
+                && other.Initial.SequenceEqual(region.Initial) && other.Captures.SequenceEqual(region.Captures)
                 && SameTrace(Results(other), Results(region)))
                 return new Value(i);
         }
@@ -198,7 +208,16 @@ internal sealed class TraceBuilder
     private Value AddLoop(Op op, Value start, Value count, Region region)
     {
         _regions.Add(region);
-        return Effect(new Instruction(op, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1));
+        return Registered(Effect(new Instruction(op, ValueKind.Tuple, start.Index, count.Index, _regions.Count - 1)));
+    }
+
+    /// <summary>Records a loop instruction of this builder under its operation and range.</summary>
+    private Value Registered(Value loop)
+    {
+        var ins = _instructions[loop.Index];
+        if (!_loopsByRange.TryGetValue((ins.Op, ins.A, ins.B), out var list)) _loopsByRange.Add((ins.Op, ins.A, ins.B), list = new List<int>());
+        list.Add(loop.Index);
+        return loop;
     }
 
     /// <summary>True when two loop bodies are the same computation: the same instructions (data reads are numbered per lambda), outputs and nested loops.</summary>
@@ -320,8 +339,11 @@ internal sealed class TraceBuilder
         if (op is not (Op.ArgMax or Op.ArgMin) || body.Parent != this || body.KindOf(output) != ValueKind.Scalar
             || keep is { } k && body.KindOf(k) != ValueKind.Boolean)
             throw new InvalidOperationException("An arg-extremum ranges over a scalar body output, kept where a boolean one holds.");
-        _regions.Add(new Region(body.Build(keep is { } kept ? [output, kept] : [output]), body._captures.ToImmutableArray()));
-        return Append(new Instruction(op, ValueKind.Integer, start.Index, count.Index, _regions.Count - 1));
+        var region = new Region(body.Build(keep is { } kept ? [output, kept] : [output]), body._captures.ToImmutableArray());
+        // The same search over the same range (a primal's and its recomputation in a fused adjoint loop) runs once.
+        if (FindEqualLoop(op, start, count, region) is { } same) return same;
+        _regions.Add(region);
+        return Registered(Append(new Instruction(op, ValueKind.Integer, start.Index, count.Index, _regions.Count - 1)));
     }
 
     /// <summary>Element <paramref name="index"/> of array parameter <paramref name="parameter"/> (a constant index gives an ordinary input).</summary>
