@@ -230,6 +230,28 @@ public class AllocationTests
         Assert.That(Measure(() => CallHessian(dense, x, gradient, hessian)), Is.Zero, "HessianFunc");
     }
 
+    /// <summary>Sparse Hessians and Jacobians (and a dense Hessian found by compression) allocate nothing once their pattern is known.</summary>
+    [Test]
+    public void SparseDerivativesAllocateNothing()
+    {
+        System.Linq.Expressions.Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length - 1)
+            .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]));
+        System.Linq.Expressions.Expression<Func<double[], double[]>> residual = x => Enumerable.Range(0, x.Length)
+            .Select(i => x[i] * x[i] - x[(i + 1) % x.Length] + Math.Sin(x[(i + x.Length - 1) % x.Length])).ToArray();
+        var x = new double[] { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1 };
+        var gradient = new double[x.Length];
+        var sparse = AD.SparseHessian(f);
+        var values = new double[sparse.Pattern(x.Length).NonZeros];
+        var dense = AD.Hessian(f);
+        var hessian = new double[x.Length * x.Length];
+        var jacobian = AD.SparseJacobian(residual);
+        var entries = new double[jacobian.Pattern(x.Length).NonZeros];
+        var r = new double[x.Length];
+        Assert.That(Measure(() => { double s = 0; for (int i = 0; i < Calls; i++) s += sparse.Evaluate(x, gradient, values); return s; }), Is.Zero, "SparseHessianFunc");
+        Assert.That(Measure(() => CallHessian(dense, x, gradient, hessian)), Is.Zero, "HessianFunc by compression");
+        Assert.That(Measure(() => { for (int i = 0; i < Calls; i++) jacobian.Evaluate(x, r, entries); return r[0]; }), Is.Zero, "SparseJacobianFunc");
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static double CallScalar(Func<double, double> f)
     {

@@ -4,7 +4,15 @@ using ExprAD.Codegen;
 namespace ExprAD.Drivers;
 
 /// <summary>The data argument of a function that has none: lets one driver serve f(x) and f(x, data).</summary>
-internal readonly struct NoData;
+/// <remarks>Equatable, so that comparing it (the drivers' cache of one pattern per data argument) does not box.</remarks>
+internal readonly struct NoData : IEquatable<NoData>
+{
+    public bool Equals(NoData other) => true;
+
+    public override bool Equals(object? obj) => obj is NoData;
+
+    public override int GetHashCode() => 0;
+}
 
 /// <summary>
 /// Forward-over-reverse kernels of one function, by number of directions (1 to <see cref="MaxDirections"/>), each compiled
