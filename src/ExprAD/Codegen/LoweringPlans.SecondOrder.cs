@@ -16,7 +16,7 @@ internal static partial class LoweringPlans
         parameter == first ? v
             : Expression.Call(SliceReadOnlyOf, v, Expression.Multiply(Expression.Constant(parameter - first), Expression.Call(Length, x)), Expression.Call(Length, x));
 
-    /// <summary>Reads element <paramref name="index"/> of a direction (see <see cref="DirectionSpan"/>) or of x.</summary>
+    /// <summary>Reads the element an input instruction names, of a direction (see <see cref="DirectionSpan"/>) or of x.</summary>
     private static Expression ReadDirectionOrX(ParameterExpression v, ParameterExpression x, int first, Instruction ins, int checkedLength) =>
         ins.A >= first ? ReadElement(DirectionSpan(v, x, first, ins.A), "v", ins.B, checkedLength) : ReadElement(x, ins.B, checkedLength);
 
