@@ -176,7 +176,7 @@ public sealed class EvaluationTrace
             var ins = _trace.Instructions[i];
             primal[i] = b.Emit(ins.WithOperands(v => primal[v.Index]));
             if (!IsWorking(i) || ins.Kind != ValueKind.Scalar) continue;
-            var p = RuleTable.Get(ins.Op);
+            var p = RuleTable.Of(ins);
             var operands = Enumerable.Range(0, p.Arity).Select(k => primal[ins.Operand(k).Index]).ToArray();
             void Record(Value?[] rule, List<(int, int, int)> into)
             {
@@ -244,7 +244,7 @@ public sealed class EvaluationTrace
         if (ins.Op == Op.Project) return $"{Operand(ins.A)}[{ins.B}]";
         if (ins.Op == Op.InputLength) return $"{_trace.Environment.ParameterNames[ins.A]}.Length";
         if (ins.Op == Op.InputAt) return $"{_trace.Environment.ParameterNames[ins.B]}[{Operand(ins.A)}]";
-        var p = RuleTable.Get(ins.Op);
+        var p = RuleTable.Of(ins);
         var args = Enumerable.Range(0, ins.Arity).Select(k => Operand(ins.Operand(k).Index)).ToArray();
         return ins.Op switch
         {

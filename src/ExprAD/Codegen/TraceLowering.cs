@@ -524,7 +524,7 @@ internal static partial class TraceLowering
                         if (_lastUseHere[i] < 0) Release(i);
                         continue;
                     default:
-                        var p = RuleTable.Get(ins.Op);
+                        var p = RuleTable.Of(ins);
                         var args = new Expression[p.Arity];
                         for (int k = 0; k < p.Arity; k++) args[k] = ValueOf(ins.Operand(k).Index);
                         // An element whose index range the loop checked up front is read plainly. (Reading it through

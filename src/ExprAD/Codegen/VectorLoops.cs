@@ -83,7 +83,7 @@ internal static partial class TraceLowering
                         values[j] = ins.Kind == ValueKind.Scalar ? Broadcast(Expression.Constant(ins.Number)) : Expression.Constant((int)ins.Number);
                         break;
                     case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
-                        values[j] = RuleTable.Get(ins.Op).Emit([Operand(0)!, Operand(1)!]);
+                        values[j] = RuleTable.Of(ins).Emit([Operand(0)!, Operand(1)!]);
                         break;
                     case Op.Element:
                         values[j] = Varying(Expression.Call(VectorLoad, Operand(0)!, Operand(1)!));

@@ -467,6 +467,7 @@ internal sealed partial class ExpressionTranslator
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
+        if (primitive.Op == Op.Call) return _b.Call(primitive, args);
         return args.Length switch
         {
             1 => _b.Emit(primitive.Op, args[0]),

@@ -13,9 +13,9 @@ namespace ExprAD.IR;
 /// <remarks>Equality compares constants by bit pattern so that hash-consing keeps 0.0 and -0.0 apart.</remarks>
 internal readonly struct Instruction : IEquatable<Instruction>
 {
-    public Instruction(Op op, ValueKind kind, int a = -1, int b = -1, int c = -1, double number = 0)
+    public Instruction(Op op, ValueKind kind, int a = -1, int b = -1, int c = -1, double number = 0, int d = -1)
     {
-        Op = op; Kind = kind; A = a; B = b; C = c; Number = number;
+        Op = op; Kind = kind; A = a; B = b; C = c; Number = number; D = d;
     }
 
     public Op Op { get; }
@@ -23,11 +23,15 @@ internal readonly struct Instruction : IEquatable<Instruction>
     public int A { get; }
     public int B { get; }
     public int C { get; }
+
+    /// <summary>The fourth operand, used only by <see cref="Op.Call"/> (-1 otherwise).</summary>
+    public int D { get; }
     public double Number { get; }
 
-    /// <summary>Number of value operands (0 to 3). A region's captured values are further uses, listed in its <see cref="Region"/>.</summary>
+    /// <summary>Number of value operands (0 to 4). A region's captured values are further uses, listed in its <see cref="Region"/>.</summary>
     public int Arity => Op switch
     {
+        Op.Call => D >= 0 ? 4 : C >= 0 ? 3 : B >= 0 ? 2 : 1,
         Op.Const or Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.InputLength => 0,
         Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin or Op.ScatterAdd => 2,
         Op.Project or Op.InputAt or Op.ZeroArray => 1,
@@ -45,7 +49,7 @@ internal readonly struct Instruction : IEquatable<Instruction>
     public bool IsLeaf => Arity == 0;
 
     /// <summary>The value operand at position <paramref name="k"/> (0-based, below <see cref="Arity"/>).</summary>
-    public Value Operand(int k) => new(k switch { 0 => A, 1 => B, 2 => C, _ => throw new ArgumentOutOfRangeException(nameof(k)) });
+    public Value Operand(int k) => new(k switch { 0 => A, 1 => B, 2 => C, 3 => D, _ => throw new ArgumentOutOfRangeException(nameof(k)) });
 
     /// <summary>The same instruction with its operands renamed through <paramref name="map"/>.</summary>
     public Instruction WithOperands(Func<Value, Value> map)
@@ -55,14 +59,15 @@ internal readonly struct Instruction : IEquatable<Instruction>
             arity > 0 ? map(new Value(A)).Index : A,
             arity > 1 ? map(new Value(B)).Index : B,
             arity > 2 ? map(new Value(C)).Index : C,
-            Number);
+            Number,
+            arity > 3 ? map(new Value(D)).Index : D);
     }
 
     public bool Equals(Instruction other) =>
-        Op == other.Op && Kind == other.Kind && A == other.A && B == other.B && C == other.C &&
+        Op == other.Op && Kind == other.Kind && A == other.A && B == other.B && C == other.C && D == other.D &&
         BitConverter.DoubleToInt64Bits(Number) == BitConverter.DoubleToInt64Bits(other.Number);
 
     public override bool Equals(object? obj) => obj is Instruction other && Equals(other);
 
-    public override int GetHashCode() => HashCode.Combine(Op, Kind, A, B, C, BitConverter.DoubleToInt64Bits(Number));
+    public override int GetHashCode() => HashCode.Combine(Op, Kind, A, B, C, D, BitConverter.DoubleToInt64Bits(Number));
 }

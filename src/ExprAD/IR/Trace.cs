@@ -257,7 +257,7 @@ internal sealed class Trace
                     text.Append('}');
                     break;
                 default:
-                    text.Append(RuleTable.Get(ins.Op).Name);
+                    text.Append(RuleTable.Of(ins).Name);
                     for (int k = 0; k < ins.Arity; k++) text.Append(k == 0 ? " " : ", ").Append(ins.Operand(k));
                     break;
             }

@@ -274,7 +274,7 @@ internal sealed class TraceBuilder
                 values = projections;
             }
             else if (at.Kind == ValueKind.Scalar && !at.IsLeaf && !at.IsRegion && at.Op is not (Op.Project or Op.InputAt or Op.ScatterAdd)
-                     && Rules.RuleTable.Get(at.Op).IsCostly)
+                     && Rules.RuleTable.Of(at).IsCostly)
                 values = [new Value(j)];
             else continue;
             slots[j] = region.StateCount + count;
@@ -378,6 +378,7 @@ internal sealed class TraceBuilder
         Op.InputAt => InputAt(ins.B, new Value(ins.A)),
         Op.ScatterAdd or Op.ZeroArray or Op.ArrayAdd => Effect(ins),
         Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
+        Op.Call => Call(RuleTable.Of(ins), Enumerable.Range(0, ins.Arity).Select(k => ins.Operand(k)).ToArray()),
         _ => ins.Arity switch
         {
             1 => Emit(ins.Op, new Value(ins.A)),
@@ -385,6 +386,19 @@ internal sealed class TraceBuilder
             _ => Emit(ins.Op, new Value(ins.A), new Value(ins.B), new Value(ins.C)),
         },
     };
+
+    /// <summary>
+    /// A call of a method with a user-defined derivative (<paramref name="rule"/>, from <see cref="CustomRules"/>) on scalar
+    /// <paramref name="args"/> (one to four). Never folded (user code runs at call time, where it may throw); equal calls
+    /// are shared like any instruction.
+    /// </summary>
+    public Value Call(Primitive rule, IReadOnlyList<Value> args)
+    {
+        if (rule.CustomNumber < 0 || args.Count != rule.Arity || args.Count is < 1 or > 4 || args.Any(a => KindOf(a) != ValueKind.Scalar))
+            throw new InvalidOperationException($"A call of {rule.Name} takes {rule.Arity} scalar operands (one to four).");
+        int At(int k) => k < args.Count ? args[k].Index : -1;
+        return Append(new Instruction(Op.Call, ValueKind.Scalar, At(0), At(1), At(2), rule.CustomNumber, At(3)));
+    }
 
     public Value Emit(Op op, Value a) => Emit(op, a, default, default, 1);
     public Value Emit(Op op, Value a, Value b) => Emit(op, a, b, default, 2);

@@ -128,7 +128,7 @@ internal static class TraceInterpreter
 
     private static double Evaluate(Trace trace, Instruction ins, double[] values)
     {
-        var p = RuleTable.Get(ins.Op);
+        var p = RuleTable.Of(ins);
         var operands = new double[p.Arity];
         for (int k = 0; k < p.Arity; k++) operands[k] = values[ins.Operand(k).Index];
         return RuleTable.Evaluate(p, trace.Instructions[ins.A].Kind, operands);

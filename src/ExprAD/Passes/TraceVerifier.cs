@@ -116,7 +116,8 @@ internal static class TraceVerifier
                         Fail("bad projection");
                     continue;
             }
-            var p = RuleTable.Get(ins.Op);
+            var p = RuleTable.Of(ins);
+            if (ins.Op == Op.Call && ins.Arity != p.Arity) Fail($"a call of {p.Name} takes {p.Arity} operands");
             for (int k = 0; k < p.Arity; k++)
                 if (ins.Operand(k).Index < 0 || ins.Operand(k).Index >= i) Fail($"operand {k} is not defined before use");
             bool ok = p.Signature switch

@@ -67,4 +67,9 @@ internal enum Op : byte
 
     // Data arrays: an element (of a jagged array: a row), and the length.
     Element, ArrayLength,
+
+    // A call of a method whose derivative the user defined (AD.Define): one to four scalar operands (A, B, C, D), the
+    // definition's number in CustomRules as Instruction.Number. Its rule-table entry is the definition's own
+    // (RuleTable.Of), not one per operation.
+    Call,
 }

@@ -106,6 +106,9 @@ internal sealed class Primitive
     /// <summary>The methods that the frontend maps to this operation.</summary>
     public MethodInfo[] Methods { get; init; } = [];
 
+    /// <summary>For a user's definition (<see cref="Op.Call"/>): its number in <see cref="CustomRules"/>; -1 otherwise.</summary>
+    public int CustomNumber { get; init; } = -1;
+
     /// <summary>True when the operation propagates derivatives (its result is a differentiable scalar).</summary>
     public bool IsDifferentiable => Partials is not null || Tangent is not null || PassThrough is not null;
 }

@@ -27,9 +27,12 @@ internal static class RuleTable
     public static Primitive Get(Op op) =>
         ByOp[(int)op] ?? throw new InvalidOperationException($"{op} has no rule-table entry.");
 
-    /// <summary>The primitive a <see cref="System.Math"/> method maps to, if any.</summary>
+    /// <summary>The entry of an instruction: its operation's, or for <see cref="Op.Call"/> the user's definition it calls.</summary>
+    public static Primitive Of(Instruction ins) => ins.Op == Op.Call ? CustomRules.Get((int)ins.Number) : Get(ins.Op);
+
+    /// <summary>The primitive a <see cref="System.Math"/> method maps to, or the user's latest definition for the method, if any.</summary>
     public static bool TryGetByMethod(MethodInfo method, out Primitive primitive) =>
-        ByMethod.TryGetValue(method, out primitive!);
+        ByMethod.TryGetValue(method, out primitive!) || CustomRules.TryGet(method, out primitive);
 
     /// <summary>All primitives, in <see cref="Op"/> order.</summary>
     public static IEnumerable<Primitive> All => ByOp.Where(p => p is not null)!;

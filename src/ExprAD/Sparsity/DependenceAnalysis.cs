@@ -90,7 +90,7 @@ internal sealed class DependenceAnalysis
     /// <summary>An operation of the rule table: computed when its operands are known, else the union of their sets (and pairs).</summary>
     private Abstract Apply(Trace trace, Instruction ins, Abstract[] values, bool couple)
     {
-        var primitive = RuleTable.Get(ins.Op);
+        var primitive = RuleTable.Of(ins);
         var operands = new Abstract[primitive.Arity];
         bool known = true;
         for (int k = 0; k < operands.Length; k++)

@@ -142,7 +142,7 @@ internal static class ForwardMode
                 continue;
             }
             if (ins.Kind != ValueKind.Scalar || ins.IsLeaf) continue;
-            var primitive = RuleTable.Get(ins.Op);
+            var primitive = RuleTable.Of(ins);
             if (!primitive.IsDifferentiable) continue;
             int arity = primitive.Arity;
             var operands = new Value[arity];

@@ -152,7 +152,7 @@ internal static class ReverseMode
                 continue;
             }
             if (ins.Kind != ValueKind.Scalar || ins.IsLeaf || ins.Op == Op.Project) continue;
-            var primitive = RuleTable.Get(ins.Op);
+            var primitive = RuleTable.Of(ins);
             if (!primitive.IsDifferentiable) continue;
 
             var operands = new Value[primitive.Arity];
@@ -408,6 +408,6 @@ internal static class ReverseMode
     /// <summary>True when a body (or a loop in it) has an operation that passes its adjoint to one operand only.</summary>
     private static bool PassesThrough(Trace body) =>
         body.Instructions.Any(ins => !ins.IsLeaf && !ins.IsRegion && ins.Op is not (Op.Project or Op.InputAt or Op.ScatterAdd)
-            && RuleTable.Get(ins.Op).PassThrough is not null)
+            && RuleTable.Of(ins).PassThrough is not null)
         || body.Regions.Any(r => PassesThrough(r.Body));
 }
