@@ -193,6 +193,8 @@ internal sealed partial class ExpressionTranslator
             case MethodCallExpression m when LinqLoops.TryMatch(m, out var loop) && IsLoopSource(loop):
                 if (loop.Range is { } range) operands.AddRange(range.Arguments);
                 break;
+            // A derivative inside the lambda: its point (and data) first; its function is translated by the visit.
+            case MethodCallExpression m when IsDiff(m) || IsGrad(m): operands.AddRange(m.Arguments.Skip(1).Where(a => HasKind(a) || IsArrayValue(a))); break;
             // A method without a rule is reported as such before its arguments are looked at.
             case MethodCallExpression m when RuleTable.TryGetByMethod(m.Method, out _): operands.AddRange(m.Arguments); break;
         }
@@ -415,6 +417,7 @@ internal sealed partial class ExpressionTranslator
     {
         NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } => true,
         ParameterExpression p => _bindings.TryGetValue(p, out var binding) && binding.Kind == BindingKind.Value,
+        MethodCallExpression call when IsGrad(call) => true,
         MethodCallExpression call when LinqLoops.TryMatchMap(call, out var map) => IsLoopSource(map),
         MethodCallExpression call when LinqLoops.TryMatch(call, out var fold) && fold.End == LinqLoops.Terminal.Aggregate =>
             !IsSmallArraySeed(fold.Seed!) && IsLoopSource(fold),
@@ -461,6 +464,8 @@ internal sealed partial class ExpressionTranslator
 
     private Value VisitMethodCall(MethodCallExpression node)
     {
+        if (IsDiff(node)) return VisitDiff(node);
+        if (IsGrad(node)) return VisitGrad(node);
         if (LinqLoops.TryMatchMap(node, out var map) && IsLoopSource(map)) return VisitMap(node, map);
         if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline))
             return pipeline.End == LinqLoops.Terminal.Aggregate ? VisitAggregate(node, pipeline)[0] : VisitPipeline(node, pipeline);

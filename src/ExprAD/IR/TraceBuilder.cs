@@ -55,6 +55,22 @@ internal sealed class TraceBuilder
     /// Inside a loop body, the value <paramref name="outer"/> of the enclosing trace. Constants are
     /// copied rather than captured, so that folding sees them.
     /// </summary>
+    /// <summary>
+    /// A capture of <paramref name="outer"/> in a slot of its own, never shared with another capture of the same value (nor
+    /// folded when it is a constant): a leaf that a transform can tell apart, such as the variable of a derivative taken
+    /// inside a lambda (<see cref="Transforms.ForwardMode.ApplyInto"/> seeds it alone).
+    /// </summary>
+    public Value CaptureDistinct(Value outer)
+    {
+        var parent = Parent ?? throw new InvalidOperationException("Only a loop body captures values.");
+        var value = Append(new Instruction(Op.Capture, parent[outer].Kind, _captures.Count));
+        _captures.Add(outer);
+        return value;
+    }
+
+    /// <summary>The values of the enclosing builder that this body's capture slots stand for, by slot.</summary>
+    public IReadOnlyList<Value> CapturedValues => _captures;
+
     public Value Capture(Value outer)
     {
         var parent = Parent ?? throw new InvalidOperationException("Only a loop body captures values.");

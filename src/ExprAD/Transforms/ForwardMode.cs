@@ -44,6 +44,22 @@ internal static class ForwardMode
     }
 
     /// <summary>
+    /// Emits <paramref name="body"/> (a body built by a child of <paramref name="target"/>'s parent chain, whose capture slot k
+    /// stands for <paramref name="capture"/>(k), a value of <paramref name="target"/>) and its tangents into
+    /// <paramref name="target"/> itself, in <paramref name="directions"/> directions: slot k's tangent in direction d is
+    /// <paramref name="seed"/>(k, d) (null: zero), and no input of the body is seeded. Returns the values and tangents of
+    /// the body's outputs (a null tangent is zero). This is a derivative taken inside a lambda: its code joins the
+    /// enclosing trace, where an outer transform differentiates it again like any other code.
+    /// </summary>
+    public static (Value[] Values, Value?[][] Tangents) ApplyInto(Trace body, TraceBuilder target, int directions,
+        Func<int, Value> capture, Func<int, int, Value?> seed)
+    {
+        var (primal, tangents) = Transform(body, target, directions, (_, _, _) => null, new Leaves(capture, seed, null, null, null));
+        return (body.Outputs.Select(o => primal[o.Index]).ToArray(),
+            Enumerable.Range(0, directions).Select(d => body.Outputs.Select(o => tangents[d][o.Index]).ToArray()).ToArray());
+    }
+
+    /// <summary>
     /// How the leaves of a loop body map into the transformed body: the value and the tangent (by direction) of each
     /// captured value and, in a fold's body, of each carried state; in a backward fold's body, where the taped states are.
     /// </summary>
