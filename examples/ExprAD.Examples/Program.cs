@@ -17,6 +17,8 @@ LogisticRegression();
 GaussianMixture();
 Lstm();
 FiniteDifferenceError();
+Heading("Hyperparameter optimisation: d(validation loss)/dλ through 50 steps of gradient descent (AD.Grad inside an Aggregate)");
+ExprAD.Examples.Hyperparameters.Run(Path.Combine(AppContext.BaseDirectory, "data"));
 
 // Tables 1 and 2 of Baydin & Pearlmutter: f(x1, x2) = ln x1 + x1 x2 - sin x2 at (2, 5).
 static void PaperTables()
