@@ -34,4 +34,15 @@ public static partial class AD
     /// <returns>Never returns when called directly.</returns>
     /// <exception cref="InvalidOperationException">Always, when called outside a lambda given to ExprAD.</exception>
     public static double[] Grad<TData>(Func<double[], TData, double> f, double[] x, TData data) => throw new InvalidOperationException($"AD.Grad {NestedOnly}");
+
+    /// <summary>
+    /// The directional derivative ∇f(x)·v, written inside a lambda given to ExprAD: one forward sweep where it stands, cheap
+    /// at any length of x. Its gradient, <c>AD.Grad(w => AD.DirectionalDiff(f, w, v), x)</c>, is the Hessian-vector product H v.
+    /// </summary>
+    /// <param name="f">The function, a lambda written in place.</param>
+    /// <param name="x">The point.</param>
+    /// <param name="v">The direction, as long as x.</param>
+    /// <returns>Never returns when called directly.</returns>
+    /// <exception cref="InvalidOperationException">Always, when called outside a lambda given to ExprAD.</exception>
+    public static double DirectionalDiff(Func<double[], double> f, double[] x, double[] v) => throw new InvalidOperationException($"AD.DirectionalDiff {NestedOnly}");
 }

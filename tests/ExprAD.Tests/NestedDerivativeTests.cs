@@ -70,6 +70,25 @@ public class NestedDerivativeTests
         Assert.That(gradient, Is.EqualTo(new[] { 2 * (inner[0] + inner[1]), 2 * (inner[0] + inner[1]), 2 * inner[2], 2 * inner[3] }).Within(1e-13));
     }
 
+    public sealed record Directions(double[] V);
+
+    [Test]
+    public void DirectionalDerivativeAndHessianVectorProductInsideALambda()
+    {
+        // f(q) = Σ q_i³ + q0 q1: ∇f·v = Σ 3 q_i² v_i + q1 v0 + q0 v1; H v = (6 q_i v_i) + (v1, v0, 0, ...).
+        var v = new[] { 0.5, -1.0, 2.0, 0.25 };
+        var point = new[] { 1.2, -0.4, 0.3, 2.0 };
+        Expression<Func<double[], Directions, double>> directional = (x, d) => AD.DirectionalDiff(q => q.Sum(e => e * e * e) + q[0] * q[1], x, d.V);
+        double expected = point.Zip(v).Sum(p => 3 * p.First * p.First * p.Second) + point[1] * v[0] + point[0] * v[1];
+        Assert.That(AD.Value(directional)(point, new Directions(v)), Is.EqualTo(expected).Within(1e-13));
+        // H v, summed with weights so that it is one number: Σ_k c_k (H v)_k.
+        var c = new[] { 1.0, 2.0, -1.0, 0.5 };
+        Expression<Func<double[], Directions, double>> hv = (x, d) =>
+            AD.Grad(w => AD.DirectionalDiff(q => q.Sum(e => e * e * e) + q[0] * q[1], w, d.V), x).Select((h, k) => h * (k + 1.0 == 3.0 ? -1.0 : k == 3 ? 0.5 : k + 1.0)).Sum();
+        var product = Enumerable.Range(0, 4).Select(k => 6 * point[k] * v[k] + (k == 0 ? v[1] : k == 1 ? v[0] : 0)).ToArray();
+        Assert.That(AD.Value(hv)(point, new Directions(v)), Is.EqualTo(product.Zip(c).Sum(p => p.First * p.Second)).Within(1e-12));
+    }
+
     public sealed record Problem(double[] Targets, double Rate);
 
     [Test]

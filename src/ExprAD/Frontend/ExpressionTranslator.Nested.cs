@@ -14,7 +14,9 @@ internal sealed partial class ExpressionTranslator
     private static readonly MethodInfo GradMethod = typeof(AD).GetMethods().Single(m => m.Name == nameof(AD.Grad) && !m.IsGenericMethodDefinition);
     private static readonly MethodInfo GradWithDataMethod = typeof(AD).GetMethods().Single(m => m.Name == nameof(AD.Grad) && m.IsGenericMethodDefinition);
 
-    private static bool IsDiff(MethodCallExpression call) => call.Method == DiffMethod;
+    private static readonly MethodInfo DirectionalMethod = typeof(AD).GetMethod(nameof(AD.DirectionalDiff))!;
+
+    private static bool IsDiff(MethodCallExpression call) => call.Method == DiffMethod || call.Method == DirectionalMethod;
 
     private static bool IsGrad(MethodCallExpression call) =>
         call.Method == GradMethod || call.Method.IsGenericMethod && call.Method.GetGenericMethodDefinition() == GradWithDataMethod;
@@ -27,6 +29,7 @@ internal sealed partial class ExpressionTranslator
     /// </summary>
     private Value VisitDiff(MethodCallExpression node)
     {
+        if (node.Method == DirectionalMethod) return VisitDirectional(node);
         var f = InnerLambda(node, node.Arguments[0], 1);
         var point = Operand(node.Arguments[1], node);
         var (body, captures, slot) = InnerBody(f, f.Parameters[0], point, [f.Body]);
@@ -56,6 +59,20 @@ internal sealed partial class ExpressionTranslator
         var direction = map.EmitMap(map.Integer(0), map.Capture(length), hot, [unit])[0];
         var (_, tangents) = ForwardMode.ApplyInto(body, map, 1, k => map.Capture(captures[k]), (k, _) => k == slot ? direction : null);
         return _b.EmitMap(_b.Integer(0), length, map, [tangents[0][0] ?? map.Constant(0.0)])[0];
+    }
+
+    /// <summary>
+    /// AD.DirectionalDiff(v => body, x, u): the body translated once with v a capture of x's array in a slot of its own, and
+    /// forward mode over it seeding that slot with the array u: one sweep, whatever the length.
+    /// </summary>
+    private Value VisitDirectional(MethodCallExpression node)
+    {
+        var f = InnerLambda(node, node.Arguments[0], 1);
+        var array = ArrayValueOf(node.Arguments[1], node);
+        var direction = ArrayValueOf(node.Arguments[2], node);
+        var (body, captures, slot) = InnerBody(f, f.Parameters[0], array, [f.Body]);
+        var (_, tangents) = ForwardMode.ApplyInto(body, _b, 1, k => captures[k], (k, _) => k == slot ? direction : null);
+        return tangents[0][0] ?? _b.Constant(0.0);
     }
 
     /// <summary>The inner function, which must be a lambda written in place (a delegate cannot be looked into).</summary>
