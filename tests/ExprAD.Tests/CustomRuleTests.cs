@@ -62,6 +62,11 @@ public class CustomRuleTests
             Assert.That(AD.Derivative(f)(x), Is.EqualTo(2 * x * s).Within(1e-14));
             Assert.That(AD.Derivative(f, 2)(x), Is.EqualTo(2 * s + 4 * x * x * s * (1 - s)).Within(1e-13));
         }
+        // Third order, a call on a constant and one on x (repeated forward mode through the partials):
+        // the third derivative of softplus(x) softplus(1.5) is s (1 - s)(1 - 2 s) softplus(1.5), s = sigmoid(x).
+        var third = AD.Derivative(x => OpaqueMath.Softplus(x) * OpaqueMath.Softplus(1.5), 3);
+        double s3 = Sigmoid(0.7);
+        Assert.That(third(0.7), Is.EqualTo(s3 * (1 - s3) * (1 - 2 * s3) * Math.Log(1 + Math.Exp(1.5))).Within(1e-13));
         // Reverse mode and forward over reverse on an array function.
         Expression<Func<double[], double>> g = x => OpaqueMath.Softplus(x[0] * x[1]) + Enumerable.Range(0, x.Length).Sum(i => OpaqueMath.Softplus(x[i]));
         var point = new[] { 0.3, -0.8, 1.1 };

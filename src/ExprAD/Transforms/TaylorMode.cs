@@ -229,7 +229,8 @@ internal static class TaylorMode
                 if (ins.Kind != ValueKind.Scalar || operands.All(IsConstant))
                 {
                     // Nothing to propagate: the operation on the values (a scalar result's higher coefficients are zero).
-                    var value = Emit(ins.Op, operands);
+                    // A user's method (AD.Define) is called through its own rule-table entry.
+                    var value = ins.Op == Op.Call ? b.Call(RuleTable.Of(ins), operands.Select(o => o[0]).ToArray()) : Emit(ins.Op, operands);
                     series[i] = ins.Kind == ValueKind.Scalar ? Constant(value) : [value];
                     continue;
                 }
