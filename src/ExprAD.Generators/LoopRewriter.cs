@@ -30,13 +30,7 @@ namespace ExprAD.Generators
 
             // The locals the body changes that live on after the loop: what the loop computes.
             var accumulators = loop.Statement.DescendantNodesAndSelf()
-                .Select(n => n switch
-                {
-                    AssignmentExpressionSyntax a => a.Left,
-                    PostfixUnaryExpressionSyntax u => u.Operand,
-                    PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.PreIncrementExpression) || u.IsKind(SyntaxKind.PreDecrementExpression) => u.Operand,
-                    _ => null,
-                })
+                .Select(StatementRewriter.AssignedBy)
                 .Where(target => target is not null)
                 .Select(target => (Target: target!, Symbol: Model.GetSymbolInfo(target!).Symbol))
                 .Where(t => t.Symbol is not null && env.TryGetValue(t.Symbol, out var b) && b.Kind != BindingKind.LoopIndex)
@@ -57,11 +51,15 @@ namespace ExprAD.Generators
             var indexName = owner.Context.NewName(index.Name);
             var inside = env.SetItem(index, new Binding(BindingKind.LoopIndex, RewriteContext.Name(indexName), index.Type));
             foreach (var symbol in distinct) inside = inside.SetItem(symbol, new Binding(BindingKind.Accumulator, null, env[symbol].Type));
-            var after = owner.Run(loop.Statement, inside);
+            var (after, shared) = RunBody(inside);
 
             foreach (var symbol in distinct)
             {
                 if (after[symbol].Value is not { } added) continue;
+                // What one iteration adds, with the locals of the body it reads bound once around it (innermost last).
+                for (int k = shared.Count - 1; k >= 0; k--)
+                    if (added.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Any(n => n.Identifier.ValueText == shared[k].Name))
+                        added = owner.Let(shared[k].Name, shared[k].Type, shared[k].Value, owner.Double, added);
                 var range = Call("Range", Argument(start), Argument(count));
                 var selector = ParenthesizedLambdaExpression(
                     ParameterList(SingletonSeparatedList(Parameter(RewriteContext.Identifier(indexName)).WithType(PredefinedType(Token(SyntaxKind.IntKeyword))))),
@@ -73,6 +71,35 @@ namespace ExprAD.Generators
                 env = env.SetItem(symbol, current with { Value = StatementRewriter.Add(current.Value, sum) });
             }
             return env;
+        }
+
+        /// <summary>
+        /// Runs the body once symbolically. A local of the body (declared at its top, so computed in every iteration, as C# does)
+        /// that a statement at the top leaves bound to more than a name, and that the statements after it read more than once,
+        /// is bound to a new name, returned with its value to be bound once around what the iteration adds; every other local
+        /// is substituted.
+        /// </summary>
+        private (ImmutableDictionary<ISymbol, Binding> After, List<(string Name, ITypeSymbol Type, ExpressionSyntax Value)> Shared) RunBody(ImmutableDictionary<ISymbol, Binding> env)
+        {
+            var shared = new List<(string, ITypeSymbol, ExpressionSyntax)>();
+            var statements = loop.Statement is BlockSyntax block ? block.Statements.ToList() : [loop.Statement];
+            var locals = statements.OfType<LocalDeclarationStatementSyntax>().SelectMany(d => d.Declaration.Variables)
+                .Select(v => (ILocalSymbol)Model.GetDeclaredSymbol(v)!).ToList();
+            for (int k = 0; k < statements.Count; k++)
+            {
+                var before = env;
+                env = owner.Run(statements[k], env);
+                foreach (var local in locals)
+                {
+                    if (!env.TryGetValue(local, out var binding) || before.TryGetValue(local, out var old) && ReferenceEquals(old, binding)) continue;
+                    if (binding.Value is not { } value || RewriteContext.IsAtomic(value) || !StatementRewriter.IsNameable(local.Type)
+                        || owner.Reads(local, statements.Skip(k + 1)) < 2) continue;
+                    var name = owner.Context.NewName(local.Name);
+                    shared.Add((name, local.Type, value));
+                    env = env.SetItem(local, binding with { Value = RewriteContext.Name(name) });
+                }
+            }
+            return (env, shared);
         }
 
         private static InvocationExpressionSyntax Call(string method, params ArgumentSyntax[] arguments) =>

@@ -27,7 +27,7 @@ namespace ExprAD.Generators
         private readonly RewriteContext _context;
         private readonly ITypeSymbol _returnType;
         private readonly ITypeSymbol _double;
-        // The symbol each identifier of the method refers to, for counting the reads of a local.
+        // The symbol each identifier of the method refers to, for counting the reads of a local (asked once per identifier).
         private readonly Dictionary<SyntaxNode, ISymbol?> _references = new();
         private readonly Dictionary<StatementSyntax, Dictionary<ISymbol, int>> _readsByStatement = new();
 
@@ -57,7 +57,6 @@ namespace ExprAD.Generators
         {
             var env = ImmutableDictionary.Create<ISymbol, Binding>(SymbolEqualityComparer.Default);
             if (body is ExpressionSyntax expression) return Return(expression, env);
-            foreach (var name in body.DescendantNodes().OfType<IdentifierNameSyntax>()) _references[name] = Model.GetSymbolInfo(name).Symbol;
             return Function(Prepend(((BlockSyntax)body).Statements, null), env, body);
         }
 
@@ -118,11 +117,17 @@ namespace ExprAD.Generators
             var name = _context.NewName(symbol.Name);
             env = env.SetItem(symbol, binding with { Value = RewriteContext.Name(name) });
             var body = k + 1 < shared.Count ? Let(shared, k + 1, env, rest, where) : Function(rest, env, where);
+            return Let(name, binding.Type, binding.Value!, _returnType, body);
+        }
+
+        /// <summary><c>ExpressionInvoke.Invoke&lt;T, R&gt;((T name) =&gt; body, value)</c>: <paramref name="body"/> with <paramref name="name"/> bound to the value.</summary>
+        internal ExpressionSyntax Let(string name, ITypeSymbol type, ExpressionSyntax value, ITypeSymbol resultType, ExpressionSyntax body)
+        {
             var invoke = MemberAccessExpression(SyntaxKind.SimpleMemberAccessExpression, ParseName("global::ExprAD.ExpressionInvoke"),
-                GenericName(Identifier("Invoke"), TypeArgumentList(SeparatedList([RewriteContext.TypeName(binding.Type), RewriteContext.TypeName(_returnType)]))));
+                GenericName(Identifier("Invoke"), TypeArgumentList(SeparatedList([RewriteContext.TypeName(type), RewriteContext.TypeName(resultType)]))));
             var lambda = ParenthesizedLambdaExpression(
-                ParameterList(SingletonSeparatedList(Parameter(RewriteContext.Identifier(name)).WithType(RewriteContext.TypeName(binding.Type)))), body);
-            return InvocationExpression(invoke, ArgumentList(SeparatedList([Argument(lambda), Argument(binding.Value!)])));
+                ParameterList(SingletonSeparatedList(Parameter(RewriteContext.Identifier(name)).WithType(RewriteContext.TypeName(type)))), body);
+            return InvocationExpression(invoke, ArgumentList(SeparatedList([Argument(lambda), Argument(value)])));
         }
 
         /// <summary>Runs a statement that does not return: the bindings after it.</summary>
@@ -275,29 +280,68 @@ namespace ExprAD.Generators
         private static bool MayReturn(StatementSyntax? statement) =>
             statement is not null && statement.DescendantNodesAndSelf(n => n is not AnonymousFunctionExpressionSyntax).OfType<ReturnStatementSyntax>().Any();
 
-        private static bool IsNameable(ITypeSymbol type) =>
+        internal static bool IsNameable(ITypeSymbol type) =>
             !type.IsAnonymousType && type.TypeKind is not (TypeKind.Error or TypeKind.Pointer or TypeKind.Dynamic) && !type.IsRefLikeType &&
             !(type is INamedTypeSymbol { IsTupleType: true }) && !(type is IArrayTypeSymbol { ElementType: var e } && !IsNameable(e));
 
-        /// <summary>How often the statements of <paramref name="rest"/> read <paramref name="symbol"/> (written reads: one inside a loop counts once).</summary>
-        private int Reads(ISymbol symbol, Rest? rest)
+        /// <summary>
+        /// How often the statements of <paramref name="rest"/> read the value <paramref name="symbol"/> has now (written reads: one
+        /// inside a loop counts once). Counting stops at a statement of the rest that assigns the local anew, whose own read of
+        /// the old value (a compound assignment, a loop adding into it) is the last.
+        /// </summary>
+        private int Reads(ISymbol symbol, Rest? rest) => Reads(symbol, rest?.All() ?? []);
+
+        /// <summary>As <see cref="Reads(ISymbol, Rest?)"/>, over a list of statements.</summary>
+        internal int Reads(ISymbol symbol, IEnumerable<StatementSyntax> statements)
         {
-            if (rest is null) return 0;
             int count = 0;
-            foreach (var statement in rest.All())
+            foreach (var head in statements)
             {
-                if (!_readsByStatement.TryGetValue(statement, out var reads))
-                {
-                    reads = new Dictionary<ISymbol, int>(SymbolEqualityComparer.Default);
-                    foreach (var name in statement.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
-                        if (_references.TryGetValue(name, out var s) && s is ILocalSymbol or IParameterSymbol)
-                            reads[s!] = reads.TryGetValue(s!, out var n) ? n + 1 : 1;
-                    _readsByStatement[statement] = reads;
-                }
-                if (reads.TryGetValue(symbol, out var k)) count += k;
+                // A loop that adds into the local reads it once, after the loop, however many statements of its body add.
+                if (head is ForStatementSyntax loop && loop.Statement.DescendantNodesAndSelf().Select(AssignedBy)
+                        .Any(t => t is not null && SymbolEqualityComparer.Default.Equals(Referenced(t), symbol)))
+                    return count + 1;
+                // A compound assignment's target counts as a read (of the value it replaces); a simple one's does not.
+                count += ReadsIn(symbol, head);
+                if (head is ExpressionStatementSyntax { Expression: var e } && AssignedBy(e) is { } target && SymbolEqualityComparer.Default.Equals(Referenced(target), symbol))
+                    return count;
             }
             return count;
         }
+
+        /// <summary>How often <paramref name="node"/> reads <paramref name="symbol"/>, as written.</summary>
+        internal int ReadsIn(ISymbol symbol, SyntaxNode node)
+        {
+            if (node is not StatementSyntax statement) return node.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Count(n => SymbolEqualityComparer.Default.Equals(Referenced(n), symbol));
+            if (!_readsByStatement.TryGetValue(statement, out var reads))
+            {
+                reads = new Dictionary<ISymbol, int>(SymbolEqualityComparer.Default);
+                foreach (var name in statement.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
+                    if (Referenced(name) is ILocalSymbol or IParameterSymbol && !IsAssignmentTarget(name))
+                        reads[Referenced(name)!] = reads.TryGetValue(Referenced(name)!, out var n) ? n + 1 : 1;
+                _readsByStatement[statement] = reads;
+            }
+            return reads.TryGetValue(symbol, out var k) ? k : 0;
+        }
+
+        private ISymbol? Referenced(SyntaxNode name)
+        {
+            if (!_references.TryGetValue(name, out var symbol)) _references[name] = symbol = Model.GetSymbolInfo(name).Symbol;
+            return symbol;
+        }
+
+        /// <summary>The local an assignment, increment or decrement writes, if the node is one.</summary>
+        internal static ExpressionSyntax? AssignedBy(SyntaxNode node) => node switch
+        {
+            AssignmentExpressionSyntax a => a.Left,
+            PostfixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.PostIncrementExpression) || u.IsKind(SyntaxKind.PostDecrementExpression) => u.Operand,
+            PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.PreIncrementExpression) || u.IsKind(SyntaxKind.PreDecrementExpression) => u.Operand,
+            _ => null,
+        };
+
+        // The target of a simple assignment is written, not read (a compound one's is both: counted by Reads as one read).
+        private static bool IsAssignmentTarget(SyntaxNode name) =>
+            name.Parent is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && a.Left == name;
 
         private static Rest? Prepend(SyntaxList<StatementSyntax> statements, Rest? rest)
         {
