@@ -26,7 +26,7 @@ namespace ExprAD.Generators
             var index = (ILocalSymbol)Model.GetDeclaredSymbol(variable)!;
             if (index.Type.SpecialType != SpecialType.System_Int32) throw Problem(loop.Declaration, $"its index `{index.Name}` is not an int");
             var (bound, inclusive) = Bound(index);
-            if (!IsStep(index)) throw Problem(loop, $"it must step by one (`{index.Name}++`)");
+            if (!IsStep(index)) throw Problem(loop.Incrementors.Count > 0 ? loop.Incrementors[0] : loop, $"it must step by one (`{index.Name}++`)");
 
             // The locals the body changes that live on after the loop: what the loop computes.
             var accumulators = loop.Statement.DescendantNodesAndSelf()

@@ -62,6 +62,9 @@ public static class DifferentiableRegistry
         return false;
     }
 
+    /// <summary>True when <paramref name="method"/> has a body registered now (without running any module initializer).</summary>
+    internal static bool IsRegistered(MethodInfo method) => Bodies.ContainsKey(method);
+
     /// <summary>True for a method marked <see cref="DifferentiableAttribute"/>.</summary>
     internal static bool IsMarked(MethodInfo method) =>
         method.DeclaringType != typeof(Math) && method.DeclaringType != typeof(Enumerable) && method.IsDefined(typeof(DifferentiableAttribute), inherit: false);

@@ -36,32 +36,34 @@ internal static class GeneratorHarness
             return $"{d.Id} {start.Line + 1}:{start.Character + 1}";
         }).ToArray();
 
-        /// <summary>Emits and loads the compiled assembly, and runs its module initializer (which registers the bodies).</summary>
-        public Assembly Load()
+        /// <summary>Emits and loads the compiled assembly, and runs its module initializer (which registers the bodies) unless told not to.</summary>
+        public Assembly Load(bool initialize = true)
         {
             using var image = new MemoryStream();
             var emitted = Output.Emit(image);
             Assert.That(emitted.Success, Is.True, () => string.Join("\n", emitted.Diagnostics));
             var assembly = Assembly.Load(image.ToArray());
-            RuntimeHelpers.RunModuleConstructor(assembly.ManifestModule.ModuleHandle);
+            if (initialize) RuntimeHelpers.RunModuleConstructor(assembly.ManifestModule.ModuleHandle);
             return assembly;
         }
     }
 
     /// <summary>Compiles <paramref name="source"/> (with <c>using System; using System.Linq; using ExprAD;</c> available) with the generator.</summary>
-    public static Run Generate(string source)
+    /// <param name="source">The user's code.</param>
+    /// <param name="withGenerator">False to compile it as a project that does not reference the generator.</param>
+    public static Run Generate(string source, bool withGenerator = true)
     {
         var tree = CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest), path: "User.cs");
         var name = "UserCode" + Interlocked.Increment(ref s_assemblies);
         var compilation = CSharpCompilation.Create(name, [tree], References.Value,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(new DifferentiableGenerator());
+        GeneratorDriver driver = CSharpGeneratorDriver.Create(withGenerator ? [new DifferentiableGenerator().AsSourceGenerator()] : Array.Empty<ISourceGenerator>());
         driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
-        var result = driver.GetRunResult().Results.Single();
-        Assert.That(result.Exception, Is.Null);
+        var results = driver.GetRunResult().Results;
+        Assert.That(results.Select(r => r.Exception), Has.All.Null);
         return new Run(
-            result.GeneratedSources.Select(s => s.SourceText.ToString()).ToList(),
-            result.Diagnostics.ToList(),
+            results.SelectMany(r => r.GeneratedSources).Select(s => s.SourceText.ToString()).ToList(),
+            results.SelectMany(r => r.Diagnostics).ToList(),
             output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList(),
             output);
     }
