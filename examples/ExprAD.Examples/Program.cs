@@ -1,6 +1,6 @@
 // ExprAD examples: the paper's evaluation traces, gradient descent on Rosenbrock, logistic regression
-// on 100,000 rows, the GMM and LSTM objectives of GradBench, and why finite differences are no
-// substitute for AD. Run with:
+// on 100,000 rows, your own [Differentiable] functions (OwnFunctions.cs), the GMM and LSTM objectives
+// of GradBench, and why finite differences are no substitute for AD. Run with:
 //   dotnet run -c Release --project examples/ExprAD.Examples
 using System.Globalization;
 using System.Linq.Expressions;
@@ -14,6 +14,7 @@ PaperTables();
 RosenbrockDescent();
 NewtonOnRosenbrock();
 LogisticRegression();
+OwnFunctions.Run();
 GaussianMixture();
 Lstm();
 FiniteDifferenceError();
