@@ -21,7 +21,7 @@ namespace ExprAD.Generators
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
             var methods = context.SyntaxProvider.ForAttributeWithMetadataName(AttributeName,
-                static (node, _) => node is MethodDeclarationSyntax,
+                static (node, _) => node is MethodDeclarationSyntax or LocalFunctionStatementSyntax,
                 static (attributed, cancellation) => MethodTranslator.Translate(attributed, cancellation));
             // Recursion is a property of all the methods together: they are looked at as one set.
             context.RegisterSourceOutput(methods.Collect(), static (output, all) => Emit(output, all));

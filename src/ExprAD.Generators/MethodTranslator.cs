@@ -21,11 +21,21 @@ namespace ExprAD.Generators
             var display = method.ContainingType.Name + "." + method.Name;
             var hint = HintName(method, id);
             var diagnostics = new List<DiagnosticInfo>();
-            var location = context.TargetNode is MethodDeclarationSyntax declared ? declared.Identifier.GetLocation() : context.TargetNode.GetLocation();
+            var location = context.TargetNode switch
+            {
+                MethodDeclarationSyntax declared => declared.Identifier.GetLocation(),
+                LocalFunctionStatementSyntax local => local.Identifier.GetLocation(),
+                var node => node.GetLocation(),
+            };
 
             MethodModel Result(string? source, IEnumerable<CallInfo> calls) =>
                 new(id, display, hint, source, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()), new EquatableArray<CallInfo>(calls.ToArray()));
 
+            if (context.TargetNode is LocalFunctionStatementSyntax)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.UnsupportedMethod, location, display, "is a local function (make it a static method of a class)"));
+                return Result(null, []);
+            }
             if (SignatureProblem(method) is { } problem)
             {
                 diagnostics.Add(DiagnosticInfo.Create(Diagnostics.UnsupportedMethod, location, display, problem));
@@ -46,6 +56,15 @@ namespace ExprAD.Generators
 
             bool inside = CanGenerateInside(method.ContainingType);
             var attribute = (INamedTypeSymbol)context.Attributes[0].AttributeClass!;
+            if (!inside)
+            {
+                // Outside the method's types, the registration names them and the types of the parameters (typeof(...)).
+                var compilation = model.Compilation;
+                foreach (var (type, where) in method.Parameters.Select(p => (p.Type, p.Locations.FirstOrDefault() ?? location))
+                             .Prepend((method.ReturnType, location)).Prepend((method.ContainingType, location)))
+                    if (type is not ITypeParameterSymbol && !compilation.IsSymbolAccessibleWithin(type, compilation.Assembly))
+                        diagnostics.Add(DiagnosticInfo.Create(Diagnostics.Inaccessible, where, type.ToDisplayString(), method.ContainingType.Name, display));
+            }
             var checker = new MethodChecker(model, attribute, method, inside);
             checker.Check(body);
             diagnostics.AddRange(checker.Diagnostics);

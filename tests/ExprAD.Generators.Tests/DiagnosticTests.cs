@@ -188,9 +188,27 @@ public partial class DiagnosticTests
                 private partial class Inner
                 {
                     private static double Scale = 2;
-                    [Differentiable] public static double F(double x) => /*@*/Scale * x;
+                    [Differentiable] public static double /*@*/F(double x) => /*@*/Scale * x;
                 }
             }
+            public static class Plain
+            {
+                private sealed class Secret { public double V = 1; }
+                [Differentiable] private static double G(double x, Secret /*@*/s) => x * s./*@*/V;
+            }
             """, wholeSource: true);
+    }
+
+    [Test]
+    public void EXPRAD004_a_local_function()
+    {
+        var run = Expect("EXPRAD004", """
+            [Differentiable] static double F(double x)
+            {
+                return /*!EXPRAD002*/Twice(x);
+                /*!EXPRAD001*/[Differentiable] static double /*@*/Twice(double v) => 2 * v;
+            }
+            """);
+        Assert.That(Messages(run), Has.Some.Contains("is a local function"));
     }
 }
