@@ -70,8 +70,45 @@ public class DifferentiableHelperTests
     }
 
     [Test]
+    public void Helpers_called_inside_loops_and_helpers_with_loops_called_twice()
+    {
+        // Sigmoid inlined into a loop body (its argument reads the loop index); Norm2's loop inlined twice, each copy with
+        // a lambda parameter of its own, then scaled inside another loop.
+        AssertGradient(x => Enumerable.Range(0, x.Length).Sum(i => Sigmoid(x[i] * i)) + Norm2(x) * Norm2(x),
+            x => Enumerable.Range(0, x.Length).Sum(i => Sigmoid(x[i] * i)) + Norm2(x) * Norm2(x), 0.3, -0.7, 1.1);
+        AssertGradient(x => Enumerable.Range(1, 3).Sum(k => k * Norm2(x)), x => 6 * Norm2(x), 0.5, 2.0);
+    }
+
+    [Test]
+    public void A_helper_over_a_data_row_summed_over_the_rows()
+    {
+        var random = new Random(9);
+        var data = new Dataset
+        {
+            X = Enumerable.Range(0, 25).Select(_ => Enumerable.Range(0, 4).Select(_ => random.NextDouble() - 0.5).ToArray()).ToArray(),
+            Y = Enumerable.Range(0, 25).Select(_ => random.Next(2) * 2.0 - 1).ToArray(),
+        };
+        var g = AD.Gradient<Dataset>((w, d) => Enumerable.Range(0, d.Y.Length).Sum(i => RowLoss(w, d.X[i], d.Y[i])));
+        double Plain(double[] w) => Enumerable.Range(0, data.Y.Length).Sum(i => RowLoss(w, data.X[i], data.Y[i]));
+        double[] w = [0.5, -1, 2, 0.25], gradient = new double[4];
+        Assert.That(g(w, data, gradient), Is.EqualTo(Plain(w)).Within(1e-12).Percent);
+        var estimates = FiniteDifferences.Gradient(Plain, w);
+        for (int i = 0; i < w.Length; i++)
+            Assert.That(FiniteDifferences.Agrees(gradient[i], estimates[i], relative: 1e-7), Is.True, $"{gradient[i]:R} vs {estimates[i]}");
+    }
+
+    [Test]
     public void Derivative_and_second_order_go_through_helpers()
     {
+        // The Hessian-vector product of Loss-like code through a helper with a loop: forward over reverse.
+        var hv = AD.HessianVector(x => Norm2(x) * Sigmoid(x[0]));
+        double[] at = [0.4, -0.3], v = [1, 2], hvOut = new double[2], gOut = new double[2];
+        hv(at, v, gOut, hvOut);
+        double s0 = 1 / (1 + Math.Exp(-0.4)), ds = s0 * (1 - s0), d2s = ds * (1 - 2 * s0), n2 = 0.4 * 0.4 + 0.3 * 0.3;
+        // f = n2 σ(x0): H = [[2σ + 4 x0 σ' + n2 σ'', 2 x1 σ'], [2 x1 σ', 2σ]].
+        double h00 = 2 * s0 + 4 * 0.4 * ds + n2 * d2s, h01 = 2 * -0.3 * ds, h11 = 2 * s0;
+        Assert.That(hvOut[0], Is.EqualTo(h00 * 1 + h01 * 2).Within(1e-14));
+        Assert.That(hvOut[1], Is.EqualTo(h01 * 1 + h11 * 2).Within(1e-14));
         // σ' = σ(1 - σ), σ'' = σ(1 - σ)(1 - 2σ).
         var d1 = AD.Derivative(z => Sigmoid(z));
         var d2 = AD.Derivative(z => Sigmoid(z), order: 2);

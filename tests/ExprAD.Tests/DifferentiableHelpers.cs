@@ -39,6 +39,10 @@ public static partial class DifferentiableHelpers
         return s;
     }
 
+    /// <summary>The squared norm, through the private helper.</summary>
+    [Differentiable]
+    public static double Norm2(double[] w) => SquaredNorm(w);
+
     /// <summary>Mean logistic loss over the rows plus a ridge penalty: nested loops, a local inside the outer one, helpers.</summary>
     [Differentiable]
     public static double Loss(double[] w, Dataset d)
@@ -105,6 +109,15 @@ public static partial class DifferentiableHelpers
     /// <summary>A helper calling helpers, one of them an expression-valued helper.</summary>
     [Differentiable]
     public static double Layered(double a, double b) => Sigmoid(a * b) + Softplus(Sigmoid(a)) + ExpressionHelpers.Cube.Invoke(b);
+
+    /// <summary>The logistic loss of one row: a data row passed as an argument, read at computed indices inside the loop.</summary>
+    [Differentiable]
+    public static double RowLoss(double[] w, double[] row, double label)
+    {
+        double z = 0;
+        for (int j = 0; j < w.Length; j++) z += w[j] * row[j];
+        return Softplus(-label * z);
+    }
 
     /// <summary>Not marked: ExprAD cannot see into it.</summary>
     public static double Unmarked(double z) => z * z;
