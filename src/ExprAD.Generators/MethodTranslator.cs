@@ -53,6 +53,8 @@ namespace ExprAD.Generators
                 ? context.SemanticModel
                 : context.SemanticModel.Compilation.GetSemanticModel(implementation.SyntaxTree);
             CSharpSyntaxNode body = (CSharpSyntaxNode?)implementation.Body ?? implementation.ExpressionBody!.Expression;
+            // Code that does not compile yet (while it is being typed) is the compiler's to report: symbols may be missing.
+            if (HasErrors(model, implementation)) return Result(null, []);
 
             bool inside = CanGenerateInside(method.ContainingType);
             var attribute = (INamedTypeSymbol)context.Attributes[0].AttributeClass!;
@@ -81,7 +83,11 @@ namespace ExprAD.Generators
                 diagnostics.Add(e.Diagnostic);
                 return Result(null, checker.Calls);
             }
+
         }
+
+        private static bool HasErrors(SemanticModel model, SyntaxNode node) =>
+            model.GetDiagnostics(node.Span).Any(d => d.Severity == DiagnosticSeverity.Error);
 
         private static string? SignatureProblem(IMethodSymbol method)
         {

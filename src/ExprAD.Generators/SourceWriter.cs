@@ -83,9 +83,11 @@ namespace ExprAD.Generators
         /// <summary>A partial declaration of <paramref name="type"/> with the modifiers every part must repeat.</summary>
         private static string Declaration(INamedTypeSymbol type)
         {
-            var syntax = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>().First();
-            var modifiers = syntax.Modifiers.Where(m => m.Kind() is SyntaxKind.StaticKeyword or SyntaxKind.RefKeyword or SyntaxKind.ReadOnlyKeyword or SyntaxKind.UnsafeKeyword)
-                .Select(m => m.Text);
+            var declarations = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>().ToList();
+            var syntax = declarations[0];
+            // Any part's: a modifier on one part holds for the type, and repeating it is always allowed.
+            var modifiers = new[] { SyntaxKind.StaticKeyword, SyntaxKind.ReadOnlyKeyword, SyntaxKind.UnsafeKeyword, SyntaxKind.RefKeyword }
+                .Where(kind => declarations.Any(d => d.Modifiers.Any(kind))).Select(SyntaxFacts.GetText);
             var keyword = syntax is RecordDeclarationSyntax record
                 ? "record" + (record.ClassOrStructKeyword.RawKind != 0 ? " " + record.ClassOrStructKeyword.Text : "")
                 : syntax.Keyword.Text;

@@ -278,6 +278,36 @@ public class StatementFormTests
     }
 
     [Test]
+    public void A_type_declared_in_several_parts_is_reopened_with_their_modifiers()
+    {
+        var (run, assembly) = GeneratorHarness.GenerateAndLoad(Usings + """
+            namespace N;
+            public partial class Parts { }
+            public static partial class Parts
+            {
+                [Differentiable] internal static double F(double z) => z / 2;
+            }
+            public readonly partial struct Value
+            {
+                [Differentiable] public static double G(double z) => -z;
+            }
+            """);
+        Assert.That(run.Text, Does.Contain("static partial class Parts").And.Contain("readonly partial struct Value"));
+        Assert.That(GeneratorHarness.Registered(assembly, "N.Parts", "F").Compile().DynamicInvoke(3.0), Is.EqualTo(1.5));
+        Assert.That(GeneratorHarness.Registered(assembly, "N.Value", "G").Compile().DynamicInvoke(3.0), Is.EqualTo(-3.0));
+    }
+
+    [Test]
+    public void Code_that_does_not_compile_yet_is_left_to_the_compiler()
+    {
+        // While a method is being typed its symbols are missing: the generator must neither fail nor report anything.
+        var run = GeneratorHarness.Generate(Usings + "namespace N;\npublic static partial class H\n{\n" +
+            "[Differentiable] public static double F(double z) { var t = Undefined(z); for (int i = 0; i < t; i++) z += i; return q; }\n}\n");
+        Assert.That(run.Reported, Is.Empty);
+        Assert.That(run.CompilerErrors, Is.Not.Empty);
+    }
+
+    [Test]
     public void Overloads_are_registered_each_with_its_own_body()
     {
         var (_, assembly) = Generate("""
