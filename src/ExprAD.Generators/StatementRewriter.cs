@@ -98,7 +98,8 @@ namespace ExprAD.Generators
                         var shared = env.Where(p => p.Value.Kind == BindingKind.Value && p.Value.Value is { } v && !RewriteContext.IsAtomic(v)
                                 && (!before.TryGetValue(p.Key, out var old) || !ReferenceEquals(old, p.Value))
                                 && IsNameable(p.Value.Type) && Reads(p.Key, rest) > 1)
-                            .Select(p => p.Key).ToList();
+                            // In declaration order, not the dictionary's: the same source must give the same text.
+                            .Select(p => p.Key).OrderBy(k => k.Locations.FirstOrDefault()?.SourceSpan.Start ?? 0).ToList();
                         if (shared.Count > 0) return Let(shared, 0, env, rest, where);
                         continue;
                     }
