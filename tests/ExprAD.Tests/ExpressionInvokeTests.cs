@@ -19,7 +19,7 @@ public class ExpressionInvokeTests
     private static readonly Expression<Func<double, double>> Square = z => z * z;
     private static readonly Expression<Func<double, double>> SquarePlusOne = z => Square.Invoke(z) + 1;
     private static Expression<Func<double, double>> s_mutable = z => 2 * z;
-    private static Expression<Func<double, double>>? s_null;
+    private static Expression<Func<double, double>>? s_null = null;
     private static Expression<Func<double, double>> s_recursive = z => z;
 
     private static Expression<Func<double, double>> SquareProperty => Square;
