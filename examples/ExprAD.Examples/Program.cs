@@ -1,10 +1,11 @@
 // ExprAD examples: the paper's evaluation traces, gradient descent on Rosenbrock, logistic regression
-// on 100,000 rows, the GMM and LSTM objectives of GradBench, and why finite differences are no
-// substitute for AD. Run with:
+// on 100,000 rows, your own [Differentiable] functions (OwnFunctions.cs), the GMM and LSTM objectives
+// of GradBench, and why finite differences are no substitute for AD. Run with:
 //   dotnet run -c Release --project examples/ExprAD.Examples
 using System.Globalization;
 using System.Linq.Expressions;
 using ExprAD;
+using ExprAD.Examples;
 using ExprAD.GradBench;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -14,6 +15,7 @@ PaperTables();
 RosenbrockDescent();
 NewtonOnRosenbrock();
 LogisticRegression();
+OwnFunctions.Run();
 GaussianMixture();
 Lstm();
 FiniteDifferenceError();
@@ -267,13 +269,3 @@ static void Heading(string title)
 static double Dot(double[] a, double[] b) => a.Zip(b, (p, q) => p * q).Sum();
 
 static double Norm(double[] a) => Math.Sqrt(Dot(a, a));
-
-/// <summary>A data set for the logistic regression example: rows of features and ±1 labels.</summary>
-public sealed class Dataset
-{
-    /// <summary>The features, one row per example.</summary>
-    public double[][] X = [];
-
-    /// <summary>The labels, +1 or -1.</summary>
-    public double[] Y = [];
-}

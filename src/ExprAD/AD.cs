@@ -457,8 +457,9 @@ public static partial class AD
         });
         var constantValues = constants.ToArray();
         // Remembering a tree instance costs a weak-table entry (a GC handle), worth it only for a tree whose walk costs
-        // more: a lambda literal is a new instance on every evaluation, and is never asked for again.
-        if (key is null || key.Size >= RememberedTreeSize)
+        // more: a lambda literal is a new instance on every evaluation, and is never asked for again. A tree that reads an
+        // expression through Invoke is not remembered: the field it reads may be assigned another expression.
+        if ((key is null || key.Size >= RememberedTreeSize) && !constants.ReadsExpressions)
             (byRequest ?? KnownTrees.GetOrCreateValue(f)).TryAdd(request, (compiled, constantValues));
         return ((TKernel)compiled.Kernel, constantValues, compiled.Info);
     }

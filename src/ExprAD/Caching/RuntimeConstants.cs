@@ -31,6 +31,26 @@ internal sealed class RuntimeConstants
     /// </summary>
     public bool MayHaveInvocations { get; internal set; } = true;
 
+    // The expressions that calls of ExpressionInvoke.Invoke read while the key was made, by call node.
+    private Dictionary<System.Linq.Expressions.Expression, System.Linq.Expressions.LambdaExpression>? _invoked;
+
+    /// <summary>Records the expression that the <c>Invoke</c> call <paramref name="call"/> stands for (its cache key encodes it).</summary>
+    public void RecordInvoked(System.Linq.Expressions.Expression call, System.Linq.Expressions.LambdaExpression lambda)
+    {
+        _invoked ??= new Dictionary<System.Linq.Expressions.Expression, System.Linq.Expressions.LambdaExpression>(ReferenceEqualityComparer.Instance);
+        _invoked[call] = lambda;
+    }
+
+    /// <summary>The expression recorded for <paramref name="call"/> by <see cref="RecordInvoked"/>.</summary>
+    public bool TryGetInvoked(System.Linq.Expressions.Expression call, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out System.Linq.Expressions.LambdaExpression? lambda)
+    {
+        lambda = null;
+        return _invoked?.TryGetValue(call, out lambda) == true;
+    }
+
+    /// <summary>True when the lambda reads an expression through <c>Invoke</c>: its tree instance alone does not determine the function.</summary>
+    public bool ReadsExpressions => _invoked is not null;
+
     public object[] ToArray() => _values is null ? [] : _values.ToArray();
 
     /// <summary>How many distinct constants were met.</summary>

@@ -246,6 +246,22 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
                         var arguments = (IArgumentProvider)call;
                         int count = arguments.ArgumentCount;
                         if (!IsEncoded(call.NodeType)) break;
+                        // A call that stands for a lambda (a [Differentiable] method's body, an expression's Invoke) is encoded
+                        // with that lambda in place of its receiver: the lambda is part of the function being compiled.
+                        if (Frontend.InlineTargets.TryResolve(call.Method, count > 0 ? arguments.GetArgument(0) : null, out var callee, out int skip))
+                        {
+                            SawInvocation = true;
+                            if (callee is null) break; // an Invoke of an expression that cannot be read: translation reports it
+                            if (skip > 0) _constants.RecordInvoked(call, callee);
+                            if (Seen(node)) continue;
+                            Head(node);
+                            AddReference(call.Method);
+                            AddNumber(count);
+                            stack = Reserve(sp, count + 1);
+                            for (int k = count - 1; k >= skip; k--) stack[sp++] = arguments.GetArgument(k);
+                            stack[sp++] = callee;
+                            continue;
+                        }
                         if (!IsSmall(call.Object, arguments, count) && Seen(node)) continue;
                         stack = PushInvocation(node, call.Method, call.Object, arguments, count, ref sp);
                         continue;

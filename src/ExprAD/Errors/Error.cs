@@ -9,8 +9,20 @@ internal static class Error
     public static NotSupportedException CannotDifferentiate(Expression node, string why) =>
         new($"Cannot differentiate `{Quote(node)}`: {why}.");
 
-    public static NotSupportedException NoDerivativeRule(Expression node, System.Reflection.MethodInfo method) =>
-        CannotDifferentiate(node, $"no derivative rule for `{method.DeclaringType?.Name}.{method.Name}({string.Join(", ", method.GetParameters().Select(p => p.ParameterType.Name))})`");
+    /// <summary>A call of a method ExprAD has no rule for, with how to supply one.</summary>
+    public static NotSupportedException NoDerivativeRule(Expression node, System.Reflection.MethodInfo method)
+    {
+        var name = $"`{method.DeclaringType?.Name}.{method.Name}({string.Join(", ", method.GetParameters().Select(p => p.ParameterType.Name))})`";
+        // The library's own methods cannot be marked; a method that is marked lacks only the generator that registers it.
+        string how = DifferentiableRegistry.IsMarked(method)
+            ? "it is marked [Differentiable], but no body was registered for it: reference the ExprAD.Generators analyzer from its project " +
+              "(the ExprAD package does; with a project reference, add one to ExprAD.Generators.csproj with OutputItemType=\"Analyzer\" " +
+              "ReferenceOutputAssembly=\"false\"), or teach ExprAD its derivative with AD.Define(...)"
+            : method.DeclaringType?.Namespace is { } ns && (ns == "System" || ns.StartsWith("System.", StringComparison.Ordinal))
+                ? "teach ExprAD its derivative with AD.Define(...)"
+                : "mark it [Differentiable] (with the ExprAD.Generators analyzer referenced) or teach ExprAD its derivative with AD.Define(...)";
+        return CannotDifferentiate(node, $"no derivative rule for {name}; {how}");
+    }
 
     public static NotSupportedException UnsupportedType(Expression node, Type type) =>
         CannotDifferentiate(node, $"values of type `{type.Name}` are not supported (use double, int or bool)");

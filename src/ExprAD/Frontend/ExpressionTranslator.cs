@@ -81,7 +81,7 @@ internal sealed partial class ExpressionTranslator
         var names = lambda.Parameters.Select((p, i) => p.Name ?? "p" + i).ToImmutableArray();
         var environment = new TraceEnvironment(names, roles, dataParameter?.Type);
         // The walk that made the cache key saw every node: without an invocation there is nothing to inline.
-        var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body)
+        var (body, arguments) = constants.MayHaveInvocations ? InvocationInliner.Inline(lambda.Body, constants)
             : (lambda.Body, new Dictionary<Expression, List<Expression>>(ReferenceEqualityComparer.Instance));
         // Long written-out sums become loops. Not after inlining: the inliner's argument table names nodes of the body as it is.
         var rolled = rollSums && arguments.Count == 0 ? Rerolling.Apply(body) : null;

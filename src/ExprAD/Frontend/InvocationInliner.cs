@@ -1,4 +1,6 @@
 using System.Linq.Expressions;
+using ExprAD.Caching;
+using ExprAD.Errors;
 
 namespace ExprAD.Frontend;
 
@@ -7,6 +9,8 @@ namespace ExprAD.Frontend;
 /// lambda's parameters, before translation. Every operation is pure, so substitution means the
 /// same as binding; an argument used twice is the same node twice, which translation shares.
 /// This lets a composed lambda pass any argument, including the data object, to a part.
+/// Calls that stand for a lambda (<see cref="InlineTargets"/>: a <see cref="DifferentiableAttribute"/> method's registered body,
+/// <c>f.Invoke(args)</c> of an expression) are inlined the same way, recursively: a registered body may call others.
 /// A node met twice under the same substitutions (a shared sub-tree) is inlined once and the result
 /// shared, so that translation, which shares work by node, computes a shared invocation once.
 /// The lambdas inside an inlined body (loop selectors) get fresh parameters in every copy: a lambda invoked twice
@@ -25,12 +29,21 @@ internal sealed class InvocationInliner : ExpressionVisitor
     /// The body with every invoked lambda inlined (the same object when there is none), and for each node that replaced an
     /// invocation, the arguments of that invocation (which C# evaluates before the body, whatever the body does with them).
     /// </summary>
-    public static (Expression Body, IReadOnlyDictionary<Expression, List<Expression>> Arguments) Inline(Expression body)
+    // The lambdas being inlined, innermost last: one met again inside itself is a recursion, which inlining cannot end.
+    private readonly List<LambdaExpression> _active = new();
+    private readonly RuntimeConstants? _constants;
+
+    private InvocationInliner(RuntimeConstants? constants) => _constants = constants;
+
+    /// <param name="body">The body of the lambda being translated.</param>
+    /// <param name="constants">The lambda's runtime constants, with the expressions its <c>Invoke</c> calls read while its key was made.</param>
+    public static (Expression Body, IReadOnlyDictionary<Expression, List<Expression>> Arguments) Inline(Expression body, RuntimeConstants? constants = null)
     {
         bool any = ExpressionNodes.PostOrder(body, (n, list) => ExpressionNodes.TryGetOperands(n, list), _ => false)
-            .Any(n => n is InvocationExpression { Expression: LambdaExpression or UnaryExpression { NodeType: ExpressionType.Quote } });
+            .Any(n => n is InvocationExpression { Expression: LambdaExpression or UnaryExpression { NodeType: ExpressionType.Quote } }
+                || n is MethodCallExpression call && InlineTargets.TryResolve(call, constants, out _, out _));
         if (!any) return (body, new Dictionary<Expression, List<Expression>>());
-        var inliner = new InvocationInliner();
+        var inliner = new InvocationInliner(constants);
         return (inliner.Visit(body)!, inliner._arguments);
     }
 
@@ -66,9 +79,24 @@ internal sealed class InvocationInliner : ExpressionVisitor
         var target = node.Expression;
         while (target is UnaryExpression { NodeType: ExpressionType.Quote } quote) target = quote.Operand;
         if (target is not LambdaExpression lambda) return base.VisitInvocation(node);
-        var arguments = node.Arguments.Select(a => Visit(a)!).ToArray();
+        return InlineCall(node, lambda, node.Arguments.Select(a => Visit(a)!).ToArray());
+    }
+
+    protected override Expression VisitMethodCall(MethodCallExpression node)
+    {
+        if (!InlineTargets.TryResolve(node, _constants, out var lambda, out int skip)) return base.VisitMethodCall(node);
+        if (lambda is null) throw InlineTargets.Unreadable(node);
+        return InlineCall(node, lambda, node.Arguments.Skip(skip).Select(a => Visit(a)!).ToArray());
+    }
+
+    /// <summary>The body of <paramref name="lambda"/> with <paramref name="arguments"/> (inlined already) for its parameters.</summary>
+    private Expression InlineCall(Expression call, LambdaExpression lambda, Expression[] arguments)
+    {
+        if (_active.Contains(lambda))
+            throw Error.CannotDifferentiate(call, "the function calls itself (directly or through others), and a recursive function cannot be inlined");
         for (int i = 0; i < arguments.Length; i++) _substitutions[lambda.Parameters[i]] = arguments[i];
         _memo.Push(new Dictionary<Expression, Expression>(ReferenceEqualityComparer.Instance));
+        _active.Add(lambda);
         try
         {
             var inlined = Visit(lambda.Body)!;
@@ -78,6 +106,7 @@ internal sealed class InvocationInliner : ExpressionVisitor
         }
         finally
         {
+            _active.RemoveAt(_active.Count - 1);
             _memo.Pop();
             foreach (var p in lambda.Parameters) _substitutions.Remove(p);
         }
