@@ -67,4 +67,10 @@ internal enum Op : byte
 
     // Data arrays: an element (of a jagged array: a row), and the length.
     Element, ArrayLength,
+
+    // Reads of the user's objects (see ValueKind.Object) through an accessor: a LambdaExpression in Trace.DataReads whose
+    // parameters stand for the operands. Read: operand A the object, Instruction.B the read. ReadAt: operands A the
+    // object (a sequence) and B an integer (an index), Instruction.C the read. The result has the read's kind; never
+    // differentiated (data, like Op.Data, but reached through an object that a loop or an index chooses).
+    Read, ReadAt,
 }

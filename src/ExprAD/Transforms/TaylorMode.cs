@@ -228,8 +228,9 @@ internal static class TaylorMode
                 var operands = Enumerable.Range(0, ins.Arity).Select(k => series[ins.Operand(k).Index]!).ToArray();
                 if (ins.Kind != ValueKind.Scalar || operands.All(IsConstant))
                 {
-                    // Nothing to propagate: the operation on the values (a scalar result's higher coefficients are zero).
-                    var value = Emit(ins.Op, operands);
+                    // Nothing to propagate: the operation on the values (a scalar result's higher coefficients are zero). Re-emitted
+                    // whole, so that what the instruction holds besides its operands (the accessor of a read of an object) stays.
+                    var value = b.Emit(ins.WithOperands(v => series[v.Index]![0]));
                     series[i] = ins.Kind == ValueKind.Scalar ? Constant(value) : [value];
                     continue;
                 }
