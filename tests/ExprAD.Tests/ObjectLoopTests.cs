@@ -1,4 +1,5 @@
 using System.Linq.Expressions;
+using System.Runtime.CompilerServices;
 using ExprAD.Caching;
 using ExprAD.Frontend;
 using ExprAD.IR;
@@ -273,5 +274,72 @@ public class ObjectLoopTests
         var pattern = AD.SparseJacobian(residuals).Pattern(4, edges);
         Assert.That(pattern.NonZeros, Is.EqualTo(6), "each residual reads two elements");
         Assert.That(pattern.ColumnIndices[..2], Is.EqualTo(new[] { 0, 1 }));
+    }
+}
+
+/// <summary>What cannot be looped over or read is reported by name, never as a missing derivative rule of LINQ's.</summary>
+[TestFixture]
+public class ObjectLoopErrorTests
+{
+    private static double Similarity(ObjectLoopTests.Row a, ObjectLoopTests.Sample b) => a.Y * b.Y;
+
+    public static IEnumerable<TestCaseData> Cases()
+    {
+        TestCaseData Case(string name, Expression<Func<double[], ObjectLoopTests.Dataset, double>> f, params string[] why) =>
+            new TestCaseData(f, why).SetName(name);
+        yield return Case("an IEnumerable", (w, d) => d.Items.Sum(r => r.Y * w[0]),
+            "Cannot differentiate `d.Items.Sum(r => (r.Y * w[0]))`: cannot loop over `d.Items` of type `IEnumerable<Row>`: loops run over arrays, lists and `Enumerable.Range`.");
+        yield return Case("an IEnumerable of data alone", (w, d) => w[0] * d.Items.Sum(r => r.Y), "cannot loop over `d.Items` of type `IEnumerable<Row>`");
+        yield return Case("an IEnumerable zipped with", (w, d) => d.Rows.Zip(d.Items, (a, b) => a.Y * b.Y * w[0]).Sum(), "cannot loop over `d.Items` of type `IEnumerable<Row>`");
+        yield return Case("an operator that is not a stage", (w, d) => d.Rows.OrderBy(r => r.Y).Sum(r => r.Y * w[0]),
+            "cannot loop over `d.Rows.OrderBy(r => r.Y)` of type `IOrderedEnumerable<Row>`");
+        yield return Case("a map over an IEnumerable", (w, d) => d.Items.Select(r => r.Y * w[0]).ToArray().Sum(), "cannot loop over `d.Items`");
+        yield return Case("an object computed from active values", (w, d) => d.Rows.Select(r => new ObjectLoopTests.Row(r.Y * w[0], r.X)).Sum(r => r.Y),
+            "Cannot differentiate `new Row((r.Y * w[0]), r.X)`: an object computed from active values cannot be read");
+        yield return Case("a member of an active value", (w, d) => new ObjectLoopTests.Row(w[0], d.Y).Y, "the member `Y` is read from an active value");
+        yield return Case("a sum of integers", (w, d) => w[0] * d.Samples.Sum(s => s.Count), "`Sum` of values of type `Int32` is not supported");
+        yield return Case("a method of two elements", (w, d) => d.Rows.Zip(d.Samples, (r, s) => Similarity(r, s) * w[0]).Sum(),
+            "Cannot differentiate `Similarity(r, s)`: it reads two loop elements at once");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void IsReportedByName(Expression<Func<double[], ObjectLoopTests.Dataset, double>> f, string[] why)
+    {
+        var e = Assert.Throws<NotSupportedException>(() => AD.Gradient(f))!;
+        foreach (var part in why) Assert.That(e.Message, Does.Contain(part));
+        Assert.That(e.Message, Does.Not.Contain("no derivative rule"));
+    }
+}
+
+/// <summary>Loops over objects allocate nothing per call, whatever the sequence (see <see cref="AllocationTests.Measure"/>).</summary>
+[TestFixture, NonParallelizable]
+public class ObjectLoopAllocationTests
+{
+    public static IEnumerable<TestCaseData> Loops()
+    {
+        TestCaseData Case(string name, Expression<Func<double[], ObjectLoopTests.Dataset, double>> f) => new TestCaseData(f).SetName(name);
+        yield return Case("records in an array", (w, d) => d.Rows.Sum(r => Math.Log(1 + Math.Exp(-r.Y * r.X.Select((v, j) => w[j] * v).Sum()))));
+        yield return Case("a List", (w, d) => d.RowList.Where(r => r.Y > 0).Sum(r => r.X.Zip(w, (a, b) => a * b).Sum()));
+        yield return Case("an IReadOnlyList", (w, d) => d.RowView.Max(r => r.X[0] * w[0]) + d.RowView.Average(r => r.Y * w[1]));
+        yield return Case("structs", (w, d) => d.Points.Aggregate(0.0, (a, p) => a * 0.5 + p.Y * w[p.K]) + d.PointList.Count(p => p.X[0] * w[1] > 0));
+        yield return Case("nested lists", (w, d) => d.Groups.Sum(g => g.Weight * g.Members.Sum(m => m.Detail.Scale * m.X.Select((v, j) => w[j] * v).Sum())));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static double Call(GradientFunc<ObjectLoopTests.Dataset> g, double[] w, ObjectLoopTests.Dataset d, double[] gradient)
+    {
+        double sum = 0;
+        for (int i = 0; i < 200; i++) sum += g(w, d, gradient) + gradient[0];
+        return sum;
+    }
+
+    [TestCaseSource(nameof(Loops))]
+    public void GradientAllocatesNothing(Expression<Func<double[], ObjectLoopTests.Dataset, double>> f)
+    {
+        var g = AD.Gradient(f);
+        var data = ObjectLoopTests.Make(20, 5, 2);
+        var w = new[] { 0.1, -0.2, 0.3, 0.05, 0.4 };
+        var gradient = new double[5];
+        Assert.That(AllocationTests.Measure(() => Call(g, w, data, gradient)), Is.Zero);
     }
 }

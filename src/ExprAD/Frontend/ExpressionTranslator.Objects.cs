@@ -108,16 +108,24 @@ internal sealed partial class ExpressionTranslator
     {
         if (node is ParameterExpression || !_activity.TryGetValue(node, out var activity)
             || (activity & (Activity.Variable | Activity.Element)) != Activity.Element || IsComputed(node)) return null;
-        return SingleElementParameter(node) is { } p && p != Several && _bindings.TryGetValue(p, out var binding) && binding.Kind == BindingKind.Object ? p : null;
+        return SingleElementParameter(node) is { } p && p != Several && p != Loop && _bindings.TryGetValue(p, out var binding) && binding.Kind == BindingKind.Object ? p : null;
     }
+
+    /// <summary>
+    /// True for a node that would be one read (see <see cref="ElementParameterOf"/>) but reads two loop elements at once (a
+    /// method of the user's taking both, say): a read reaches one object.
+    /// </summary>
+    private bool ReadsSeveralElements(Expression node) =>
+        node is not ParameterExpression && _activity.TryGetValue(node, out var activity)
+        && (activity & (Activity.Variable | Activity.Element)) == Activity.Element && !IsComputed(node) && SingleElementParameter(node) == Several;
 
     /// <summary>Reads <paramref name="node"/>, an expression of the loop element <paramref name="element"/> (see <see cref="ElementParameterOf"/>).</summary>
     private Value ReadThrough(ParameterExpression element, Expression node) => Read(_bindings[element].Object!.Through(element, node), node);
 
     /// <summary>
-    /// The one object parameter (a loop element) that <paramref name="root"/> reads, <see cref="Several"/> when it reads more
-    /// than one or holds a lambda (a loop, translated as such), null when none. Memoised per node: one walk per node for the
-    /// whole lambda.
+    /// The one object parameter (a loop element) that <paramref name="root"/> reads, <see cref="Loop"/> when it holds a lambda
+    /// (a loop, translated as such), else <see cref="Several"/> when it reads more than one, null when none. Memoised per
+    /// node: one walk per node for the whole lambda.
     /// </summary>
     private ParameterExpression? SingleElementParameter(Expression root)
     {
@@ -128,13 +136,14 @@ internal sealed partial class ExpressionTranslator
             operands.Clear();
             ParameterExpression? found = node switch
             {
-                LambdaExpression => Several,
+                LambdaExpression => Loop,
                 ParameterExpression p when p != _dataParameter && IsObjectType(p.Type) => p,
                 _ => null,
             };
-            if (!ExpressionNodes.TryGetOperands(node, operands)) found = Several;
+            if (!ExpressionNodes.TryGetOperands(node, operands)) found = Loop;
             foreach (var operand in operands)
-                if (operand is not null && _elementParameters[operand] is { } other) found = found is null || found == other ? other : Several;
+                if (operand is not null && _elementParameters[operand] is { } other)
+                    found = found == Loop || other == Loop ? Loop : found is null || found == other ? other : Several;
             _elementParameters[node] = found;
         }
         return _elementParameters[root];
@@ -142,6 +151,6 @@ internal sealed partial class ExpressionTranslator
 
     private readonly Dictionary<Expression, ParameterExpression?> _elementParameters = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>Stands for "more than one object parameter, or a lambda" in <see cref="SingleElementParameter"/>.</summary>
-    private static readonly ParameterExpression Several = Expression.Parameter(typeof(object), "several");
+    /// <summary>Stand for "more than one object parameter" and "a lambda, or a node not known here" in <see cref="SingleElementParameter"/>.</summary>
+    private static readonly ParameterExpression Several = Expression.Parameter(typeof(object), "several"), Loop = Expression.Parameter(typeof(object), "loop");
 }

@@ -243,6 +243,8 @@ internal sealed partial class ExpressionTranslator
     {
         if (IsDataRead(node)) return VisitDataRead(node);
         if (ElementParameterOf(node) is { } element) return ReadThrough(element, node);
+        if (ReadsSeveralElements(node))
+            throw Error.CannotDifferentiate(node, "it reads two loop elements at once; read what it needs of each one on its own (their members) and compute with the numbers");
         return node switch
         {
             ConstantExpression c => VisitConstant(c),
