@@ -234,6 +234,52 @@ public class ObjectLoopTests
         TraceVerifier.Verify(ForwardMode.Apply(DeadCodeElimination.Apply(reverse), 1, (b, _, _) => b.Constant(1.0)));
     }
 
+    [Test]
+    public void AWrittenOutSumOverElementsRollsIntoALoopOfReads()
+    {
+        // w[0] * d.Rows[0].Y + w[1] * d.Rows[1].Y + ... as a generator would write it: rolled into one loop reading d.Rows[k].
+        const int n = 300;
+        var w = Expression.Parameter(typeof(double[]), "w");
+        var d = Expression.Parameter(typeof(Dataset), "d");
+        Expression Term(int k) => Expression.Multiply(Expression.ArrayIndex(w, Expression.Constant(k)),
+            Expression.Property(Expression.ArrayIndex(Expression.Field(d, nameof(Dataset.Rows)), Expression.Constant(k)), nameof(Row.Y)));
+        var body = Term(0);
+        for (int k = 1; k < n; k++) body = Expression.Add(body, Term(k));
+        var f = Expression.Lambda<Func<double[], Dataset, double>>(body, w, d);
+        var data = Make(n, 1, 4);
+        var point = Point0(n);
+        var gradient = AD.Gradient(f);
+        var g = new double[n];
+        Assert.That(gradient(point, data, g), Is.EqualTo(f.Compile()(point, data)));
+        Assert.That(g, Is.EqualTo(data.Rows.Select(r => r.Y).ToArray()));
+        Assert.That(AD.GetCompilationInfo(gradient)!.SourceTraceLength, Is.LessThan(50), "rolled");
+    }
+
+    [Test]
+    public void ParallelLoopsOverObjects()
+    {
+        Expression<Func<double[], Dataset, double>> f = (w, d) => d.Samples.Sum(s => s.Weight * Math.Log(1 + Math.Exp(-s.Y * s.X.Select((v, j) => w[j] * v).Sum())));
+        var data = Make(5000, 5, 9);
+        var w = Point0(5);
+        var parallel = AD.Gradient(f, new ADOptions { ParallelLoops = true });
+        var serial = AD.Gradient(f);
+        var (gp, gs) = (new double[5], new double[5]);
+        Assert.That(parallel(w, data, gp), Is.EqualTo(serial(w, data, gs)).Within(1e-12 * 5000));
+        Assert.That(gp, Is.EqualTo(gs).Within(1e-10));
+    }
+
+    [Test]
+    public void SecondOrderOverObjectsEqualsTheJaggedForm()
+    {
+        Expression<Func<double[], Dataset, double>> f = (w, d) => d.RowList.Sum(r => Math.Log(1 + Math.Exp(-r.Y * r.X.Select((v, j) => w[j] * v).Sum())));
+        var data = Make(25, 4, 8);
+        var w = Point0(4);
+        var (h, expected) = (new double[16], new double[16]);
+        AD.Hessian(f)(w, data, new double[4], h);
+        AD.Hessian(Jagged)(w, data, new double[4], expected);
+        Assert.That(h, Is.EqualTo(expected));
+    }
+
     /// <summary>An edge of a graph: x[To] - x[From] weighted.</summary>
     public sealed record Edge(int From, int To, double Weight);
 
