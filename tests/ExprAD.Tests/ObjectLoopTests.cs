@@ -280,6 +280,43 @@ public class ObjectLoopTests
         Assert.That(h, Is.EqualTo(expected));
     }
 
+    [Test]
+    public void TheDataArgumentMayBeTheSequenceItself()
+    {
+        var rows = Make(12, 3, 6).RowList;
+        Expression<Func<double[], List<Row>, double>> f = (w, d) => d.Sum(r => r == null ? 0.0 : r.Y * Math.Exp(r.X.Zip(w, (a, b) => a * b).Sum()));
+        rows[3] = null!; // a null element, skipped by the guard: its members are read only when C# would read them
+        var g = new double[3];
+        double y = AD.Gradient(f)(Point0(3), rows, g);
+        Assert.That(y, Is.EqualTo(f.Compile()(Point0(3), rows)));
+        var differences = FiniteDifferences.Gradient(p => f.Compile()(p, rows), Point0(3));
+        for (int j = 0; j < 3; j++) Assert.That(FiniteDifferences.Agrees(g[j], differences[j]), $"∂/∂w[{j}]");
+        Expression<Func<double[], List<Row>, double>> unguarded = (w, d) => d.Sum(r => r.Y * w[0]);
+        Assert.Throws<NullReferenceException>(() => AD.Gradient(unguarded)(Point0(3), rows, g), "as C# throws");
+    }
+
+    [Test]
+    public void JacobianAndTraceOverObjects()
+    {
+        Expression<Func<double[], Row[], double[]>> residuals = (w, rows) => new[]
+        {
+            rows.Sum(r => r.Y * r.X[0] * w[0] * w[1]),
+            rows.Where(r => r.Y > 0).Average(r => Math.Sin(r.X[1] * w[1])),
+        };
+        var rows = Make(10, 2, 12).Rows;
+        var (values, jacobian) = (new double[2], new double[4]);
+        AD.Jacobian(residuals)([0.3, -0.7], rows, values, jacobian);
+        var plain = residuals.Compile();
+        Assert.That(values, Is.EqualTo(plain([0.3, -0.7], rows)));
+        for (int j = 0; j < 2; j++)
+        {
+            var column = FiniteDifferences.Gradient(p => plain(p, rows)[0], [0.3, -0.7])[j];
+            Assert.That(FiniteDifferences.Agrees(jacobian[j], column), $"J[0,{j}]");
+        }
+        var printed = AD.Trace((Expression<Func<double[], Row[], double>>)((w, rows) => rows.Sum(r => r.Y * r.X[0] * w[0] * w[1]))).ToString();
+        Assert.That(printed, Does.Contain("s[k].Y"), "the trace shows what is read from each element");
+    }
+
     /// <summary>An edge of a graph: x[To] - x[From] weighted.</summary>
     public sealed record Edge(int From, int To, double Weight);
 
