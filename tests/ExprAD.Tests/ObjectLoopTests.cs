@@ -170,6 +170,9 @@ public class ObjectLoopTests
         yield return Case("list of doubles", (w, d) => d.Values.Sum(v => v * w[0] * w[1]) + d.Values.Max(v => v * w[2]));
         yield return Case("jagged array as the source", (w, d) => d.X.Sum(row => Math.Exp(row.Zip(w, (a, b) => a * b).Sum())));
         yield return Case("element by index inside a range loop", (w, d) => Enumerable.Range(0, d.Samples.Length).Sum(i => d.Samples[i].Weight * w[i % 3] * d.Samples[i].X[i % 5]));
+        yield return Case("a list member of an element by index", (w, d) => Enumerable.Range(0, d.Groups.Length).Sum(i => d.Groups[i].Members.Sum(m => m.Y * w[i])));
+        yield return Case("Select of elements by index", (w, d) => Enumerable.Range(0, d.Rows.Length).Select(i => d.Rows[i]).Sum(r => r.Y * r.X[2] * w[2]));
+        yield return Case("an enum-like int member compared", (w, d) => d.Points.Where(p => p.K == 2).Sum(p => p.X[1] * w[3]));
         yield return Case("a list's element by index", (w, d) => Enumerable.Range(0, 5).Sum(j => d.RowList[j + 1].X[j] * w[j]));
         yield return Case("ToArray of a map over objects", (w, d) => d.Rows.Select(r => r.Y * w[0]).ToArray().Sum(v => v * v));
         yield return Case("a data method of the element", (w, d) => d.Samples.Sum(s => s.X.Sum() * w[0] + s.Detail.Offsets.Max() * w[1]));
