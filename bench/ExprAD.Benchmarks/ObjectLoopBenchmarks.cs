@@ -128,3 +128,77 @@ public class ObjectLoops
     [BenchmarkCategory("gradient"), Benchmark(Description = "gradient, PointRow[] (struct)")]
     public double PointsGradient() => _points(_w, _data, _g);
 }
+
+/// <summary>
+/// Struct elements are read in place: a sum over 1,000 elements of a 256-byte struct against the same over an 8-byte struct
+/// (a copy of each element per read would cost far more than the add), and against a hand-written loop.
+/// Run with <c>dotnet run -c Release --project bench/ExprAD.Benchmarks -- --filter '*ObjectStructReads*'</c>.
+/// </summary>
+[MemoryDiagnoser]
+[ThreeLaunches]
+public class ObjectStructReads
+{
+    /// <summary>A struct of 32 doubles, of which the loop reads one.</summary>
+    public struct Fat
+    {
+        /// <summary>The value read.</summary>
+        public double Y;
+#pragma warning disable CS0649 // padding, never read
+        internal double A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, B0, B1, B2, B3, B4, B5, B6, B7, B8, B9, C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, D0;
+#pragma warning restore CS0649
+    }
+
+    /// <summary>A struct of one double.</summary>
+    public struct Thin
+    {
+        /// <summary>The value read.</summary>
+        public double Y;
+    }
+
+    /// <summary>The elements in every form.</summary>
+    public sealed class Data
+    {
+        /// <summary>Fat structs.</summary>
+        public Fat[] Fats = [];
+
+        /// <summary>The same in a list.</summary>
+        public List<Fat> FatList = [];
+
+        /// <summary>Thin structs.</summary>
+        public Thin[] Thins = [];
+    }
+
+    private Data _data = null!;
+    private readonly double[] _w = [1.5];
+    private ValueFunc<Data> _fat = null!, _fatList = null!, _thin = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _data = new Data { Fats = new Fat[1000], Thins = new Thin[1000] };
+        for (int i = 0; i < 1000; i++) _data.Fats[i].Y = _data.Thins[i].Y = Math.Sin(i);
+        _data.FatList = [.. _data.Fats];
+        _fat = AD.Value<Data>((w, d) => d.Fats.Sum(p => p.Y * w[0]));
+        _fatList = AD.Value<Data>((w, d) => d.FatList.Sum(p => p.Y * w[0]));
+        _thin = AD.Value<Data>((w, d) => d.Thins.Sum(p => p.Y * w[0]));
+        if (_fat(_w, _data) != Hand() || _fatList(_w, _data) != Hand() || _thin(_w, _data) != Hand()) throw new InvalidOperationException("The forms disagree.");
+    }
+
+    [Benchmark(Baseline = true, Description = "8-byte struct[]")]
+    public double ThinStructs() => _thin(_w, _data);
+
+    [Benchmark(Description = "256-byte struct[]")]
+    public double FatStructs() => _fat(_w, _data);
+
+    [Benchmark(Description = "List of 256-byte structs")]
+    public double FatStructList() => _fatList(_w, _data);
+
+    [Benchmark(Description = "hand-written loop, 256-byte struct[]")]
+    public double Hand()
+    {
+        double sum = 0;
+        var fats = _data.Fats;
+        for (int i = 0; i < fats.Length; i++) sum += fats[i].Y * _w[0];
+        return sum;
+    }
+}

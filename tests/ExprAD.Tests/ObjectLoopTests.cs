@@ -57,6 +57,9 @@ public class ObjectLoopTests
         public double Weight;
     }
 
+    /// <summary>A class deriving from a list: looped over through the list's indexer and count.</summary>
+    public sealed class RowCollection : List<Row>;
+
     public sealed class Dataset
     {
         public double[][] X = [];
@@ -71,6 +74,7 @@ public class ObjectLoopTests
         public Pair[] Pairs = [];
         public Group[] Groups = [];
         public List<double> Values = [];
+        public RowCollection Collection = [];
         public IEnumerable<Row> Items => Rows;
     }
 
@@ -95,6 +99,7 @@ public class ObjectLoopTests
             Pairs = Enumerable.Range(0, rows).Select(i => new Pair(y[i], x[i][0])).ToArray(),
             Groups = Enumerable.Range(0, 3).Select(g => new Group { Weight = g + 0.5, Members = samples.Where((_, i) => i % 3 == g).ToList() }).ToArray(),
             Values = [.. y.Select((v, i) => v * x[i][0])],
+            Collection = [.. rowArray],
         };
     }
 
@@ -173,6 +178,7 @@ public class ObjectLoopTests
         yield return Case("a list member of an element by index", (w, d) => Enumerable.Range(0, d.Groups.Length).Sum(i => d.Groups[i].Members.Sum(m => m.Y * w[i])));
         yield return Case("Select of elements by index", (w, d) => Enumerable.Range(0, d.Rows.Length).Select(i => d.Rows[i]).Sum(r => r.Y * r.X[2] * w[2]));
         yield return Case("an enum-like int member compared", (w, d) => d.Points.Where(p => p.K == 2).Sum(p => p.X[1] * w[3]));
+        yield return Case("a class deriving from List", (w, d) => d.Collection.Sum(r => r.Y * w[0] * w[1]) + Enumerable.Range(0, 3).Sum(i => d.Collection[i].X[1] * w[i]));
         yield return Case("a list's element by index", (w, d) => Enumerable.Range(0, 5).Sum(j => d.RowList[j + 1].X[j] * w[j]));
         yield return Case("ToArray of a map over objects", (w, d) => d.Rows.Select(r => r.Y * w[0]).ToArray().Sum(v => v * v));
         yield return Case("a data method of the element", (w, d) => d.Samples.Sum(s => s.X.Sum() * w[0] + s.Detail.Offsets.Max() * w[1]));

@@ -49,17 +49,21 @@ internal static class DataTypes
     }
 
     /// <summary>
-    /// The element type of a sequence a loop runs over: a one-dimensional array <c>T[]</c>, <see cref="List{T}"/>,
-    /// <see cref="IReadOnlyList{T}"/> or <see cref="IList{T}"/>; null for any other type (an <see cref="IEnumerable{T}"/>
-    /// has no count or indexer to run a loop with).
+    /// The element type of a sequence a loop runs over: a one-dimensional array <c>T[]</c>, <see cref="List{T}"/> (or a class
+    /// deriving from it), <see cref="IReadOnlyList{T}"/> or <see cref="IList{T}"/>; null for any other type (an
+    /// <see cref="IEnumerable{T}"/> has no count or indexer to run a loop with).
     /// </summary>
-    public static Type? ElementType(Type sequence)
+    public static Type? ElementType(Type sequence) =>
+        sequence.IsSZArray ? sequence.GetElementType() : ListType(sequence)?.GetGenericArguments()[0];
+
+    /// <summary>The list type whose indexer and count read <paramref name="type"/>: itself, or the <see cref="List{T}"/> it derives from; null for a type that is no list.</summary>
+    private static Type? ListType(Type type)
     {
-        if (sequence.IsSZArray) return sequence.GetElementType();
-        if (!sequence.IsGenericType) return null;
-        var definition = sequence.GetGenericTypeDefinition();
-        return definition == typeof(List<>) || definition == typeof(IReadOnlyList<>) || definition == typeof(IList<>)
-            ? sequence.GetGenericArguments()[0] : null;
+        if (type.IsInterface)
+            return type.IsGenericType && type.GetGenericTypeDefinition() is var definition && (definition == typeof(IReadOnlyList<>) || definition == typeof(IList<>)) ? type : null;
+        for (var t = type; t is not null; t = t.BaseType)
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>)) return t;
+        return null;
     }
 
     /// <summary>Element <paramref name="index"/> of a sequence (see <see cref="ElementType"/>), read as C# reads it: the array element, or the list's indexer.</summary>
@@ -69,12 +73,12 @@ internal static class DataTypes
     /// <summary>The number of elements of a sequence (see <see cref="ElementType"/>): its length or count.</summary>
     public static Expression CountOf(Expression sequence)
     {
-        var type = sequence.Type;
-        if (type.IsSZArray) return Expression.ArrayLength(sequence);
-        var element = type.GetGenericArguments()[0];
+        if (sequence.Type.IsSZArray) return Expression.ArrayLength(sequence);
+        var list = ListType(sequence.Type)!;
+        var element = list.GetGenericArguments()[0];
         // An interface's Count is declared on the collection interface it extends.
-        var declaring = type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>) ? typeof(IReadOnlyCollection<>).MakeGenericType(element)
-            : type.GetGenericTypeDefinition() == typeof(IList<>) ? typeof(ICollection<>).MakeGenericType(element) : type;
+        var declaring = list.GetGenericTypeDefinition() == typeof(IReadOnlyList<>) ? typeof(IReadOnlyCollection<>).MakeGenericType(element)
+            : list.GetGenericTypeDefinition() == typeof(IList<>) ? typeof(ICollection<>).MakeGenericType(element) : list;
         return Expression.Property(sequence, declaring.GetProperty("Count")!);
     }
 
@@ -94,10 +98,10 @@ internal static class DataTypes
         return sequence is not null;
     }
 
-    private static bool IsList(Type type) => !type.IsArray && ElementType(type) is not null;
+    private static bool IsList(Type type) => !type.IsArray && ListType(type) is not null;
 
-    /// <summary>The getter of a list type's indexer (its interface's, for the list interfaces).</summary>
-    private static MethodInfo Indexer(Type list) => list.GetProperty("Item")!.GetMethod!;
+    /// <summary>The getter of the indexer of a list type (see <see cref="ListType"/>).</summary>
+    private static MethodInfo Indexer(Type type) => ListType(type)!.GetProperty("Item")!.GetMethod!;
 
     /// <summary>A type as C# writes it: <c>IEnumerable&lt;Row&gt;</c>, <c>Row[]</c>, <c>Double</c>.</summary>
     public static string Name(Type type)
