@@ -35,6 +35,7 @@ public sealed class RuleTests
 
     private static readonly double[] Table = [2, 3, 5];
     private static readonly double[][] Jagged = [[1], [1, 2, 3, 4], [7, 8, 9]];
+    private static readonly List<(double Y, double[] X)> Objects = [(2, [1]), (-1.5, [1, 2, 3, 4]), (0.5, [7, 8, 9])];
 
     private static Row R(string name, Expression<Func<double[], double>> lambda, Func<double[], double> plain, params double[][] points) =>
         new(name, lambda, plain, points);
@@ -65,6 +66,9 @@ public sealed class RuleTests
         // Data arrays at computed indices (element, row of a jagged array, its length): no derivative of their own.
         R("data element and row length", x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1],
             x => Table[(int)Math.Floor(x[1])] * x[0] + Jagged[(int)Math.Floor(x[1])].Length * x[1], P(1.5, 0.5), P(-0.7, 2.5)),
+        // Reads of objects: an element of a list at a computed index (a struct's members read in place), and a loop over the list (its count).
+        R("object element and list count", x => Objects[(int)Math.Floor(x[1])].Y * x[0] + Objects[(int)Math.Floor(x[1])].X.Length * x[1] + Objects.Sum(o => o.Y * x[0]),
+            x => Objects[(int)Math.Floor(x[1])].Y * x[0] + Objects[(int)Math.Floor(x[1])].X.Length * x[1] + Objects.Sum(o => o.Y * x[0]), P(1.5, 0.5), P(-0.7, 2.5)),
         // Checks LINQ makes: Enumerable.Range's count (a run-time count is checked when the loop runs) and Average's division by a non-zero count.
         R("range count", x => Enumerable.Range(1, 2 + (int)Math.Abs(x[0])).Sum(i => x[0] * i),
             x => Enumerable.Range(1, 2 + (int)Math.Abs(x[0])).Sum(i => x[0] * i), P(1.5), P(-0.3)),

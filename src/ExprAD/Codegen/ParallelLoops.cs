@@ -60,7 +60,7 @@ internal static partial class TraceLowering
             for (int k = 0; k < slots.Length; k++)
             {
                 var captured = _trace[region.Captures[k]];
-                if (captured.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray)
+                if (captured.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray or ValueKind.Object)
                 {
                     if (captured.Op != Op.Data) return false;
                     slots[k] = -1;

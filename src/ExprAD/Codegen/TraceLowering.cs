@@ -279,11 +279,11 @@ internal static partial class TraceLowering
             var ins = trace.Instructions[i];
             // Data reads are re-read by each chunk that needs them rather than spilled.
             if (ins.Op is Op.Const or Op.Sum or Op.Fold or Op.Map or Op.Data || lastUse[i] < 0) continue;
-            if (ins.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray)
+            if (ins.Kind is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray or ValueKind.Object)
             {
                 // Arrays of maps and adjoint arrays live in the workspace and are fetched again by the chunks that read them.
                 if (ins.Op is Op.ZeroArray || ins.Op == Op.Project && trace.Instructions[ins.A].Op == Op.Map) continue;
-                throw new NotSupportedException("A row of a data array is used across a very long stretch of code; read it closer to its use.");
+                throw new NotSupportedException("A row of a data array, or an object, is used across a very long stretch of code; read it closer to its use.");
             }
             if (lastUse[i] != int.MaxValue && chunkOf[lastUse[i]] == chunk) continue;
             slots[i] = freeSlots.Count > 0 ? freeSlots.Pop() : slotCount++;
@@ -487,6 +487,10 @@ internal static partial class TraceLowering
                         break;
                     case Op.InputLength: value = Need(_plan.ReadLength)(ins.A); break;
                     case Op.Data: value = _trace.DataReads[ins.A].Accessor; break;
+                    case Op.Read or Op.ReadAt:
+                        value = ReadOf(ins);
+                        ReleaseOperandsReadLastAt(i);
+                        break;
                     case Op.LoopIndex: value = _loopIndex!; break;
                     case Op.Capture: value = _captures[ins.A]; break;
                     case Op.State: value = _states[ins.A]; break;

@@ -35,7 +35,7 @@ internal static class Error
     public static ArgumentOutOfRangeException BadOrder(int order) =>
         new("order", order, "The derivative order must be at least 1.");
 
-    private static string Quote(Expression node)
+    internal static string Quote(Expression node)
     {
         // Expression.ToString recurses once per level; a deep tree is printed on a thread with a large stack.
         string Print() => UserCodeFree.Instance.Visit(node)!.ToString();

@@ -13,6 +13,12 @@ internal enum Activity : byte
     Variable = 1,
     /// <summary>It reads the data argument, a captured object or a static field: its value is only known at call time.</summary>
     RuntimeInput = 2,
+    /// <summary>
+    /// It reads a parameter of an inlined lambda that stands for one of the user's objects (an element of a loop over a
+    /// sequence of objects): data, but a different object in every iteration, so it is read inside the loop (see
+    /// <see cref="DataTypes.IsObjectType"/>: an object is never active).
+    /// </summary>
+    Element = 4,
 }
 
 /// <summary>
@@ -61,6 +67,7 @@ internal static class ActivityAnalysis
     private static Activity Leaf(Expression node, ParameterExpression? dataParameter) => node switch
     {
         ParameterExpression p when p == dataParameter => Activity.RuntimeInput,
+        ParameterExpression p when DataTypes.IsObjectType(p.Type) => Activity.Element,
         ParameterExpression => Activity.Variable,
         ConstantExpression { Value: not null } c when !RuntimeConstants.IsBaked(c.Type) => Activity.RuntimeInput,
         MemberExpression { Expression: null } m when m.Member is not FieldInfo { IsLiteral: true } => Activity.RuntimeInput,

@@ -62,6 +62,26 @@ internal static class ExpressionNodes
     }
 
     /// <summary>
+    /// <paramref name="root"/> rebuilt with each node that is a key of <paramref name="replacements"/> (by reference) replaced
+    /// by its value; shared nodes are rebuilt once, and a tree without such a node is returned as it is.
+    /// </summary>
+    public static Expression Replace(Expression root, IReadOnlyDictionary<Expression, Expression> replacements) => new Replacer(replacements).Visit(root)!;
+
+    private sealed class Replacer(IReadOnlyDictionary<Expression, Expression> replacements) : ExpressionVisitor
+    {
+        private readonly Dictionary<Expression, Expression> _done = new(ReferenceEqualityComparer.Instance);
+
+        public override Expression? Visit(Expression? node)
+        {
+            if (node is null) return null;
+            if (replacements.TryGetValue(node, out var replacement)) return replacement;
+            if (_done.TryGetValue(node, out var rebuilt)) return rebuilt;
+            if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
+            return _done[node] = base.Visit(node)!;
+        }
+    }
+
+    /// <summary>
     /// The nodes under <paramref name="root"/> in post-order (operands before their users), each
     /// distinct node once, entering only the operands <paramref name="operandsOf"/> names and
     /// skipping nodes for which <paramref name="done"/> holds.

@@ -3,6 +3,7 @@ using System.Reflection;
 using ExprAD.Errors;
 using ExprAD.IR;
 using ExprAD.Rules;
+using static ExprAD.Frontend.DataTypes;
 
 namespace ExprAD.Frontend;
 

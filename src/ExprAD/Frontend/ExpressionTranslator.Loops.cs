@@ -2,36 +2,65 @@ using System.Linq.Expressions;
 using ExprAD.Errors;
 using ExprAD.IR;
 using ExprAD.Rules;
+using static ExprAD.Frontend.DataTypes;
 
 namespace ExprAD.Frontend;
 
 // LINQ pipelines as loop regions.
 internal sealed partial class ExpressionTranslator
 {
-    /// <summary>A pipeline runs over a range, the active array, or a data array.</summary>
-    private bool IsLoopSource(LinqLoops.Pipeline loop) =>
-        loop.Array is null || ArrayParameterOf(loop.Array) is not null || IsDataValue(loop.Array) || IsArrayValue(loop.Array) || IsVector(loop.Array);
+    /// <summary>A pipeline runs over a range or a sequence, and zips with sequences.</summary>
+    private bool IsLoopSource(LinqLoops.Pipeline loop) => UnsupportedSourceOf(loop) is null;
+
+    /// <summary>The source of <paramref name="loop"/> (or a sequence it zips with) that is not a sequence, or null.</summary>
+    private Expression? UnsupportedSourceOf(LinqLoops.Pipeline loop) =>
+        loop.Array is { } source && !IsSequence(source) ? source
+        : loop.Stages.FirstOrDefault(s => s.Kind == LinqLoops.StageKind.Zip && !IsSequence(s.Other!)).Other;
+
+    /// <summary>
+    /// True for a sequence a loop runs over: the active array, an array built in the lambda (a small array, a map's result),
+    /// or data: an array or a list (<see cref="DataTypes.ElementType"/>) of numbers, arrays or objects.
+    /// </summary>
+    private bool IsSequence(Expression e) =>
+        ArrayParameterOf(e) is not null || IsVector(e) || IsArrayValue(e) || ElementType(e.Type) is not null && IsDataValue(e);
+
+    private NotSupportedException UnsupportedSource(MethodCallExpression node, LinqLoops.Pipeline loop)
+    {
+        var source = UnsupportedSourceOf(loop)!;
+        return Error.CannotDifferentiate(node, $"cannot loop over `{Error.Quote(source)}` of type `{Name(source.Type)}`: loops run over arrays, lists and `Enumerable.Range`"
+            + (ElementType(source.Type) is null ? "" : ", and this one is computed from active values"));
+    }
 
     private int? ArrayParameterOf(Expression e) =>
         e is ParameterExpression p && _bindings.TryGetValue(p, out var b) && b.Kind == BindingKind.ArrayInput ? b.Parameter : null;
 
     /// <summary>
-    /// Element <paramref name="index"/> of an array source: the active array, a data array or an array value (translated, so
-    /// hoisted), or a small array (see <see cref="IsVector"/>: its element itself at a constant index, else read from the
-    /// array it is built into).
+    /// Element <paramref name="index"/> of a sequence (see <see cref="IsSequence"/>): of the active array, a data array or an
+    /// array value (translated, so hoisted), or a small array (see <see cref="IsVector"/>: its element itself at a constant
+    /// index, else read from the array it is built into); of a list or an array of objects, read through the sequence (an
+    /// object element is not read whole: its members are read where they are used).
     /// </summary>
-    private Value ElementOf(Expression array, Value index)
+    private Item ElementOf(Expression array, Value index)
     {
-        if (ArrayParameterOf(array) is { } parameter) return _b.InputAt(parameter, index);
+        if (ArrayParameterOf(array) is { } parameter) return new(_b.InputAt(parameter, index));
         if (IsVector(array))
-            return _b.TryGetConstant(index, out double k) ? TranslateVector(array)[(int)k] : _b.Emit(Op.Element, SmallArray(array), index);
-        return _b.Emit(Op.Element, Translate(array), index);
+            return new(_b.TryGetConstant(index, out double k) ? TranslateVector(array)[(int)k] : _b.Emit(Op.Element, SmallArray(array), index));
+        var sequence = Translate(array);
+        if (_b.KindOf(sequence) != ValueKind.Object) return new(_b.Emit(Op.Element, sequence, index));
+        var element = ElementRef(sequence, array.Type, index);
+        return IsObjectType(ElementType(array.Type)!) ? new(default, element) : new(Read(element, array));
     }
 
-    private Value LengthOf(Expression array) =>
-        ArrayParameterOf(array) is { } parameter ? _b.InputLength(parameter)
-        : IsVector(array) ? _b.Integer(TranslateVector(array).Length)
-        : _b.Emit(Op.ArrayLength, Translate(array));
+    /// <summary>The number of elements of a sequence (see <see cref="IsSequence"/>): its length, or a list's count.</summary>
+    private Value LengthOf(Expression array)
+    {
+        if (ArrayParameterOf(array) is { } parameter) return _b.InputLength(parameter);
+        if (IsVector(array)) return _b.Integer(TranslateVector(array).Length);
+        var sequence = Translate(array);
+        if (_b.KindOf(sequence) != ValueKind.Object) return _b.Emit(Op.ArrayLength, sequence);
+        var held = Held(sequence, array.Type);
+        return Read(held with { Template = CountOf(held.Template) }, array);
+    }
 
     /// <summary>
     /// A small array (see <see cref="IsVector"/>) that a LINQ operator runs over, built into an array at run time: a map
@@ -57,10 +86,23 @@ internal sealed partial class ExpressionTranslator
     /// </summary>
     private Value VisitPipeline(MethodCallExpression node, LinqLoops.Pipeline loop)
     {
+        if (loop.End != LinqLoops.Terminal.Count && node.Type != typeof(double))
+            throw Error.CannotDifferentiate(node, $"`{node.Method.Name}` of values of type `{Name(node.Type)}` is not supported; select doubles (`(double)...`)");
         var (rangeStart, count) = LoopRange(loop);
         var first = _b.Integer(0);
+        bool masked = loop.Stages.Any(s => s.Kind == LinqLoops.StageKind.Where);
+        // Without a Where, the count is the length: LINQ's Count of a Select over an array or list runs no selector either
+        // (its selectors being pure, that changes nothing).
+        if (loop.End == LinqLoops.Terminal.Count && !masked) return count;
         return InLoopBody(loop, rangeStart, (body, position, start, outer, dependent) =>
         {
+            if (loop.End == LinqLoops.Terminal.Count)
+            {
+                // The kept elements counted in doubles, exact to 2^53, then as LINQ's int.
+                var kept = PipelineItem(loop, position, start).Mask!.Value;
+                var keptCount = outer.Builder.EmitSum(first, count, body, [body.Select(kept, body.Constant(1.0), body.Constant(0.0))])[0];
+                return outer.Builder.Emit(Op.DoubleToInt, keptCount);
+            }
             var (element, mask) = PipelineElement(node, loop, position, start);
             if (loop.End is LinqLoops.Terminal.Max or LinqLoops.Terminal.Min)
             {
@@ -164,30 +206,44 @@ internal sealed partial class ExpressionTranslator
 
     /// <summary>
     /// Translates, in the current scope, the element of a pipeline at <paramref name="position"/> in the sequence through
-    /// every stage (the element of a range is <paramref name="rangeStart"/> + position); also returns the Where mask, if any.
+    /// every stage (the element of a range is <paramref name="rangeStart"/> + position), as a scalar; also returns the Where
+    /// mask, if any.
     /// </summary>
-    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value position, Value? rangeStart, bool asScalar = true)
+    private (Value Element, Value? Mask) PipelineElement(MethodCallExpression node, LinqLoops.Pipeline loop, Value position, Value? rangeStart)
     {
-        var element = rangeStart is { } start ? _b.Add(position, start) : ElementOf(loop.Array!, position);
+        var (item, mask) = PipelineItem(loop, position, rangeStart);
+        if (item.Object is not null) throw Error.UnsupportedType(node, node.Type);
+        var element = item.Value;
+        if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
+        if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
+        return (element, mask);
+    }
+
+    /// <summary>
+    /// The element of a pipeline at <paramref name="position"/> through every stage, whatever it is (a number, an array, an
+    /// object), and the Where mask, if any; see <see cref="PipelineElement"/>.
+    /// </summary>
+    private (Item Element, Value? Mask) PipelineItem(LinqLoops.Pipeline loop, Value position, Value? rangeStart)
+    {
+        var element = rangeStart is { } start ? new Item(_b.Add(position, start)) : ElementOf(loop.Array!, position);
         Value? mask = null;
         foreach (var stage in loop.Stages)
         {
             var parameters = stage.Lambda.Parameters;
-            _bindings[parameters[0]] = new Binding(BindingKind.Value, -1, element);
+            _bindings[parameters[0]] = BindingOf(element);
             if (stage.Kind == LinqLoops.StageKind.SelectWithIndex)
             {
-                if (mask is not null) throw Error.CannotDifferentiate(node, "an indexed Select after Where is not supported");
+                if (mask is not null) throw Error.CannotDifferentiate(stage.Lambda, "an indexed Select after Where is not supported");
                 _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
             }
-            if (stage.Kind == LinqLoops.StageKind.Zip)
-                _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, ElementOf(stage.Other!, position));
-            var result = Translate(stage.Lambda.Body);
-            if (stage.Kind == LinqLoops.StageKind.Where) mask = mask is { } m ? _b.Emit(Op.And, m, result) : result;
-            else element = result;
+            if (stage.Kind == LinqLoops.StageKind.Zip) _bindings[parameters[1]] = BindingOf(ElementOf(stage.Other!, position));
+            if (stage.Kind == LinqLoops.StageKind.Where)
+            {
+                var keep = Translate(stage.Lambda.Body);
+                mask = mask is { } m ? _b.Emit(Op.And, m, keep) : keep;
+            }
+            else element = ItemOf(stage.Lambda.Body);
         }
-        if (!asScalar) return (element, mask);
-        if (_b.KindOf(element) == ValueKind.Integer) element = _b.Emit(Op.IntToDouble, element);
-        if (_b.KindOf(element) != ValueKind.Scalar) throw Error.UnsupportedType(node, node.Type);
         return (element, mask);
     }
 
@@ -212,11 +268,11 @@ internal sealed partial class ExpressionTranslator
         var (body, next) = InLoopBody(loop, rangeStart, (body, position, start, _, _) =>
         {
             var state = seed.Select((_, k) => body.State(k, array ? ValueKind.Array : ValueKind.Scalar)).ToArray();
-            var (element, mask) = PipelineElement(node, loop, position, start, asScalar: false);
+            var (element, mask) = PipelineItem(loop, position, start);
             _bindings[accumulator.Parameters[0]] = vector
                 ? new Binding(BindingKind.Vector, -1, default, state)
                 : new Binding(BindingKind.Value, -1, state[0]);
-            _bindings[accumulator.Parameters[1]] = new Binding(BindingKind.Value, -1, element);
+            _bindings[accumulator.Parameters[1]] = BindingOf(element);
             var next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
             if (next.Length != state.Length)
                 throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");

@@ -116,7 +116,7 @@ internal sealed partial class ExpressionTranslator
             var k = copy.LoopIndex();
             return _b.EmitMap(_b.Integer(0), _b.InputLength(parameter), copy, [copy.InputAt(parameter, k)])[0];
         }
-        if (IsArrayValue(array) || DataArrayKind(array.Type) == ValueKind.Array && IsDataValue(array)) return Translate(array);
+        if (IsArrayValue(array) || DataTypes.DataArrayKind(array.Type) == ValueKind.Array && IsDataValue(array)) return Translate(array);
         throw Error.CannotDifferentiate(node, "the point of AD.Grad must be the lambda's array, an array built in it, or a data array");
     }
 

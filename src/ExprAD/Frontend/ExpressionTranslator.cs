@@ -5,6 +5,7 @@ using ExprAD.Caching;
 using ExprAD.Errors;
 using ExprAD.IR;
 using ExprAD.Rules;
+using static ExprAD.Frontend.DataTypes;
 
 namespace ExprAD.Frontend;
 
@@ -17,10 +18,13 @@ namespace ExprAD.Frontend;
 /// </summary>
 internal sealed partial class ExpressionTranslator
 {
-    private enum BindingKind { ScalarInput, ArrayInput, Value, Vector }
+    private enum BindingKind { ScalarInput, ArrayInput, Value, Vector, Object }
 
-    /// <summary>What a parameter stands for; a <see cref="BindingKind.Vector"/> (an aggregate's array state) holds one value per element.</summary>
-    private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value, Value[]? Elements = null);
+    /// <summary>
+    /// What a parameter stands for; a <see cref="BindingKind.Vector"/> (an aggregate's array state) holds one value per element,
+    /// a <see cref="BindingKind.Object"/> (an element of a loop over objects) the way to read it.
+    /// </summary>
+    private readonly record struct Binding(BindingKind Kind, int Parameter, Value Value, Value[]? Elements = null, ObjectRef? Object = null);
 
     /// <summary>
     /// Where translation currently emits: the top-level trace, or the body of a region (a loop, or a branch evaluated only
@@ -171,13 +175,13 @@ internal sealed partial class ExpressionTranslator
         if (_invocationArguments.TryGetValue(node, out var arguments))
             foreach (var argument in arguments)
                 if (argument != node && (HasKind(argument) || IsArrayValue(argument))) operands.Add(argument);
-        if (IsDataRead(node)) return;
+        if (IsDataRead(node) || ElementParameterOf(node) is not null) return;
         switch (node)
         {
             // Operands that are not numbers are never entered: the node itself is then reported, with
             // its whole text, rather than a fragment of it.
             case BinaryExpression { NodeType: ExpressionType.ArrayIndex } b:
-                if (ArrayParameterOf(b.Left) is null && (DataArrayKind(b.Left.Type) is not null && IsDataValue(b.Left) || IsArrayValue(b.Left))) operands.Add(b.Left);
+                if (ArrayParameterOf(b.Left) is null && (ElementType(b.Left.Type) is not null && IsDataValue(b.Left) || IsArrayValue(b.Left))) operands.Add(b.Left);
                 operands.Add(b.Right);
                 break;
             case NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } zeros when zeros.Type == typeof(double[]): operands.Add(zeros.Expressions[0]); break;
@@ -212,7 +216,17 @@ internal sealed partial class ExpressionTranslator
         if (node is ConstantExpression constant) return _rolled is { } rolled && rolled.BakedTables.Contains(constant);
         if ((node is ParameterExpression p && p != _dataParameter)
             || node is MemberExpression { Expression: null, Member: FieldInfo { IsLiteral: true } }) return false;
-        if (!_activity.TryGetValue(node, out var activity) || (activity & Activity.Variable) != 0) return false;
+        if (!_activity.TryGetValue(node, out var activity) || (activity & (Activity.Variable | Activity.Element)) != 0) return false;
+        return !IsComputed(node);
+    }
+
+    /// <summary>
+    /// True for a node the trace computes when its operands are data: arithmetic, comparisons, logic, conversions, <c>?:</c> and
+    /// functions of the rule table on numbers. Data reads (<see cref="IsDataRead"/>) and reads of objects
+    /// (<see cref="ElementParameterOf"/>) stop at such nodes; anything else that reads only data is read whole.
+    /// </summary>
+    private bool IsComputed(Expression node)
+    {
         bool structural = node switch
         {
             BinaryExpression b => b.NodeType != ExpressionType.ArrayIndex && b.Method is null && HasKind(b.Left) && HasKind(b.Right),
@@ -222,18 +236,17 @@ internal sealed partial class ExpressionTranslator
             MethodCallExpression m => RuleTable.TryGetByMethod(m.Method, out _),
             _ => false,
         };
-        return !structural || !HasKind(node);
+        return structural && HasKind(node);
     }
 
     private static bool HasKind(Expression e) => KindOf(e.Type) is not null;
 
-    /// <summary>The kind of a data array type (<c>double[]</c>, <c>double[][]</c>, <c>int[]</c>), or null.</summary>
-    private static ValueKind? DataArrayKind(Type type) =>
-        type == typeof(double[]) ? ValueKind.Array : type == typeof(double[][]) ? ValueKind.Jagged : type == typeof(int[]) ? ValueKind.IntegerArray : null;
-
     private Value TranslateNode(Expression node)
     {
         if (IsDataRead(node)) return VisitDataRead(node);
+        if (ElementParameterOf(node) is { } element) return ReadThrough(element, node);
+        if (ReadsSeveralElements(node))
+            throw Error.CannotDifferentiate(node, "it reads two loop elements at once; read what it needs of each one on its own (their members) and compute with the numbers");
         return node switch
         {
             ConstantExpression c => VisitConstant(c),
@@ -245,15 +258,11 @@ internal sealed partial class ExpressionTranslator
             NewArrayExpression { NodeType: ExpressionType.NewArrayBounds } zeros when zeros.Type == typeof(double[]) =>
                 _b.ZeroArray(Operand(zeros.Expressions[0], zeros)),
             MemberExpression m => VisitMember(m),
+            IndexExpression i when IsElementAccess(i, out var list, out var at) && IsDataValue(list) => VisitElementAccess(i, list, at),
             InvocationExpression i => VisitInvocation(i),
             _ => throw Error.CannotDifferentiate(node, $"expressions of kind {node.NodeType} are not supported"),
         };
     }
-
-    private static ValueKind? KindOf(Type type) =>
-        type == typeof(double) ? ValueKind.Scalar :
-        type == typeof(int) ? ValueKind.Integer :
-        type == typeof(bool) ? ValueKind.Boolean : null;
 
     private Value VisitConstant(ConstantExpression node)
     {
@@ -275,6 +284,7 @@ internal sealed partial class ExpressionTranslator
         {
             BindingKind.ScalarInput => _b.Input(binding.Parameter),
             BindingKind.Value => binding.Value,
+            BindingKind.Object => throw Error.CannotDifferentiate(node, $"`{node.Name}` is one of your objects, not a number; read its members"),
             _ => throw Error.CannotDifferentiate(node, $"the array `{node.Name}` must be indexed with a constant index, as in `{node.Name}[0]`"),
         };
     }
@@ -282,15 +292,7 @@ internal sealed partial class ExpressionTranslator
     /// <summary>An inactive sub-expression: compiled as-is and evaluated at call time, never differentiated.</summary>
     private Value VisitDataRead(Expression node)
     {
-        var (accessor, kind) = node.Type switch
-        {
-            var t when t == typeof(double) || t == typeof(bool) || t == typeof(int) => (node, KindOf(t)!.Value),
-            var t when t == typeof(float) || t == typeof(long) || t == typeof(decimal) => (Expression.Convert(node, typeof(double)), ValueKind.Scalar),
-            var t when t == typeof(short) || t == typeof(byte) || t == typeof(sbyte) || t == typeof(ushort) || t == typeof(char) =>
-                (Expression.Convert(node, typeof(int)), ValueKind.Integer),
-            var t when DataArrayKind(t) is { } arrayKind => (node, arrayKind),
-            _ => throw Error.CannotDifferentiate(node, $"a value of type `{node.Type.Name}` cannot be used as a number"),
-        };
+        var (accessor, kind) = CallTimeValue(node) ?? throw Error.CannotDifferentiate(node, $"a value of type `{node.Type.Name}` cannot be used as a number");
         return _b.Data(new DataRead(new CallTimeRewriter(this).Visit(accessor)!, kind));
     }
 
@@ -389,6 +391,8 @@ internal sealed partial class ExpressionTranslator
                 throw Error.CannotDifferentiate(node, $"the index {k} is outside the array of {elements.Length} elements");
             return elements[(int)k];
         }
+        if (DataArrayKind(node.Left.Type) is null && ElementType(node.Left.Type) is not null && IsDataValue(node.Left))
+            return VisitElementAccess(node, node.Left, node.Right);
         if (node.Left is not ParameterExpression array || !_bindings.TryGetValue(array, out var binding) || binding.Kind != BindingKind.ArrayInput)
         {
             // An element of a data array (or a row of a jagged one) at an index that depends on a loop.
@@ -466,9 +470,13 @@ internal sealed partial class ExpressionTranslator
     {
         if (IsDiff(node)) return VisitDiff(node);
         if (IsGrad(node)) return VisitGrad(node);
-        if (LinqLoops.TryMatchMap(node, out var map) && IsLoopSource(map)) return VisitMap(node, map);
-        if (LinqLoops.TryMatch(node, out var pipeline) && IsLoopSource(pipeline))
+        if (LinqLoops.TryMatchMap(node, out var map)) return IsLoopSource(map) ? VisitMap(node, map) : throw UnsupportedSource(node, map);
+        if (LinqLoops.TryMatch(node, out var pipeline))
+        {
+            if (!IsLoopSource(pipeline)) throw UnsupportedSource(node, pipeline);
             return pipeline.End == LinqLoops.Terminal.Aggregate ? VisitAggregate(node, pipeline)[0] : VisitPipeline(node, pipeline);
+        }
+        if (IsElementAccess(node, out var list, out var at) && IsDataValue(list)) return VisitElementAccess(node, list, at);
         if (!RuleTable.TryGetByMethod(node.Method, out var primitive))
             throw Error.NoDerivativeRule(node, node.Method);
         var args = node.Arguments.Select(a => Operand(a, node)).ToArray();
@@ -481,15 +489,22 @@ internal sealed partial class ExpressionTranslator
         };
     }
 
-    /// <summary>True for an array that comes from data (or a row of one): never from the active parameter.</summary>
+    /// <summary>
+    /// True for an array, list or object that comes from data (or a row, an element or a member of one, at any index): never
+    /// from the active parameter.
+    /// </summary>
     private bool IsDataValue(Expression e) =>
-        _activity.TryGetValue(e, out var a) && (a & Activity.Variable) == 0 ||
-        e is BinaryExpression { NodeType: ExpressionType.ArrayIndex } inner && ArrayParameterOf(inner.Left) is null && IsDataValue(inner.Left);
+        _activity.TryGetValue(e, out var a) && (a & Activity.Variable) == 0
+        || e is BinaryExpression { NodeType: ExpressionType.ArrayIndex } inner && ArrayParameterOf(inner.Left) is null && IsDataValue(inner.Left)
+        || e is MemberExpression { Expression: { } target } && IsObjectType(target.Type) && IsDataValue(target)
+        || IsElementAccess(e, out var sequence, out _) && IsDataValue(sequence);
 
     private Value VisitMember(MemberExpression node)
     {
         if (node.Expression is null && node.Member is FieldInfo { IsLiteral: true } literal)
             return VisitConstant(Expression.Constant(literal.GetRawConstantValue(), literal.FieldType));
+        // A member of a data object reached through a computed index (d.Rows[i].Y).
+        if (node.Expression is { } target && IsObjectType(target.Type) && TryObjectOf(target) is { } o) return Read(o.Through(target, node), node);
         throw Error.CannotDifferentiate(node, $"the member `{node.Member.Name}` is read from an active value");
     }
 

@@ -4,19 +4,22 @@ using System.Reflection;
 namespace ExprAD.Frontend;
 
 /// <summary>
-/// Recognises LINQ pipelines that become one loop: a source (<c>Enumerable.Range(a, n)</c> or an
-/// array), then any number of <c>Select</c> (with or without the index), <c>Zip</c> with an array,
+/// Recognises LINQ pipelines that become one loop: a source (<c>Enumerable.Range(a, n)</c> or a
+/// sequence), then any number of <c>Select</c> (with or without the index), <c>Zip</c> with a sequence,
 /// and <c>Where</c> (a mask), ending in <c>Sum</c>, <c>Average</c>, <c>Max</c> or <c>Min</c> (with or without a selector),
-/// or in <c>Aggregate(seed, func)</c> (optionally with a result selector), whose state is a number or a small array.
-/// The stages are fused into the loop body: no intermediate array is built.
+/// <c>Count</c> (with or without a predicate), or in <c>Aggregate(seed, func)</c> (optionally with a result selector),
+/// whose state is a number or a small array. The stages are fused into the loop body: no intermediate array is built.
+/// The shape alone is matched here: any other call (<c>Skip</c>, <c>OrderBy</c>, a method of the user's) is the source, and
+/// the translator decides whether it can loop over it (arrays and lists, see <see cref="DataTypes.ElementType"/>) or
+/// reports it.
 /// </summary>
 internal static class LinqLoops
 {
     public enum StageKind { Select, SelectWithIndex, Zip, Where }
 
-    public enum Terminal { Sum, Average, Max, Min, Aggregate, Map }
+    public enum Terminal { Sum, Average, Max, Min, Count, Aggregate, Map }
 
-    /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the array zipped with.</summary>
+    /// <summary>One stage: its lambda, and for <see cref="StageKind.Zip"/> the sequence zipped with.</summary>
     public readonly record struct Stage(StageKind Kind, LambdaExpression Lambda, Expression? Other);
 
     /// <summary>
@@ -45,21 +48,23 @@ internal static class LinqLoops
         pipeline = null!;
         if (node.Method.DeclaringType != typeof(Enumerable)) return false;
         if (node.Method.Name == nameof(Enumerable.Aggregate)) return TryMatchAggregate(node, out pipeline);
-        if (node.Type != typeof(double)) return false;
+        // Sums, averages and extrema of doubles; the count of elements (the translator reports the other result types).
         var end = node.Method.Name switch
         {
             nameof(Enumerable.Sum) => Terminal.Sum,
             nameof(Enumerable.Average) => Terminal.Average,
             nameof(Enumerable.Max) => Terminal.Max,
             nameof(Enumerable.Min) => Terminal.Min,
+            nameof(Enumerable.Count) when node.Type == typeof(int) => Terminal.Count,
             _ => (Terminal?)null,
         };
         if (end is null) return false;
         var stages = new List<Stage>();
         if (node.Arguments.Count == 2)
         {
+            // Count's predicate keeps elements, as a Where does; the others' lambda selects the value.
             if (Lambda(node.Arguments[1]) is not { Parameters.Count: 1 } selector) return false;
-            stages.Add(new Stage(StageKind.Select, selector, null));
+            stages.Add(new Stage(end == Terminal.Count ? StageKind.Where : StageKind.Select, selector, null));
         }
         else if (node.Arguments.Count != 1) return false;
         return TryMatchSource(node.Arguments[0], stages, end.Value, out pipeline);
@@ -93,7 +98,7 @@ internal static class LinqLoops
         return true;
     }
 
-    /// <summary>Walks from the terminal's source back to the range or array, collecting the stages (given last first).</summary>
+    /// <summary>Walks from the terminal's source back to the range or sequence, collecting the stages (given last first).</summary>
     private static bool TryMatchSource(Expression source, List<Stage> stages, Terminal end, out Pipeline pipeline)
     {
         pipeline = null!;
@@ -114,24 +119,23 @@ internal static class LinqLoops
                     (nameof(Enumerable.Select), 2, 1) => new Stage(StageKind.Select, lambda!, null),
                     (nameof(Enumerable.Select), 2, 2) when lambda!.Parameters[1].Type == typeof(int) => new Stage(StageKind.SelectWithIndex, lambda, null),
                     (nameof(Enumerable.Where), 2, 1) => new Stage(StageKind.Where, lambda!, null),
-                    (nameof(Enumerable.Zip), 3, 2) when IsArraySource(call.Arguments[1].Type) => new Stage(StageKind.Zip, lambda!, call.Arguments[1]),
-                    (nameof(Enumerable.ToArray), 1, _) or (nameof(Enumerable.AsEnumerable), 1, _) => null,
+                    (nameof(Enumerable.Zip), 3, 2) => new Stage(StageKind.Zip, lambda!, call.Arguments[1]),
+                    // Copies of the same elements.
+                    (nameof(Enumerable.ToArray), 1, _) or (nameof(Enumerable.ToList), 1, _) or (nameof(Enumerable.AsEnumerable), 1, _) => null,
                     _ => new Stage((StageKind)(-1), null!, null),
                 };
-                if (stage is { Kind: (StageKind)(-1) }) return false;
+                // Any other operator is not a stage: the sequence it returns is the source.
+                if (stage is { Kind: (StageKind)(-1) }) break;
                 if (stage is { } s) stages.Add(s);
                 source = call.Arguments[0];
                 continue;
             }
-            if (!IsArraySource(source.Type)) return false;
-            stages.Reverse();
-            pipeline = new Pipeline(null, source, stages, end);
-            return true;
+            break;
         }
+        stages.Reverse();
+        pipeline = new Pipeline(null, source, stages, end);
+        return true;
     }
-
-    /// <summary>Arrays a loop runs over: of doubles, or of integers (indices into other arrays, say).</summary>
-    private static bool IsArraySource(Type type) => type == typeof(double[]) || type == typeof(int[]);
 
     private static LambdaExpression? Lambda(Expression e)
     {

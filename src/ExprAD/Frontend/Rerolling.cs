@@ -46,7 +46,7 @@ internal static class Rerolling
         var result = new Result(body, new(ReferenceEqualityComparer.Instance), new(ReferenceEqualityComparer.Instance));
         var replacements = FindSums(body, result);
         if (replacements.Count == 0) return result;
-        return result with { Body = new Replacer(replacements).Visit(body)! };
+        return result with { Body = ExpressionNodes.Replace(body, replacements) };
     }
 
     /// <summary>Walks the tree once (each distinct node once) and builds the replacement of every sum that rolls.</summary>
@@ -263,18 +263,4 @@ internal static class Rerolling
         protected override Expression VisitConstant(ConstantExpression node) => fills.TryGetValue(node, out var fill) ? fill : node;
     }
 
-    /// <summary>Rebuilds the tree with the rolled sums in place of their spines; shared nodes are rebuilt once.</summary>
-    private sealed class Replacer(Dictionary<Expression, Expression> replacements) : ExpressionVisitor
-    {
-        private readonly Dictionary<Expression, Expression> _done = new(ReferenceEqualityComparer.Instance);
-
-        public override Expression? Visit(Expression? node)
-        {
-            if (node is null) return null;
-            if (replacements.TryGetValue(node, out var replacement)) return replacement;
-            if (_done.TryGetValue(node, out var rebuilt)) return rebuilt;
-            if (!StackGuard.HasRoom()) return StackGuard.RunOnLargeStack(() => Visit(node));
-            return _done[node] = base.Visit(node)!;
-        }
-    }
 }

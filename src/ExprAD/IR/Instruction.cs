@@ -8,7 +8,8 @@ namespace ExprAD.IR;
 /// earlier positions; how many are used is the arity of <see cref="Op"/>.
 /// For <see cref="Op.Input"/>, <see cref="A"/> is the lambda parameter position and <see cref="B"/>
 /// the element index (-1 for a scalar parameter). For <see cref="Op.Data"/>, <see cref="A"/>
-/// indexes <see cref="Trace.DataReads"/>. For <see cref="Op.Const"/>, <see cref="Number"/> is the value.
+/// indexes <see cref="Trace.DataReads"/>, as <see cref="B"/> does for <see cref="Op.Read"/> and <see cref="C"/> for
+/// <see cref="Op.ReadAt"/>. For <see cref="Op.Const"/>, <see cref="Number"/> is the value.
 /// </summary>
 /// <remarks>Equality compares constants by bit pattern so that hash-consing keeps 0.0 and -0.0 apart.</remarks>
 internal readonly struct Instruction : IEquatable<Instruction>

@@ -19,7 +19,9 @@ internal enum ParameterRole : byte
 /// <summary>
 /// A value that is read at call time and never differentiated: a member of the data argument,
 /// or a variable captured by a closure. <see cref="Accessor"/> is an expression over
-/// <see cref="TraceEnvironment.Constants"/> and <see cref="TraceEnvironment.Data"/>.
+/// <see cref="TraceEnvironment.Constants"/> and <see cref="TraceEnvironment.Data"/>; for a read of an object
+/// (<see cref="Op.Read"/>, <see cref="Op.ReadAt"/>) it is a <see cref="LambdaExpression"/> whose parameters stand for the
+/// instruction's operands (the object, and the index), its body over those and the same two.
 /// </summary>
 internal sealed record DataRead(Expression Accessor, ValueKind Kind);
 
@@ -235,6 +237,8 @@ internal sealed class Trace
                     if (ins.B >= 0) text.Append('[').Append(ins.B).Append(']');
                     break;
                 case Op.Data: text.Append("data ").Append(DataReads[ins.A].Accessor); break;
+                case Op.Read: text.Append("read ").Append(DataReads[ins.B].Accessor).Append(" of ").Append(new Value(ins.A)); break;
+                case Op.ReadAt: text.Append("read ").Append(DataReads[ins.C].Accessor).Append(" of ").Append(new Value(ins.A)).Append(", ").Append(new Value(ins.B)); break;
                 case Op.LoopIndex: text.Append("index"); break;
                 case Op.InputAt: text.Append(Environment.ParameterNames[ins.B]).Append('[').Append(new Value(ins.A)).Append(']'); break;
                 case Op.InputLength: text.Append(Environment.ParameterNames[ins.A]).Append(".Length"); break;

@@ -386,11 +386,26 @@ internal sealed class TraceBuilder
     /// <summary>A value read at call time; equal accessors share one read (see <see cref="DataReadTable"/>).</summary>
     public Value Data(DataRead read) => Append(new Instruction(Op.Data, read.Kind, Environment.DataReads.IndexOf(read)));
 
+    /// <summary>
+    /// A value read at call time from the object <paramref name="target"/> (and, when given, at <paramref name="index"/>:
+    /// an <see cref="Op.ReadAt"/>) through <paramref name="read"/>, whose accessor is a lambda of the object (and the index).
+    /// Equal reads of one object are one value, as for <see cref="Data"/>.
+    /// </summary>
+    public Value Read(Value target, DataRead read, Value? index = null)
+    {
+        int parameters = index is null ? 1 : 2;
+        if (KindOf(target) != ValueKind.Object || index is { } at && KindOf(at) != ValueKind.Integer
+            || read.Accessor is not System.Linq.Expressions.LambdaExpression { Parameters.Count: var count } || count != parameters)
+            throw new InvalidOperationException("A read takes an object (and an integer index) through an accessor of as many parameters.");
+        int id = Environment.DataReads.IndexOf(read);
+        return Append(index is { } i ? new Instruction(Op.ReadAt, read.Kind, target.Index, i.Index, id) : new Instruction(Op.Read, read.Kind, target.Index, id));
+    }
+
     /// <summary>Re-emits an instruction whose operands are already values of this builder.</summary>
     public Value Emit(Instruction ins) => ins.Op switch
     {
         Op.Const => Constant(ins.Kind, ins.Number),
-        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.Project or Op.InputLength => Append(ins),
+        Op.Input or Op.Data or Op.LoopIndex or Op.Capture or Op.State or Op.TapedState or Op.Project or Op.InputLength or Op.Read or Op.ReadAt => Append(ins),
         Op.InputAt => InputAt(ins.B, new Value(ins.A)),
         Op.ScatterAdd or Op.ZeroArray or Op.ArrayAdd => Effect(ins),
         Op.Sum or Op.Fold or Op.Map or Op.ArgMax or Op.ArgMin => throw new InvalidOperationException("Regions are re-emitted through TraceCopy."),
@@ -479,6 +494,8 @@ internal sealed class TraceBuilder
             case OpSignature.ArrayLength:
                 Expect(Kind(a) is ValueKind.Array or ValueKind.Jagged or ValueKind.IntegerArray, "an array");
                 return ValueKind.Integer;
+            case OpSignature.Read:
+                throw new InvalidOperationException("A read's kind is its accessor's: build it with Read.");
             default:
                 throw new InvalidOperationException(p.Signature.ToString());
         }
@@ -487,7 +504,7 @@ internal sealed class TraceBuilder
     private bool TryFold(Primitive p, ValueKind kind, Value a, Value b, Value c, int arity, out Value result)
     {
         result = default;
-        if (p.Signature is OpSignature.ArrayElement or OpSignature.ArrayLength) return false;
+        if (p.Signature is OpSignature.ArrayElement or OpSignature.ArrayLength or OpSignature.Read) return false;
         var operands = new double[arity];
         for (int k = 0; k < arity; k++)
         {

@@ -19,6 +19,13 @@ internal enum ValueKind : byte
     Tuple,
     /// <summary>No value: an instruction kept for its effect (adding into the gradient).</summary>
     Effect,
+    /// <summary>
+    /// One of the user's objects (a class, struct or record instance, or a sequence of them: an array, a list), read at call
+    /// time; never differentiated. Its CLR type is the type of the read that defines it (the accessor of an <c>Op.Data</c>,
+    /// <c>Op.Read</c> or <c>Op.ReadAt</c>), or of the value a <c>Capture</c> captures: the IR never needs it, code generation
+    /// gets it from the expressions it emits.
+    /// </summary>
+    Object,
 }
 
 /// <summary>A reference to the instruction of a trace that defines a value (its position in the trace).</summary>

@@ -31,8 +31,18 @@ internal static class TraceVerifier
                     if (ins.Kind != ValueKind.Scalar || ins.A < 0) Fail("bad input");
                     continue;
                 case Op.Data:
-                    if (ins.A < 0 || ins.A >= trace.DataReads.Count || trace.DataReads[ins.A].Kind != ins.Kind) Fail("bad data read");
+                    if (ins.A < 0 || ins.A >= trace.DataReads.Count || trace.DataReads[ins.A].Kind != ins.Kind
+                        || trace.DataReads[ins.A].Accessor is System.Linq.Expressions.LambdaExpression) Fail("bad data read");
                     continue;
+                case Op.Read or Op.ReadAt:
+                {
+                    int read = ins.Op == Op.Read ? ins.B : ins.C;
+                    if (ins.A >= i || Kind(0) != ValueKind.Object || ins.Op == Op.ReadAt && (ins.B >= i || Kind(1) != ValueKind.Integer)
+                        || read < 0 || read >= trace.DataReads.Count || trace.DataReads[read].Kind != ins.Kind
+                        || trace.DataReads[read].Accessor is not System.Linq.Expressions.LambdaExpression { Parameters.Count: var count } || count != ins.Arity)
+                        Fail("a read takes an object (and an integer index) through an accessor of as many parameters, and has its kind");
+                    continue;
+                }
                 case Op.InputLength:
                     if (ins.Kind != ValueKind.Integer) Fail("a length is an integer");
                     continue;

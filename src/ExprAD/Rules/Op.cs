@@ -72,4 +72,10 @@ internal enum Op : byte
     // definition's number in CustomRules as Instruction.Number. Its rule-table entry is the definition's own
     // (RuleTable.Of), not one per operation.
     Call,
+
+    // Reads of the user's objects (see ValueKind.Object) through an accessor: a LambdaExpression in Trace.DataReads whose
+    // parameters stand for the operands. Read: operand A the object, Instruction.B the read. ReadAt: operands A the
+    // object (a sequence) and B an integer (an index), Instruction.C the read. The result has the read's kind; never
+    // differentiated (data, like Op.Data, but reached through an object that a loop or an index chooses).
+    Read, ReadAt,
 }

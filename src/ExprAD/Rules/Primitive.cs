@@ -42,6 +42,8 @@ internal enum OpSignature : byte
     ArrayElement,
     /// <summary>An array or jagged array; an integer.</summary>
     ArrayLength,
+    /// <summary>A read of an object (and an index) through an accessor: the kind is the read's (built by <see cref="TraceBuilder.Read"/>).</summary>
+    Read,
 }
 
 /// <summary>

@@ -304,6 +304,14 @@ internal static class RuleTable
             Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate data arrays."),
             Emit = a => Expression.ArrayLength(a[0]),
         });
+        // Reads of objects are data: no derivative rules. They are lowered through their accessors, which the table does not hold.
+        foreach (var (op, arity) in new[] { (Op.Read, 1), (Op.ReadAt, 2) })
+            Add(new Primitive
+            {
+                Op = op, Name = "read", Arity = arity, Signature = OpSignature.Read, MayThrow = true,
+                Evaluate = _ => throw new NotSupportedException("The interpreter does not evaluate reads of objects."),
+                Emit = _ => throw new InvalidOperationException("A read is lowered through its accessor (Trace.DataReads)."),
+            });
     }
 
     private static void Add(Primitive p)

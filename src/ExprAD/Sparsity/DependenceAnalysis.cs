@@ -5,8 +5,9 @@ namespace ExprAD.Sparsity;
 
 /// <summary>
 /// What a value is to <see cref="DependenceAnalysis"/>: a known number (integers, booleans, constants, values read from
-/// the data), the sorted set of elements of x it depends on (a scalar that varies with x), and for arrays their contents:
-/// a data array as read (<c>double[]</c>, <c>int[]</c>, <c>double[][]</c>) or a map's result (<see cref="Abstract"/>[]).
+/// the data), the sorted set of elements of x it depends on (a scalar that varies with x), and for arrays and objects their
+/// contents: a data array as read (<c>double[]</c>, <c>int[]</c>, <c>double[][]</c>), a map's result (<see cref="Abstract"/>[]),
+/// or one of the user's objects as read (to read further from).
 /// </summary>
 internal readonly record struct Abstract(double? Number, int[] Depends, object? Array = null)
 {
@@ -27,17 +28,17 @@ internal readonly record struct Abstract(double? Number, int[] Depends, object? 
 internal sealed class DependenceAnalysis
 {
     private readonly int _n;
-    private readonly Func<int, object?> _read;
+    private readonly CallTimeRead _read;
     private readonly HashSet<(int, int)>? _pairs;
     private readonly int _pairBudget;
     private readonly Dictionary<int, object?> _reads = new();
     private int[]? _everyElement;
 
     /// <param name="n">The length of x.</param>
-    /// <param name="read">The value of data read k (see <see cref="Trace.DataReads"/>): a number, a bool or an array.</param>
+    /// <param name="read">The value of data read k (see <see cref="Trace.DataReads"/>): a number, a bool, an array or an object.</param>
     /// <param name="pairs">Receives the coupled pairs (i &lt;= j) when the Hessian's pattern is wanted; null otherwise.</param>
     /// <param name="pairBudget">The most pairs wanted: beyond it the analysis stops with an <see cref="UnsupportedPatternException"/>.</param>
-    public DependenceAnalysis(int n, Func<int, object?> read, HashSet<(int, int)>? pairs, int pairBudget = int.MaxValue)
+    public DependenceAnalysis(int n, CallTimeRead read, HashSet<(int, int)>? pairs, int pairBudget = int.MaxValue)
     {
         _n = n;
         _read = read;
@@ -73,6 +74,8 @@ internal sealed class DependenceAnalysis
                 case Op.Data: values[i] = Known(Read(ins.A)); continue;
                 case Op.Element: values[i] = Element(Operand(0), Operand(1)); continue;
                 case Op.ArrayLength: values[i] = Length(Operand(0)); continue;
+                case Op.Read: values[i] = ReadOf(ins.B, Operand(0), null); continue;
+                case Op.ReadAt: values[i] = ReadOf(ins.C, Operand(0), Operand(1)); continue;
                 case Op.Sum or Op.Fold or Op.Map:
                     results[i] = Loop(trace, ins, values, couple);
                     continue;
@@ -193,9 +196,17 @@ internal sealed class DependenceAnalysis
 
     private object? Read(int read)
     {
-        if (!_reads.TryGetValue(read, out var value)) _reads.Add(read, value = _read(read));
+        if (!_reads.TryGetValue(read, out var value)) _reads.Add(read, value = _read(read, null, 0));
         return value;
     }
+
+    /// <summary>
+    /// A read of an object (at an index): data, so it depends on no element of x; known when the object and the index are
+    /// (an index computed from x leaves it unknown).
+    /// </summary>
+    private Abstract ReadOf(int read, Abstract target, Abstract? index) =>
+        target.Array is { } o && (index is null || index.Value.Number is not null)
+            ? Known(_read(read, o, index is { Number: { } at } ? (int)at : 0)) : Abstract.Unknown;
 
     private static Abstract Known(object? value) => value switch
     {
@@ -203,9 +214,8 @@ internal sealed class DependenceAnalysis
         int k => new(k, []),
         bool b => new(b ? 1 : 0, []),
         null => Abstract.Unknown,
-        System.Array array => new(null, [], array),
-        IConvertible number => new(number.ToDouble(null), []),
-        _ => Abstract.Unknown,
+        // Every numeric read is a double, an int or a bool (the frontend converts other types); the rest are arrays and objects.
+        _ => new(null, [], value),
     };
 
     /// <summary>An element of a data array or of a map's result; at an index not known, any element.</summary>

@@ -228,9 +228,10 @@ internal static class TaylorMode
                 var operands = Enumerable.Range(0, ins.Arity).Select(k => series[ins.Operand(k).Index]!).ToArray();
                 if (ins.Kind != ValueKind.Scalar || operands.All(IsConstant))
                 {
-                    // Nothing to propagate: the operation on the values (a scalar result's higher coefficients are zero).
-                    // A user's method (AD.Define) is called through its own rule-table entry.
-                    var value = ins.Op == Op.Call ? b.Call(RuleTable.Of(ins), operands.Select(o => o[0]).ToArray()) : Emit(ins.Op, operands);
+                    // Nothing to propagate: the operation on the values (a scalar result's higher coefficients are zero). Re-emitted
+                    // whole, so that what the instruction holds besides its operands (the accessor of a read of an object, the
+                    // definition a user's method call names) stays.
+                    var value = b.Emit(ins.WithOperands(v => series[v.Index]![0]));
                     series[i] = ins.Kind == ValueKind.Scalar ? Constant(value) : [value];
                     continue;
                 }
