@@ -102,11 +102,23 @@ namespace ExprAD.Generators
                 case PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.AddressOfExpression or (int)SyntaxKind.PointerIndirectionExpression }:
                 case MemberAccessExpressionSyntax { RawKind: (int)SyntaxKind.PointerMemberAccessExpression }:
                     return "a pointer operation";
+                case IdentifierNameSyntax or GenericNameSyntax or MemberAccessExpressionSyntax when IsMethodGroup(expression):
+                    return "a method used as a delegate; write a lambda that calls it (`v => F(v)`), which ExprAD can look into";
                 case InvocationExpressionSyntax invocation when _model.GetSymbolInfo(invocation).Symbol is IMethodSymbol { MethodKind: MethodKind.LocalFunction } local:
                     return $"a call of the local function `{local.Name}`; make it a static method (marked [Differentiable] to be differentiated)";
                 default:
                     return null;
             }
+        }
+
+        /// <summary>True for a method named other than to be called: a method group converted to a delegate.</summary>
+        private bool IsMethodGroup(ExpressionSyntax expression)
+        {
+            // The name inside `C.F` is looked at as part of the member access.
+            if (expression.Parent is MemberAccessExpressionSyntax outer && outer.Name == expression) return false;
+            if (expression.Parent is InvocationExpressionSyntax call && call.Expression == expression) return false;
+            return _model.GetSymbolInfo(expression).Symbol is IMethodSymbol { MethodKind: MethodKind.Ordinary or MethodKind.ReducedExtension or MethodKind.LocalFunction }
+                && !expression.Ancestors().Any(a => a is InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "nameof" } });
         }
 
         private static bool IsIncrementor(SyntaxNode node) => node.Parent is ForStatementSyntax loop && loop.Incrementors.Contains(node);

@@ -63,7 +63,9 @@ namespace ExprAD.Generators
             text.Append(indent).Append("            null, ").Append(typeofs).Append(", null),\n");
             text.Append(indent).Append("        (global::System.Linq.Expressions.Expression<global::System.Func<").Append(funcArguments).Append(">>)((")
                 .Append(lambdaParameters).Append(") =>\n");
-            text.Append(indent).Append("            ").Append(lambda.Replace("\n", "\n" + indent + "            ")).Append("));\n");
+            // Continuation lines (a comment of the user's kept in the expression) are not indented: inside a multi-line string
+            // literal, indentation would change the string.
+            text.Append(indent).Append("            ").Append(lambda).Append("));\n");
             text.Append(indent).Append("}\n");
             while (indent.Length > 0)
             {

@@ -87,14 +87,16 @@ public partial class DiagnosticTests
                 Func<double, double> h = /*@*/v => { return v; };
                 var k = (/*@*/y = x) + 1;
                 var m = double.TryParse(s, /*@*/out /*@*/var parsed) ? parsed : 0;
-                var n = /*@*/Local(x);
+                var n = /*@*/Local(x) + a.Select(/*@*/Math.Sqrt).Sum() + a.Select(/*@*/Twice).Sum() + nameof(Twice).Length;
                 return b + c + d + e + f + g[0] + h(1) + k + m + n + (x > 0 ? x : /*@*/throw new ArgumentException());
                 /*!EXPRAD001*/static double Local(double v) => v;
             }
+            static double Twice(double v) => 2 * v;
             """);
         Assert.That(Messages(run), Has.Some.Contains("`x switch { > 0 => 1.0, _ => 2.0 }` cannot be part of an expression tree: a switch expression; write `?:`"));
         Assert.That(Messages(run), Has.Some.Contains("a call of the local function `Local`"));
         Assert.That(Messages(run), Has.Some.Contains("a ref, out or in argument"));
+        Assert.That(Messages(run), Has.Some.Contains("`Twice` cannot be part of an expression tree: a method used as a delegate; write a lambda"));
         Assert.That(run.Generated, Is.Empty);
     }
 

@@ -25,16 +25,16 @@ internal sealed class InvocationInliner : ExpressionVisitor
     // The arguments of the invocations each inlined body stands for, by the body's (inlined) root.
     private readonly Dictionary<Expression, List<Expression>> _arguments = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>
-    /// The body with every invoked lambda inlined (the same object when there is none), and for each node that replaced an
-    /// invocation, the arguments of that invocation (which C# evaluates before the body, whatever the body does with them).
-    /// </summary>
     // The lambdas being inlined, innermost last: one met again inside itself is a recursion, which inlining cannot end.
     private readonly List<LambdaExpression> _active = new();
     private readonly RuntimeConstants? _constants;
 
     private InvocationInliner(RuntimeConstants? constants) => _constants = constants;
 
+    /// <summary>
+    /// The body with every invoked lambda inlined (the same object when there is none), and for each node that replaced an
+    /// invocation, the arguments of that invocation (which C# evaluates before the body, whatever the body does with them).
+    /// </summary>
     /// <param name="body">The body of the lambda being translated.</param>
     /// <param name="constants">The lambda's runtime constants, with the expressions its <c>Invoke</c> calls read while its key was made.</param>
     public static (Expression Body, IReadOnlyDictionary<Expression, List<Expression>> Arguments) Inline(Expression body, RuntimeConstants? constants = null)
