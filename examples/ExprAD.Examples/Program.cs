@@ -19,6 +19,8 @@ OwnFunctions.Run();
 GaussianMixture();
 Lstm();
 FiniteDifferenceError();
+Heading("A two-layer network on the digits data set, written with [Differentiable] helpers and LINQ over Sample[]");
+ExprAD.Examples.Digits.Run(Path.Combine(AppContext.BaseDirectory, "data"));
 Heading("Hyperparameter optimisation: d(validation loss)/dλ through 50 steps of gradient descent (AD.Grad inside an Aggregate)");
 ExprAD.Examples.Hyperparameters.Run(Path.Combine(AppContext.BaseDirectory, "data"));
 
