@@ -89,6 +89,28 @@ public class NestedDerivativeTests
         Assert.That(AD.Value(hv)(point, new Directions(v)), Is.EqualTo(product.Zip(c).Sum(p => p.First * p.Second)).Within(1e-12));
     }
 
+    /// <summary>Forward over reverse (a Hessian-vector product) of a function that takes a gradient inside: third derivatives of the inner function.</summary>
+    [Test]
+    public void HessianVectorProductThroughAnInnerGradient()
+    {
+        // f(x) = Σ_k c_k (∇q(x))_k with q(v) = Σ v_i⁴ / 4 + v0 v1 v2: ∇q = (v_i³) + (v1 v2, v0 v2, v0 v1).
+        // f = Σ c_k x_k³ + c0 x1 x2 + c1 x0 x2 + c2 x0 x1; H = diag(6 c_k x_k) + the cross terms.
+        var c = new[] { 1.0, -2.0, 0.5 };
+        Expression<Func<double[], double>> f = x => AD.Grad(v => v.Sum(e => e * e * e * e) / 4 + v[0] * v[1] * v[2], x)
+            .Select((g, k) => g * (k == 0 ? 1.0 : k == 1 ? -2.0 : 0.5)).Sum();
+        var point = new[] { 0.8, -0.3, 1.4 };
+        var direction = new[] { 0.2, 1.0, -0.6 };
+        var hessian = new double[9];
+        for (int k = 0; k < 3; k++) hessian[k * 3 + k] = 6 * c[k] * point[k];
+        hessian[0 * 3 + 1] = hessian[1 * 3 + 0] = c[2];
+        hessian[0 * 3 + 2] = hessian[2 * 3 + 0] = c[1];
+        hessian[1 * 3 + 2] = hessian[2 * 3 + 1] = c[0];
+        var hv = new double[3];
+        AD.HessianVector(f)(point, direction, new double[3], hv);
+        for (int i = 0; i < 3; i++)
+            Assert.That(hv[i], Is.EqualTo(Enumerable.Range(0, 3).Sum(j => hessian[i * 3 + j] * direction[j])).Within(1e-12), $"(H v)[{i}]");
+    }
+
     public sealed record Problem(double[] Targets, double Rate);
 
     [Test]
