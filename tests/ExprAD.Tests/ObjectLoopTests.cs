@@ -305,6 +305,30 @@ public class ObjectLoopTests
     }
 
     [Test]
+    public void WhereRunsLaterStagesOnlyForTheElementsItKeeps()
+    {
+        var data = Make(9, 3, 13);
+        data.Rows[4] = null!;
+        data.RowList[0] = null!;
+        var w = Point0(3);
+        foreach (var f in new Expression<Func<double[], Dataset, double>>[]
+        {
+            (w, d) => d.Rows.Where(r => r != null).Sum(r => r.Y * Math.Exp(r.X[1] * w[1])),
+            (w, d) => d.RowList.Where(r => r != null).Where(r => r.Y > 0).Max(r => r.X[0] * w[0] + r.X[2] * w[2]),
+            (w, d) => d.Rows.Where(r => r != null).Select(r => r.X[2]).Aggregate(1.0, (a, v) => a * (1 + v * w[2])),
+            (w, d) => d.RowList.Count(r => r != null && r.X[0] * w[0] > 0) * w[1],
+            (w, d) => Enumerable.Range(-2, 6).Where(i => i >= 0).Sum(i => w[i % 3] * d.Rows[i].Y),
+        })
+        {
+            var linq = f.Compile();
+            var g = new double[3];
+            Assert.That(AD.Gradient(f)(w, data, g), Is.EqualTo(linq(w, data)), f.ToString());
+            var differences = FiniteDifferences.Gradient(p => linq(p, data), w);
+            for (int j = 0; j < 3; j++) Assert.That(FiniteDifferences.Agrees(g[j], differences[j]), $"{f}: ∂/∂w[{j}]");
+        }
+    }
+
+    [Test]
     public void JacobianAndTraceOverObjects()
     {
         Expression<Func<double[], Row[], double[]>> residuals = (w, rows) => new[]

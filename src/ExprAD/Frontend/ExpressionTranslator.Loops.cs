@@ -221,7 +221,10 @@ internal sealed partial class ExpressionTranslator
 
     /// <summary>
     /// The element of a pipeline at <paramref name="position"/> through every stage, whatever it is (a number, an array, an
-    /// object), and the Where mask, if any; see <see cref="PipelineElement"/>.
+    /// object), and the Where mask, if any; see <see cref="PipelineElement"/>. As LINQ runs a stage after a Where only for
+    /// the elements kept, a number a later stage computes that could fail (a member of an element that may be null, an
+    /// element at a computed index) is a branch taken where the mask holds (<see cref="Branch"/>); an array a later stage
+    /// reads is read for every element (arrays are not branch results).
     /// </summary>
     private (Item Element, Value? Mask) PipelineItem(LinqLoops.Pipeline loop, Value position, Value? rangeStart)
     {
@@ -237,12 +240,13 @@ internal sealed partial class ExpressionTranslator
                 _bindings[parameters[1]] = new Binding(BindingKind.Value, -1, position);
             }
             if (stage.Kind == LinqLoops.StageKind.Zip) _bindings[parameters[1]] = BindingOf(ElementOf(stage.Other!, position));
+            var result = stage.Lambda.Body;
             if (stage.Kind == LinqLoops.StageKind.Where)
             {
-                var keep = Translate(stage.Lambda.Body);
+                var keep = mask is { } kept ? Branch(result, kept) : Translate(result);
                 mask = mask is { } m ? _b.Emit(Op.And, m, keep) : keep;
             }
-            else element = ItemOf(stage.Lambda.Body);
+            else element = mask is { } taken && KindOf(result.Type) is not null ? new Item(Branch(result, taken)) : ItemOf(result);
         }
         return (element, mask);
     }
@@ -273,16 +277,15 @@ internal sealed partial class ExpressionTranslator
                 ? new Binding(BindingKind.Vector, -1, default, state)
                 : new Binding(BindingKind.Value, -1, state[0]);
             _bindings[accumulator.Parameters[1]] = BindingOf(element);
-            var next = vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
+            if (mask is not null && array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
+            // After a Where, the step runs only for the elements kept (see PipelineItem).
+            var next = mask is { } taken ? (vector ? BranchVector(accumulator.Body, taken) : [Scalar(Branch(accumulator.Body, taken))])
+                : vector ? TranslateVector(accumulator.Body) : [array ? Translate(accumulator.Body) : Scalar(Operand(accumulator.Body, accumulator))];
             if (next.Length != state.Length)
                 throw Error.CannotDifferentiate(accumulator.Body, $"the next state has {next.Length} elements where the seed has {state.Length}");
             foreach (var v in next)
                 if (body.KindOf(v) != (array ? ValueKind.Array : ValueKind.Scalar)) throw Error.UnsupportedType(accumulator.Body, accumulator.Body.Type);
-            if (mask is { } keep)
-            {
-                if (array) throw Error.CannotDifferentiate(node, "Where before an Aggregate with an array state is not supported; choose inside the step instead");
-                next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
-            }
+            if (mask is { } keep) next = next.Select((v, k) => body.Select(keep, v, state[k])).ToArray();
             return (body, next);
         });
         var (_, results) = _b.EmitFold(first, count, seed, body, next);
