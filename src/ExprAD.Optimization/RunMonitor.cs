@@ -39,14 +39,6 @@ internal sealed class RunMonitor
             if (!double.IsFinite(gradient[i])) throw new ArgumentException($"The gradient at x0 has element {i} = {gradient[i]}: it must be finite at the starting point.", "x0");
     }
 
-    /// <summary>The infinity norm.</summary>
-    public static double Norm(ReadOnlySpan<double> v)
-    {
-        double m = 0;
-        foreach (var e in v) m = Math.Max(m, Math.Abs(e));
-        return m;
-    }
-
     /// <summary>Reports the starting point (iteration 0) and tests whether it already satisfies the gradient tolerance.</summary>
     public bool Start(double value, double gradientNorm, out StopReason reason)
     {
