@@ -47,6 +47,7 @@ internal static class TrustRegion
         where TModel : struct, INewtonModel
     {
         monitor.Options.CheckTrustRegion();
+        // Asks whether the model has a diagonal at all; what it writes now is replaced after the first evaluation.
         if (monitor.Options.JacobiPreconditioner && model.Diagonal(work.Diagonal))
             return Run(ref model, new DiagonalPreconditioner(work.Diagonal), work, monitor, x0, quadraticForcing, refreshDiagonal: true);
         return Run(ref model, new IdentityPreconditioner(), work, monitor, x0, quadraticForcing, refreshDiagonal: false);
