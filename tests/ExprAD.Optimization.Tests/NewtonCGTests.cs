@@ -124,6 +124,45 @@ public class NewtonCGTests
 
     public sealed record LeastSquaresData(double[][] Rows, double[] Y);
 
+    public sealed record Labelled(double[] A, double Label);
+
+    [Test]
+    public void LogisticRegressionConvergesInAHandfulOfIterations()
+    {
+        // Σ log(1 + exp(a·w)) − label · a·w + ½ λ |w|², minimum value far from 0 (so acceptance near the end rests on
+        // small differences of a large f). The oracle is the gradient written by hand: Σ (σ(a·w) − label) a + λ w.
+        const int m = 300, d = 5;
+        const double lambda = 0.1;
+        var rng = new Random(4);
+        double[] truth = [2, -1, 0.5, 0, 1.5];
+        var samples = Enumerable.Range(0, m).Select(_ =>
+        {
+            var a = Enumerable.Range(0, d).Select(_ => 2 * rng.NextDouble() - 1).ToArray();
+            double z = a.Zip(truth, (x, t) => x * t).Sum();
+            return new Labelled(a, rng.NextDouble() < 1 / (1 + Math.Exp(-z)) ? 1 : 0);
+        }).ToArray();
+        Expression<Func<double[], Labelled[], double>> loss = (w, data) =>
+            data.Sum(s => Math.Log(1 + Math.Exp(s.A[0] * w[0] + s.A[1] * w[1] + s.A[2] * w[2] + s.A[3] * w[3] + s.A[4] * w[4]))
+                          - s.Label * (s.A[0] * w[0] + s.A[1] * w[1] + s.A[2] * w[2] + s.A[3] * w[3] + s.A[4] * w[4]))
+            + 0.5 * lambda * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2] + w[3] * w[3] + w[4] * w[4]);
+        var result = Minimize.NewtonCG(AD.HessianVector(loss), AD.Gradient(loss), new double[d], samples);
+        Assert.That(result.StopReason, Is.EqualTo(StopReason.GradientTolerance), result.Reason);
+        Assert.That(result.Iterations, Is.LessThanOrEqualTo(10));
+        Assert.That(result.Value, Is.GreaterThan(50), "the minimum value is large");
+        var gradient = new double[d];
+        foreach (var s in samples)
+        {
+            double sigma = 1 / (1 + Math.Exp(-s.A.Zip(result.X, (x, w) => x * w).Sum()));
+            for (int j = 0; j < d; j++) gradient[j] += (sigma - s.Label) * s.A[j];
+        }
+        for (int j = 0; j < d; j++) gradient[j] += lambda * result.X[j];
+        Assert.That(gradient.Max(Math.Abs), Is.LessThan(1e-6));
+        // Near rounding level in f the steps are judged by the gradient, so a tolerance far below f's resolution is met.
+        var tight = Minimize.NewtonCG(AD.HessianVector(loss), AD.Gradient(loss), new double[d], samples, new MinimizeOptions { GradientTolerance = 1e-12 });
+        TestContext.Out.WriteLine($"{result.Iterations} iterations to 1e-6, {tight.Iterations} to 1e-12: {tight.Reason}");
+        Assert.That(tight.StopReason, Is.EqualTo(StopReason.GradientTolerance), tight.Reason);
+    }
+
     [Test]
     public void ProgressReportsEveryIterationAndTheLastMatchesTheResult()
     {
