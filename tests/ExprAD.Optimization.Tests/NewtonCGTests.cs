@@ -230,16 +230,30 @@ public class NewtonCGTests
         Assert.That(result.Evaluations, Is.GreaterThan(result.Iterations + 1), "at least one trial was rejected");
     }
 
+    public sealed record Weights(double[] W);
+
     [Test, NonParallelizable]
-    public void NoAllocationPerIterationAfterWarmUp()
+    public void NoAllocationPerIterationAfterWarmUp([Values("products", "gradient", "data")] string form)
     {
         const int n = 100;
         var f = AD.HessianVector(ExtendedRosenbrock(n));
+        var gradient = AD.Gradient(ExtendedRosenbrock(n));
+        Expression<Func<double[], Weights, double>> weighted = (x, d) =>
+            Enumerable.Range(0, n / 2).Sum(i => d.W[i] * (x[2 * i + 1] - x[2 * i] * x[2 * i]) * (x[2 * i + 1] - x[2 * i] * x[2 * i]) + (1 - x[2 * i]) * (1 - x[2 * i]));
+        var withData = AD.HessianVector(weighted);
+        var gradientWithData = AD.Gradient(weighted);
+        var data = new Weights(Enumerable.Repeat(100.0, n / 2).ToArray());
         var x0 = RosenbrockStart(n);
         var probe = new AllocationProbe<IterationReport>(100);
         // A radius capped at 0.01 keeps every step on the boundary, so the run lasts all 60 iterations.
         var options = new MinimizeOptions { Progress = probe, MaxIterations = 60, InitialTrustRadius = 0.01, MaxTrustRadius = 0.01 };
-        var (bytes, reports) = probe.Measure(() => Minimize.NewtonCG(f, x0, options), from: 1);
+        Action run = form switch
+        {
+            "products" => () => Minimize.NewtonCG(f, x0, options),
+            "gradient" => () => Minimize.NewtonCG(f, gradient, x0, options),
+            _ => () => Minimize.NewtonCG(withData, gradientWithData, x0, data, options),
+        };
+        var (bytes, reports) = probe.Measure(run, from: 1);
         Assert.That(reports, Is.EqualTo(61));
         Assert.That(bytes, Is.Zero);
     }
