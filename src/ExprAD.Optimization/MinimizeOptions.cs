@@ -4,7 +4,7 @@ namespace ExprAD.Optimization;
 /// Stopping criteria and settings shared by the minimisers of <see cref="Minimize"/>. Every criterion is checked once per
 /// iteration; the first that holds ends the run and is named by <see cref="MinimizeResult.Reason"/>.
 /// </summary>
-public sealed record MinimizeOptions
+public sealed partial record MinimizeOptions
 {
     /// <summary>The default options.</summary>
     public static MinimizeOptions Default { get; } = new();
@@ -65,6 +65,8 @@ public enum StopReason
     LineSearchFailed,
     /// <summary>Every epoch of a stochastic driver ran.</summary>
     EpochsCompleted,
+    /// <summary>A stochastic driver met a loss or gradient that is not finite; the result holds the last finite point.</summary>
+    Diverged,
 }
 
 /// <summary>The outcome of a minimisation.</summary>
