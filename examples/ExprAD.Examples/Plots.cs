@@ -78,7 +78,10 @@ public static class Plots
             heatmap.Colormap = new ScottPlot.Colormaps.Grayscale();
             heatmap.ManualRange = new ScottPlot.Range(0, 1);
             plot.Title(images[k].Caption);
-            plot.Axes.Frameless();
+            // No ticks, frame or grid around a picture; the top axis stays, as it carries the title.
+            plot.HideGrid();
+            plot.Axes.Left.IsVisible = plot.Axes.Right.IsVisible = plot.Axes.Bottom.IsVisible = false;
+            plot.Axes.Top.FrameLineStyle.Width = 0;
             plot.Axes.SquareUnits();
         }
         int side = 420;
