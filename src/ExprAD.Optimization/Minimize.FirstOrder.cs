@@ -110,7 +110,12 @@ public static partial class Minimize
         }
     }
 
-    private static MinimizeResult LbfgsCore<TObjective>(TObjective f, double[] x0, MinimizeOptions? options)
+    /// <summary>
+    /// L-BFGS with the line search's curvature constant c2 given (<see cref="MoreThuente.C2"/> in the public methods; the
+    /// tests pass a small one for a nearly exact line search, under which L-BFGS with History &gt;= n ends on a quadratic
+    /// in n iterations).
+    /// </summary>
+    internal static MinimizeResult LbfgsCore<TObjective>(TObjective f, double[] x0, MinimizeOptions? options, double curvature = MoreThuente.C2)
         where TObjective : struct, IGradientObjective
     {
         int n = x0.Length;
@@ -143,7 +148,7 @@ public static partial class Minimize
             // d = -g carries the scale of f, and the first trial moves x by lastLength.
             bool steepest = history.Count == 0;
             double step = steepest ? lastLength / Math.Sqrt(-slope) : 1;
-            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step);
+            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step, curvature);
             if (status == LineSearchStatus.Failed)
             {
                 if (!steepest && !restarted && monitor.CanEvaluate)
@@ -168,7 +173,9 @@ public static partial class Minimize
                 // spending MaxTrials evaluations per iteration on changes of f at the rounding level.
                 if (restarted || steepest)
                     return monitor.Result(x, value, gradientNorm, StopReason.LineSearchFailed,
-                        $"no step satisfied the Wolfe conditions (the best of {work.Trials} trial points lowered f by {previous - value:G3}, at the rounding level of f)");
+                        work.NonFiniteTrials > 0
+                            ? $"no step satisfied the Wolfe conditions ({work.NonFiniteTrials} of {work.Trials} trial points had a non-finite f or gradient; the best lowered f by {previous - value:G3})"
+                            : $"no step satisfied the Wolfe conditions (the best of {work.Trials} trial points lowered f by {previous - value:G3}, at the rounding level of f)");
                 history.Clear();
                 restarted = true;
             }
