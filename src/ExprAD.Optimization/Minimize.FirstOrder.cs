@@ -110,7 +110,12 @@ public static partial class Minimize
         }
     }
 
-    private static MinimizeResult LbfgsCore<TObjective>(TObjective f, double[] x0, MinimizeOptions? options)
+    /// <summary>
+    /// L-BFGS with the line search's curvature constant c2 given (<see cref="MoreThuente.C2"/> in the public methods; the
+    /// tests pass a small one for a nearly exact line search, under which L-BFGS with History &gt;= n ends on a quadratic
+    /// in n iterations).
+    /// </summary>
+    internal static MinimizeResult LbfgsCore<TObjective>(TObjective f, double[] x0, MinimizeOptions? options, double curvature = MoreThuente.C2)
         where TObjective : struct, IGradientObjective
     {
         int n = x0.Length;
@@ -141,11 +146,12 @@ public static partial class Minimize
             }
             // With pairs, H is scaled to the curvature (γ), so the unit step is the natural first trial; without,
             // d = -g carries the scale of f, and the first trial moves x by lastLength.
-            double step = history.Count > 0 ? 1 : lastLength / Math.Sqrt(-slope);
-            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step);
+            bool steepest = history.Count == 0;
+            double step = steepest ? lastLength / Math.Sqrt(-slope) : 1;
+            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step, curvature);
             if (status == LineSearchStatus.Failed)
             {
-                if (history.Count > 0 && !restarted && monitor.CanEvaluate)
+                if (!steepest && !restarted && monitor.CanEvaluate)
                 {
                     history.Clear();
                     restarted = true;
@@ -153,7 +159,6 @@ public static partial class Minimize
                 }
                 return Stopped(monitor, work, x, value, gradientNorm);
             }
-            restarted = false;
             history.Add(x, work.AcceptedX, g, work.AcceptedG);
             double previous = value;
             lastLength = work.AcceptedStep * Vectors.Norm2(d);
@@ -161,6 +166,20 @@ public static partial class Minimize
             work.TakeAccepted(ref x, ref g);
             gradientNorm = Vectors.NormInf(g);
             if (monitor.Iterated(previous, value, gradientNorm, lastLength, out reason)) return monitor.Result(x, value, gradientNorm, reason);
+            if (status == LineSearchStatus.Decrease)
+            {
+                // f went down but no step met the Wolfe conditions: near the resolution of f, rounding decides the
+                // trials. Steepest descent gets one more try; a second such search in a row ends the run, rather than
+                // spending MaxTrials evaluations per iteration on changes of f at the rounding level.
+                if (restarted || steepest)
+                    return monitor.Result(x, value, gradientNorm, StopReason.LineSearchFailed,
+                        work.NonFiniteTrials > 0
+                            ? $"no step satisfied the Wolfe conditions ({work.NonFiniteTrials} of {work.Trials} trial points had a non-finite f or gradient; the best lowered f by {previous - value:G3})"
+                            : $"no step satisfied the Wolfe conditions (the best of {work.Trials} trial points lowered f by {previous - value:G3}, at the rounding level of f)");
+                history.Clear();
+                restarted = true;
+            }
+            else restarted = false;
         }
     }
 

@@ -65,7 +65,7 @@ public enum StopReason
     LineSearchFailed,
     /// <summary>Every epoch of a stochastic driver ran.</summary>
     EpochsCompleted,
-    /// <summary>A stochastic driver met a loss or gradient that is not finite; the result holds the last finite point.</summary>
+    /// <summary>A stochastic driver met a batch loss, gradient or step that is not finite; the result holds the point where the last step with finite values started.</summary>
     Diverged,
 }
 

@@ -72,7 +72,7 @@ internal static class TrustRegion
         if (monitor.Start(f, gradientNorm, out var reason)) return Finish(ref model, monitor, x, f, gradientNorm, reason, null);
 
         double radius = options.InitialTrustRadius;
-        int maxCG = options.MaxCGIterations == 0 ? n : options.MaxCGIterations;
+        int maxCG = options.MaxCGIterations == 0 ? (int)Math.Min(20L * n, int.MaxValue) : options.MaxCGIterations;
         while (true)
         {
             double g2 = Vectors.Norm2(g);
@@ -94,9 +94,11 @@ internal static class TrustRegion
                 double actual = f - fTrial;
                 double rho = predicted > 0 ? actual / predicted : double.NaN;
                 // At the level of rounding in f the ratio is noise; a step that changes f by no more than that is
-                // accepted (its gradient, not f, tells whether it helped, and the convergence test reads the gradient).
-                double noise = 1e-14 * Math.Max(1, Math.Abs(f));
-                if (double.IsFinite(fTrial) && Math.Abs(actual) <= noise && Math.Abs(predicted) <= noise) rho = 1;
+                // judged by the gradient instead: accepted when it makes the gradient smaller (the convergence test
+                // reads the gradient), so that a minimum where f is large is still reached to the gradient tolerance.
+                double noise = 1e-14 * Math.Abs(f);
+                if (double.IsFinite(fTrial) && Math.Abs(actual) <= noise && Math.Abs(predicted) <= noise
+                    && Vectors.Norm2(trialGradient) < Vectors.Norm2(g)) rho = 1;
                 if (!double.IsFinite(fTrial) || !Vectors.AllFinite(trialGradient)) rho = double.NaN;
                 if (!(rho >= 0.25)) radius = 0.25 * stepNorm;
                 else if (rho > 0.75 && exit is SteihaugExit.Boundary or SteihaugExit.NegativeCurvature)

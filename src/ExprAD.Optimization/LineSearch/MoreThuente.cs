@@ -68,7 +68,10 @@ internal static class MoreThuente
     /// <summary>The most trial points of one search (the non-finite back-offs included).</summary>
     public const int MaxTrials = 50;
 
-    private const double C1 = 1e-4, C2 = 0.9;
+    /// <summary>The sufficient-decrease constant c1.</summary>
+    public const double C1 = 1e-4;
+    /// <summary>The curvature constant c2 of L-BFGS (a loose search: the unit step is usually accepted at once).</summary>
+    public const double C2 = 0.9;
     // The relative width of the bracket below which the search stops, and the step bounds.
     private const double XTol = 1e-15, StepMin = 1e-20, StepMax = 1e20;
     // Before a bracket is found, the next trial lies in [stp + 1.1 (stp - stx), stp + 4 (stp - stx)].
@@ -78,9 +81,10 @@ internal static class MoreThuente
     /// Searches along <paramref name="d"/> from <paramref name="x"/> (f = <paramref name="f0"/>, directional derivative
     /// <paramref name="slope0"/> &lt; 0), starting with step <paramref name="step"/>. The accepted point is left in
     /// <see cref="LineSearchWork.AcceptedX"/> etc. unless the status is <see cref="LineSearchStatus.Failed"/>.
+    /// <paramref name="curvature"/> is c2 (a small value makes the search nearly exact).
     /// </summary>
     public static LineSearchStatus Search<TObjective>(ref TObjective f, RunMonitor monitor, LineSearchWork w,
-        ReadOnlySpan<double> x, double f0, double slope0, ReadOnlySpan<double> d, double step)
+        ReadOnlySpan<double> x, double f0, double slope0, ReadOnlySpan<double> d, double step, double curvature = C2)
         where TObjective : struct, IGradientObjective
     {
         bool bracketed = false, stage1 = true;
@@ -114,7 +118,7 @@ internal static class MoreThuente
             }
 
             double sufficient = f0 + stp * decreaseSlope;
-            if (fp <= sufficient && Math.Abs(gp) <= -C2 * slope0)
+            if (fp <= sufficient && Math.Abs(gp) <= -curvature * slope0)
             {
                 w.AcceptedX = w.X;
                 w.AcceptedG = w.G;
@@ -131,7 +135,7 @@ internal static class MoreThuente
             }
 
             // Stage 2 starts once a step has sufficient decrease and a non-negative derivative.
-            if (stage1 && fp <= sufficient && gp >= Math.Min(C1, C2) * slope0) stage1 = false;
+            if (stage1 && fp <= sufficient && gp >= Math.Min(C1, curvature) * slope0) stage1 = false;
 
             bool newBest;
             if (stage1 && fp <= fx && fp > sufficient)
