@@ -32,7 +32,7 @@ string output = Plots.Prepare(Plots.DefaultFolder);
 if (chosen.Contains("digits-training"))
 {
     Heading($"Training a network on the digits: Adam over minibatches, then L-BFGS (plots into {output})");
-    //TMP DigitsTraining.Run(dataFolder, output);
+    DigitsTraining.Run(dataFolder, output);
 }
 if (chosen.Contains("logistic-newton"))
 {
@@ -47,7 +47,7 @@ if (chosen.Contains("denoising"))
 if (chosen.Contains("meta-descent"))
 {
     Heading($"Stochastic meta-descent against SGD on ill-conditioned least squares (plots into {output})");
-    //TMP MetaDescent.Run(output);
+    MetaDescent.Run(output);
 }
 return 0;
 
