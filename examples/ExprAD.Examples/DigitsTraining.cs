@@ -7,7 +7,7 @@ namespace ExprAD.Examples;
 /// <summary>What <see cref="DigitsTraining.Run"/> measured.</summary>
 /// <param name="TestAccuracy">The fraction of test images classified correctly at the end.</param>
 /// <param name="AccuracyAfterAdam">The same after the Adam epochs, before L-BFGS.</param>
-/// <param name="TrainingLoss">The full training objective at the end (mean cross-entropy plus the L2 term).</param>
+/// <param name="TrainingLoss">The objective on the whole training set at the end (mean cross-entropy plus the L2 term).</param>
 /// <param name="Adam">The Adam run.</param>
 /// <param name="Lbfgs">The L-BFGS run.</param>
 /// <param name="Plot">The PNG written.</param>
@@ -15,21 +15,21 @@ public sealed record DigitsTrainingResult(double TestAccuracy, double AccuracyAf
 
 /// <summary>
 /// Training the one-hidden-layer network of <see cref="Digits"/> (its [Differentiable] helpers, LINQ over <see cref="Sample"/>[])
-/// the way networks are trained: Adam over shuffled minibatches first, which gets near a good region cheaply, then L-BFGS on the
-/// full training loss plus a small L2 term, which polishes. A fixed train/test split (<see cref="Digits.Load"/> shuffles with a
+/// the way networks are often trained: Adam over shuffled minibatches first, which gets near a good region cheaply, then L-BFGS
+/// on the whole training set, which polishes; the objective is the mean cross-entropy plus a small L2 term. A fixed train/test split (<see cref="Digits.Load"/> shuffles with a
 /// fixed seed) and fixed initial weights make every run the same.
 /// </summary>
 public static class DigitsTraining
 {
-    /// <summary>The weight of the L2 term of the full training loss (L2 · |w|²).</summary>
+    /// <summary>The weight of the L2 term of the objective (L2 · |w|²).</summary>
     public const double L2 = 1e-4;
 
-    /// <summary>The mean cross-entropy over a minibatch, the objective of Adam; <paramref name="hidden"/> is read at call time.</summary>
-    public static Expression<Func<double[], Sample[], double>> BatchLoss(int hidden) =>
-        (w, batch) => batch.Sum(s => Digits.Loss(w, s, hidden)) / batch.Length;
-
-    /// <summary>The full training objective of L-BFGS: the mean cross-entropy plus L2 · |w|².</summary>
-    public static Expression<Func<double[], Sample[], double>> TrainingLoss(int hidden) =>
+    /// <summary>
+    /// The objective: the mean cross-entropy over the samples given plus L2 · |w|². Adam gets it on each minibatch,
+    /// L-BFGS on the whole training set, so both curves of the plot measure the same thing. <paramref name="hidden"/>,
+    /// captured, is read at call time.
+    /// </summary>
+    public static Expression<Func<double[], Sample[], double>> Objective(int hidden) =>
         (w, samples) => samples.Sum(s => Digits.Loss(w, s, hidden)) / samples.Length + L2 * w.Sum(v => v * v);
 
     /// <summary>
@@ -55,7 +55,8 @@ public static class DigitsTraining
         var passes = new List<double>();
         var losses = new List<double>();
         var clock = Stopwatch.StartNew();
-        var adam = Stochastic.Adam(AD.Gradient(BatchLoss(hidden)), w0, train, new StochasticOptions
+        var objective = AD.Gradient(Objective(hidden));
+        var adam = Stochastic.Adam(objective, w0, train, new StochasticOptions
         {
             BatchSize = 32,
             Epochs = adamEpochs,
@@ -73,7 +74,7 @@ public static class DigitsTraining
 
         var lbfgsPasses = new List<double>();
         var lbfgsLosses = new List<double>();
-        var lbfgs = Minimize.Lbfgs(AD.Gradient(TrainingLoss(hidden)), adam.X, train, new MinimizeOptions
+        var lbfgs = Minimize.Lbfgs(objective, adam.X, train, new MinimizeOptions
         {
             MaxIterations = lbfgsIterations,
             GradientTolerance = 1e-5,
@@ -89,9 +90,9 @@ public static class DigitsTraining
         Console.WriteLine($"  L-BFGS: {lbfgs.Reason}; test accuracy {accuracy:P1} ({Math.Round(accuracy * test.Length)} of {test.Length}) after {clock.Elapsed.TotalSeconds:F1} s in all");
 
         string plot = Plots.Lines(Path.Combine(folder, "digits-training.png"), $"Digits: {hidden} hidden units, Adam then L-BFGS (test accuracy {accuracy:P1})",
-            "passes over the training set (Adam: epochs; L-BFGS: calls of f)", "training loss", logY: true,
-            new Series("Adam: mean minibatch loss of the epoch", passes.ToArray(), losses.ToArray()),
-            new Series($"L-BFGS: full loss + {L2}|w|²", lbfgsPasses.ToArray(), lbfgsLosses.ToArray()));
+            "passes over the training set (Adam: epochs; L-BFGS: calls of f)", $"mean cross-entropy + {L2}·|w|²", logY: true,
+            new Series("Adam: mean over the epoch's minibatches", passes.ToArray(), losses.ToArray()),
+            new Series("L-BFGS: on the whole training set", lbfgsPasses.ToArray(), lbfgsLosses.ToArray()));
         Console.WriteLine($"  wrote {plot}");
         return new DigitsTrainingResult(accuracy, afterAdam, lbfgs.Value, adam, lbfgs, plot);
     }
