@@ -86,7 +86,7 @@ public static partial class LogisticNewton
                     evaluations.Add(r.Evaluations + products);
                     losses.Add(r.Value);
                     if (r.Iteration % printEvery == 0)
-                        Console.WriteLine($"  {name,-16} iteration {r.Iteration,4}: loss {r.Value:F10}, |∇|∞ {r.GradientNorm:0.0E+00}, {r.Evaluations,4} calls of f, {products,3} Hv");
+                        Console.WriteLine($"  {name,-16} iteration {r.Iteration,4}: loss {r.Value:F10}, |∇|∞ {r.GradientNorm:0.0E+00}, {r.Evaluations,4} calls of f" + (name == "Newton-CG" ? $", {products,3} Hv" : ""));
                 }),
             });
             Console.WriteLine($"  {name}: {result.Reason}; {result.Iterations} iterations, {result.Evaluations} calls of f" +
