@@ -70,7 +70,7 @@ public enum StopReason
 }
 
 /// <summary>The outcome of a minimisation.</summary>
-public sealed record MinimizeResult
+public sealed partial record MinimizeResult
 {
     /// <summary>The final point (a new array; the starting point is not changed).</summary>
     public required double[] X { get; init; }

@@ -47,6 +47,7 @@ internal static class TrustRegion
         where TModel : struct, INewtonModel
     {
         monitor.Options.CheckTrustRegion();
+        // Asks whether the model has a diagonal at all; what it writes now is replaced after the first evaluation.
         if (monitor.Options.JacobiPreconditioner && model.Diagonal(work.Diagonal))
             return Run(ref model, new DiagonalPreconditioner(work.Diagonal), work, monitor, x0, quadraticForcing, refreshDiagonal: true);
         return Run(ref model, new IdentityPreconditioner(), work, monitor, x0, quadraticForcing, refreshDiagonal: false);
@@ -69,9 +70,10 @@ internal static class TrustRegion
         model.Accept();
         if (refreshDiagonal) model.Diagonal(work.Diagonal);
         double gradientNorm = Vectors.NormInf(g);
-        if (monitor.Start(f, gradientNorm, out var reason)) return Finish(ref model, monitor, x, f, gradientNorm, reason, null);
+        if (monitor.Start(f, gradientNorm, out var reason)) return Finish(ref model, monitor, x, f, gradientNorm, reason, null, 0);
 
         double radius = options.InitialTrustRadius;
+        long cgIterations = 0;
         int maxCG = options.MaxCGIterations == 0 ? (int)Math.Min(20L * n, int.MaxValue) : options.MaxCGIterations;
         while (true)
         {
@@ -82,13 +84,14 @@ internal static class TrustRegion
             // Trial steps from x until one is accepted; each rejection shrinks the radius to a quarter of the step.
             while (true)
             {
-                if (!monitor.CanEvaluate) return Finish(ref model, monitor, x, f, gradientNorm, StopReason.MaxEvaluations, null);
-                if (options.Cancellation.IsCancellationRequested) return Finish(ref model, monitor, x, f, gradientNorm, StopReason.Cancelled, null);
-                var exit = SteihaugCG.Solve(ref model, preconditioner, g, radius, tolerance, maxCG, p, work.CG, out _, out double predicted, out double stepNorm);
+                if (!monitor.CanEvaluate) return Finish(ref model, monitor, x, f, gradientNorm, StopReason.MaxEvaluations, null, cgIterations);
+                if (options.Cancellation.IsCancellationRequested) return Finish(ref model, monitor, x, f, gradientNorm, StopReason.Cancelled, null, cgIterations);
+                var exit = SteihaugCG.Solve(ref model, preconditioner, g, radius, tolerance, maxCG, p, work.CG, out int products, out double predicted, out double stepNorm);
+                cgIterations += products;
                 Vectors.Step(trial, x, 1, p);
                 if (trial.AsSpan().SequenceEqual(x))
                     return Finish(ref model, monitor, x, f, gradientNorm, StopReason.LineSearchFailed,
-                        $"the trust region shrank to radius {radius:G3}, where the step no longer changes x");
+                        $"the trust region shrank to radius {radius:G3}, where the step no longer changes x", cgIterations);
                 fTrial = model.Evaluate(trial, trialGradient);
                 monitor.Evaluations++;
                 double actual = f - fTrial;
@@ -117,14 +120,15 @@ internal static class TrustRegion
             double previous = f;
             f = fTrial;
             gradientNorm = Vectors.NormInf(g);
-            if (monitor.Iterated(previous, f, gradientNorm, stepLength, out reason)) return Finish(ref model, monitor, x, f, gradientNorm, reason, null);
+            if (monitor.Iterated(previous, f, gradientNorm, stepLength, out reason)) return Finish(ref model, monitor, x, f, gradientNorm, reason, null, cgIterations);
         }
     }
 
-    private static MinimizeResult Finish<TModel>(ref TModel model, RunMonitor monitor, double[] x, double f, double gradientNorm, StopReason reason, string? detail)
+    private static MinimizeResult Finish<TModel>(ref TModel model, RunMonitor monitor, double[] x, double f, double gradientNorm, StopReason reason,
+        string? detail, long cgIterations)
         where TModel : struct, INewtonModel
     {
         monitor.HessianEvaluations = model.HessianEvaluations;
-        return monitor.Result(x, f, gradientNorm, reason, detail);
+        return monitor.Result(x, f, gradientNorm, reason, detail) with { CGIterations = (int)Math.Min(cgIterations, int.MaxValue) };
     }
 }

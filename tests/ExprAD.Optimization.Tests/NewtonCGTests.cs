@@ -20,6 +20,7 @@ public class NewtonCGTests
         Assert.That(result.Converged, Is.True, result.Reason);
         Assert.That(result.Iterations, Is.EqualTo(1));
         Assert.That(result.HessianEvaluations, Is.EqualTo(n));
+        Assert.That(result.CGIterations, Is.EqualTo(n));
         Assert.That(result.X, Is.EqualTo(expected).Within(1e-9));
         Assert.That(result.GradientNorm, Is.LessThanOrEqualTo(1e-6));
     }

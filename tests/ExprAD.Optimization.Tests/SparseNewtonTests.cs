@@ -44,6 +44,23 @@ public class SparseNewtonTests
     }
 
     [Test]
+    public void JacobiPreconditioningCutsTheCGIterationsOnABadlyScaledProblem()
+    {
+        // Curvatures from 10⁻⁴ to 10⁴ on the diagonal, weakly coupled; minimum 0 at all ones.
+        const int n = 200;
+        var scale = Enumerable.Range(0, n).Select(i => Math.Pow(10, -2 + 4.0 * i / (n - 1))).ToArray();
+        var f = AD.SparseHessian(x => Enumerable.Range(0, n).Sum(i => scale[i] * scale[i] * (x[i] - 1) * (x[i] - 1) + 0.01 * (x[i] - 1) * (x[i] - 1) * (x[i] - 1) * (x[i] - 1))
+                                      + Enumerable.Range(0, n - 1).Sum(i => 0.01 * (x[i + 1] - x[i]) * (x[i + 1] - x[i])));
+        var plain = Minimize.SparseNewton(f, new double[n]);
+        var jacobi = Minimize.SparseNewton(f, new double[n], new MinimizeOptions { JacobiPreconditioner = true });
+        TestContext.Out.WriteLine($"CG iterations: plain {plain.CGIterations} ({plain.Iterations} iterations), Jacobi {jacobi.CGIterations} ({jacobi.Iterations} iterations)");
+        Assert.That(plain.Converged && jacobi.Converged, Is.True);
+        Assert.That(jacobi.Value, Is.LessThan(1e-10));
+        Assert.That(jacobi.X.Max(e => Math.Abs(e - 1)), Is.LessThan(1e-3));
+        Assert.That(jacobi.CGIterations, Is.LessThan(plain.CGIterations / 10));
+    }
+
+    [Test]
     public void ChainedRosenbrockConvergesQuadratically()
     {
         // From 1.2 everywhere. (From −1.2, or −1.2, 1 alternating, the chain's coordinates settle near −1 and flip to +1
