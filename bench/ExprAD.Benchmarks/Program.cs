@@ -27,6 +27,9 @@ var modes = new Dictionary<string, Action<string[]>>
     // `--compile-cost [hit|big|cold] [...]`: cache hits on new tree instances, compile plus first call of long traces,
     // and the first AD.Gradient of fresh processes (bench/README.md, "Compile cost").
     ["--compile-cost"] = rest => CompileCost.Run(rest),
+    // `--mgh-table [seconds]`: ExprAD's L-BFGS against MathNet's L-BFGS and BFGS on the Moré–Garbow–Hillstrom problems
+    // (issue 11; bench/README.md, "Optimisers against MathNet").
+    ["--mgh-table"] = rest => MghTable.Run(rest),
 };
 if (args.Length > 0 && modes.TryGetValue(args[0], out var mode)) mode(args[1..]);
 else RunBenchmarks(args);

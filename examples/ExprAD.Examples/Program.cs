@@ -1,7 +1,11 @@
 // ExprAD examples: the paper's evaluation traces, gradient descent on Rosenbrock, logistic regression
 // on 100,000 rows, your own [Differentiable] functions (OwnFunctions.cs), the GMM and LSTM objectives
-// of GradBench, and why finite differences are no substitute for AD. Run with:
+// of GradBench, why finite differences are no substitute for AD, and learning with ExprAD.Optimization: a network
+// trained by Adam then L-BFGS, Newton-CG on logistic regression, total-variation denoising by sparse Newton, SMD
+// against SGD (DigitsTraining.cs, LogisticNewton.cs, Denoising.cs, MetaDescent.cs; their PNG plots go to ./output/).
+// Run with:
 //   dotnet run -c Release --project examples/ExprAD.Examples
+// the learning examples alone with "-- learning", or some of them by name: "-- digits-training logistic-newton denoising meta-descent".
 using System.Globalization;
 using System.Linq.Expressions;
 using ExprAD;
@@ -11,18 +15,59 @@ using ExprAD.GradBench;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
-PaperTables();
-RosenbrockDescent();
-NewtonOnRosenbrock();
-LogisticRegression();
-OwnFunctions.Run();
-GaussianMixture();
-Lstm();
-FiniteDifferenceError();
-Heading("A two-layer network on the digits data set, written with [Differentiable] helpers and LINQ over Sample[]");
-ExprAD.Examples.Digits.Run(Path.Combine(AppContext.BaseDirectory, "data"));
-Heading("Hyperparameter optimisation: d(validation loss)/dλ through 50 steps of gradient descent (AD.Grad inside an Aggregate)");
-ExprAD.Examples.Hyperparameters.Run(Path.Combine(AppContext.BaseDirectory, "data"));
+string dataFolder = Path.Combine(AppContext.BaseDirectory, "data");
+string[] learning = ["digits-training", "logistic-newton", "denoising", "meta-descent"];
+var chosen = args.Length == 0 ? null : args.SelectMany(a => a == "learning" ? learning : [a]).ToHashSet();
+if (chosen?.Except(learning).FirstOrDefault() is { } unknown)
+{
+    Console.Error.WriteLine($"Unknown example '{unknown}': give none (all examples), 'learning', or some of {string.Join(", ", learning)}.");
+    return 1;
+}
+if (chosen is null)
+{
+    Basics();
+    chosen = [.. learning];
+}
+string output = Plots.Prepare(Plots.DefaultFolder);
+if (chosen.Contains("digits-training"))
+{
+    Heading($"Training a network on the digits: Adam over minibatches, then L-BFGS (plots into {output})");
+    DigitsTraining.Run(dataFolder, output);
+}
+if (chosen.Contains("logistic-newton"))
+{
+    Heading($"Logistic regression on the breast cancer data: Newton-CG with exact Hv, L-BFGS, gradient descent (plots into {output})");
+    LogisticNewton.Run(dataFolder, output);
+}
+if (chosen.Contains("denoising"))
+{
+    Heading($"Total-variation denoising: sparse Newton and L-BFGS on an energy over 16,384 pixels (plots into {output})");
+    Denoising.Run(output);
+}
+if (chosen.Contains("meta-descent"))
+{
+    Heading($"Stochastic meta-descent against SGD on ill-conditioned least squares (plots into {output})");
+    MetaDescent.Run(output);
+}
+return 0;
+
+// The sections that show ExprAD itself: traces, derivatives, compiled objectives, nested AD.
+static void Basics()
+{
+    string dataFolder = Path.Combine(AppContext.BaseDirectory, "data");
+    PaperTables();
+    RosenbrockDescent();
+    NewtonOnRosenbrock();
+    LogisticRegression();
+    OwnFunctions.Run();
+    GaussianMixture();
+    Lstm();
+    FiniteDifferenceError();
+    Heading("A two-layer network on the digits data set, written with [Differentiable] helpers and LINQ over Sample[]");
+    ExprAD.Examples.Digits.Run(dataFolder);
+    Heading("Hyperparameter optimisation: d(validation loss)/dλ through 50 steps of gradient descent (AD.Grad inside an Aggregate)");
+    ExprAD.Examples.Hyperparameters.Run(dataFolder);
+}
 
 // Tables 1 and 2 of Baydin & Pearlmutter: f(x1, x2) = ln x1 + x1 x2 - sin x2 at (2, 5).
 static void PaperTables()
