@@ -2,7 +2,7 @@ namespace ExprAD.Optimization.Tests;
 
 /// <summary>
 /// The vectorised kernels L-BFGS relies on (<see cref="Vectors.Dot"/> with four accumulators,
-/// <see cref="Vectors.AddScaledThenDot"/>, <see cref="Vectors.NormInf"/>, <see cref="Vectors.Scale"/>) against plain
+/// <see cref="Vectors.AddScaledThenDot"/>, <see cref="Vectors.Step"/>, <see cref="Vectors.NormInf"/>, <see cref="Vectors.Scale"/>) against plain
 /// loops, at lengths around the vector width and its multiples (every tail length), and NaN and infinity in every position.
 /// </summary>
 public class VectorKernelTests
@@ -32,6 +32,10 @@ public class VectorKernelTests
             double result = Vectors.AddScaledThenDot(y, 0.75, b, z);
             Assert.That(y, Is.EqualTo(expected), $"n = {n}: y += alpha x, element by element as written");
             Assert.That(result, Is.EqualTo(fused).Within(1e-13 * (n + 1)), $"n = {n}");
+
+            var step = new double[n];
+            Vectors.Step(step, a, -0.5, b);
+            Assert.That(step, Is.EqualTo(a.Select((e, i) => e + -0.5 * b[i]).ToArray()), $"n = {n}");
 
             var scaled = (double[])a.Clone();
             Vectors.Scale(scaled, -3);
