@@ -53,8 +53,9 @@ public class MinimizerBenchmarks
 /// <summary>
 /// The job of <see cref="MinimizerBenchmarks"/>: one launch, 3 warm-up and 10 measured single runs (Monitoring: a run of
 /// MathNet's BFGS at n = 1,000 takes seconds), with tiered compilation off. A process makes only 13 runs, too few for the
-/// tiered JIT to promote the minimisers' loops to optimised code (30 calls, then a delay): with it on, the first run
-/// here measured 17-21 ms for ExprAD on problems that take 8-10 ms once optimised.
+/// tiered JIT to promote the minimisers' code for certain (30 calls, then a delay): a run with it on (load average rising
+/// from 1.4 to 5.8) measured 17-21 ms for ExprAD on the n = 10,000 problems that take 8-10 ms with it off and in the
+/// Stopwatch table.
 /// </summary>
 public sealed class WholeRunsAttribute : JobConfigBaseAttribute
 {
@@ -66,7 +67,7 @@ public sealed class WholeRunsAttribute : JobConfigBaseAttribute
         .WithInvocationCount(1)
         .WithUnrollFactor(1)
         .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredCompilation", "0"))
-        .WithId("whole runs, TC off"))
+        .WithId("WholeRunsNoTiering"))
     {
     }
 }
