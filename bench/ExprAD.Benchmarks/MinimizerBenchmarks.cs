@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
 using ExprAD.Optimization.Tests;
 
 namespace ExprAD.Benchmarks;
@@ -14,7 +15,7 @@ namespace ExprAD.Benchmarks;
 /// (<see cref="MghTable"/>).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 10, invocationCount: 1, id: "1 launch x 10")]
+[WholeRuns]
 public class MinimizerBenchmarks
 {
     /// <summary>The problems, by name (<see cref="MoreGarbowHillstrom.All"/>).</summary>
@@ -47,6 +48,28 @@ public class MinimizerBenchmarks
     /// <summary>MathNet's dense BFGS; above <see cref="MinimizerRuns.MaxBfgsSize"/> it is not run (0 is returned at once).</summary>
     [Benchmark(Description = "MathNet BFGS (n <= 1,000)")]
     public int MathNetBfgs() => Applies(Method.MathNetBfgs, _problem) ? MinimizerRuns.Run(Method.MathNetBfgs, _problem, _gradient).Evaluations : 0;
+}
+
+/// <summary>
+/// The job of <see cref="MinimizerBenchmarks"/>: one launch, 3 warm-up and 10 measured single runs (Monitoring: a run of
+/// MathNet's BFGS at n = 1,000 takes seconds), with tiered compilation off. A process makes only 13 runs, too few for the
+/// tiered JIT to promote the minimisers' code for certain (30 calls, then a delay): a run with it on (load average rising
+/// from 1.4 to 5.8) measured 17-21 ms for ExprAD on the n = 10,000 problems that take 8-10 ms with it off and in the
+/// Stopwatch table.
+/// </summary>
+public sealed class WholeRunsAttribute : JobConfigBaseAttribute
+{
+    public WholeRunsAttribute() : base(Job.Default
+        .WithStrategy(RunStrategy.Monitoring)
+        .WithLaunchCount(1)
+        .WithWarmupCount(3)
+        .WithIterationCount(10)
+        .WithInvocationCount(1)
+        .WithUnrollFactor(1)
+        .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredCompilation", "0"))
+        .WithId("WholeRunsNoTiering"))
+    {
+    }
 }
 
 /// <summary>

@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace ExprAD.Optimization;
 
 /// <summary>
@@ -55,13 +58,8 @@ internal sealed class LbfgsHistory
     {
         // Computed in the spare pair, so that a rejected pair leaves the oldest stored one intact.
         double[] s = _spareS, y = _spareY;
-        for (int i = 0; i < s.Length; i++)
-        {
-            s[i] = newX[i] - x[i];
-            y[i] = newG[i] - g[i];
-        }
-        double sy = Vectors.Dot(s, y), yy = Vectors.Dot(y, y);
-        if (!(sy > CurvatureEpsilon * Math.Sqrt(Vectors.Dot(s, s) * yy)))
+        var (sy, yy, ss) = Differences(x, newX, g, newG, s, y);
+        if (!(sy > CurvatureEpsilon * Math.Sqrt(ss * yy)))
         {
             Skipped++;
             return false;
@@ -77,26 +75,78 @@ internal sealed class LbfgsHistory
         return true;
     }
 
-    /// <summary>d = -H g, with H the inverse-Hessian approximation of the stored pairs (γI when there are none).</summary>
+    /// <summary>
+    /// d = -H g, with H the inverse-Hessian approximation of the stored pairs (γI when there are none). Each update of d
+    /// is fused with the dot product the next one needs, so every stored vector is read once per loop and d stays in
+    /// cache: at n = 10,000 and 10 pairs the recursion streams 3.2 MB, about as long as a gradient of extended Rosenbrock.
+    /// </summary>
     public void Direction(ReadOnlySpan<double> g, Span<double> d)
     {
         int capacity = _s.Length;
-        for (int i = 0; i < d.Length; i++) d[i] = -g[i];
+        g.CopyTo(d);
+        Vectors.Scale(d, -1);
+        if (Count == 0) return;
+        // Newest to oldest: α_k = ρ_k s_k'd, then d -= α_k y_k.
         int slot = _newest;
+        _alpha[slot] = _rho[slot] * Vectors.Dot(_s[slot], d);
         for (int k = 0; k < Count; k++)
         {
-            double a = _rho[slot] * Vectors.Dot(_s[slot], d);
-            _alpha[slot] = a;
-            Vectors.AddScaled(d, -a, _y[slot]);
-            slot = (slot - 1 + capacity) % capacity;
+            int next = (slot - 1 + capacity) % capacity;
+            if (k + 1 < Count) _alpha[next] = _rho[next] * Vectors.AddScaledThenDot(d, -_alpha[slot], _y[slot], _s[next]);
+            else Vectors.AddScaled(d, -_alpha[slot], _y[slot]);
+            slot = next;
         }
         Vectors.Scale(d, _gamma);
+        // Oldest to newest: β_k = ρ_k y_k'd, then d += (α_k - β_k) s_k. slot is one before the oldest.
+        slot = (slot + 1) % capacity;
+        double beta = _rho[slot] * Vectors.Dot(_y[slot], d);
         for (int k = 0; k < Count; k++)
         {
-            // Oldest first: slot went one past the oldest in the loop above.
-            slot = (slot + 1) % capacity;
-            double b = _rho[slot] * Vectors.Dot(_y[slot], d);
-            Vectors.AddScaled(d, _alpha[slot] - b, _s[slot]);
+            int next = (slot + 1) % capacity;
+            if (k + 1 < Count) beta = _rho[next] * Vectors.AddScaledThenDot(d, _alpha[slot] - beta, _s[slot], _y[next]);
+            else Vectors.AddScaled(d, _alpha[slot] - beta, _s[slot]);
+            slot = next;
         }
+    }
+
+    /// <summary>s = newX - x and y = newG - g in one pass, with s'y, y'y and s's.</summary>
+    private static (double Sy, double Yy, double Ss) Differences(ReadOnlySpan<double> x, ReadOnlySpan<double> newX,
+        ReadOnlySpan<double> g, ReadOnlySpan<double> newG, Span<double> s, Span<double> y)
+    {
+        int i = 0, n = s.Length;
+        double sy = 0, yy = 0, ss = 0;
+        if (Vector.IsHardwareAccelerated && n >= 2 * Vector<double>.Count)
+        {
+            var vx = MemoryMarshal.Cast<double, Vector<double>>(x);
+            var vnx = MemoryMarshal.Cast<double, Vector<double>>(newX);
+            var vg = MemoryMarshal.Cast<double, Vector<double>>(g);
+            var vng = MemoryMarshal.Cast<double, Vector<double>>(newG);
+            var vs = MemoryMarshal.Cast<double, Vector<double>>(s);
+            var vy = MemoryMarshal.Cast<double, Vector<double>>(y);
+            Vector<double> asy = Vector<double>.Zero, ayy = Vector<double>.Zero, ass = Vector<double>.Zero;
+            for (int k = 0; k < vs.Length; k++)
+            {
+                var sk = vnx[k] - vx[k];
+                var yk = vng[k] - vg[k];
+                vs[k] = sk;
+                vy[k] = yk;
+                asy += sk * yk;
+                ayy += yk * yk;
+                ass += sk * sk;
+            }
+            sy = Vector.Sum(asy);
+            yy = Vector.Sum(ayy);
+            ss = Vector.Sum(ass);
+            i = vs.Length * Vector<double>.Count;
+        }
+        for (; i < n; i++)
+        {
+            s[i] = newX[i] - x[i];
+            y[i] = newG[i] - g[i];
+            sy += s[i] * y[i];
+            yy += y[i] * y[i];
+            ss += s[i] * s[i];
+        }
+        return (sy, yy, ss);
     }
 }

@@ -152,7 +152,7 @@ public static partial class Minimize
             // exact minimiser along d (c2 = 0.1): the pair it gives sets γ, the scale of every later direction.
             bool steepest = history.Count == 0;
             double step = !steepest ? 1 : monitor.Iterations == 0 ? 1 / Vectors.NormInf(g) : lastLength / Math.Sqrt(-slope);
-            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step, steepest ? SteepestCurvature : curvature);
+            var status = MoreThuente.Search(ref f, monitor, work, x, value, slope, d, step, steepest ? Math.Min(SteepestCurvature, curvature) : curvature);
             if (status == LineSearchStatus.Failed)
             {
                 if (!steepest && !restarted && monitor.CanEvaluate)

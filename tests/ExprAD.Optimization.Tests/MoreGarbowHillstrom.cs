@@ -28,9 +28,9 @@ public static class MoreGarbowHillstrom
     /// Hessian is singular at 0: a fixed tolerance would have to grow with n).
     /// </param>
     /// <param name="MayStopElsewhere">
-    /// The standard start leads L-BFGS (and MathNet's minimisers) to a minimiser whose value the paper does not give
-    /// (trigonometric n &gt; 10, Broyden tridiagonal n &gt;= 1,000, found here); tests then check that the point is a
-    /// local minimiser instead.
+    /// The standard start can lead L-BFGS (ExprAD's or MathNet's) to a minimiser whose value the paper does not give
+    /// (trigonometric n &gt; 10, Broyden tridiagonal n &gt;= 1,000, found here); tests then check that a point away from
+    /// the known minima is a local minimiser instead.
     /// </param>
     public sealed record Problem(string Name, int Number, int N, Expression<Func<double[], double>> F, double[] Start,
         double Minimum, double[] LocalMinima, double ValueTolerance = 1e-10, bool Homogeneous = false, bool MayStopElsewhere = false)
@@ -138,7 +138,10 @@ public static class MoreGarbowHillstrom
         Enumerable.Range(1, n).Select(i => (double)i / (n + 1) * ((double)i / (n + 1) - 1)).ToArray(), 0, None,
         ValueTolerance: Math.Pow(Math.Sqrt(n) * 1e-6 / (2 * 4 * Math.Pow(Math.Sin(Math.PI / (2 * (n + 1))), 2)), 2));
 
-    /// <summary>(30) Broyden tridiagonal, x0 = (-1, ..., -1), f* = 0 (for n &gt;= 1,000 L-BFGS stops at f = 0.712528..., see <see cref="Problem.MayStopElsewhere"/>).</summary>
+    /// <summary>
+    /// (30) Broyden tridiagonal, x0 = (-1, ..., -1), f* = 0. For n &gt;= 1,000, L-BFGS may stop at a local minimiser with
+    /// f = 0.712528... (MathNet's does at n = 10,000, and ExprAD's did with other first steps), see <see cref="Problem.MayStopElsewhere"/>.
+    /// </summary>
     public static Problem BroydenTridiagonal(int n) => new($"Broyden tridiagonal n={n}", 30, n,
         x => Enumerable.Range(0, x.Length).Sum(i => Math.Pow((3 - 2 * x[i]) * x[i] - (i > 0 ? x[i - 1] : 0) - 2 * (i < x.Length - 1 ? x[i + 1] : 0) + 1, 2)),
         Enumerable.Repeat(-1.0, n).ToArray(), 0, None, MayStopElsewhere: n >= 1_000);
