@@ -143,3 +143,28 @@ public static class MghTable
 
     private static string Format(TimeSpan t) => t.TotalMilliseconds >= 1 ? $"{t.TotalMilliseconds:F2} ms" : $"{t.TotalMilliseconds * 1000:F0} µs";
 }
+
+/// <summary>
+/// <c>--mgh-evals</c>: evaluation counts only (one run of ExprAD's and MathNet's L-BFGS per problem, no timing), with the
+/// problems where ExprAD needs more and the total over the problems other than discrete boundary value n = 100: the
+/// quick check while changing the minimiser.
+/// </summary>
+public static class MghEvaluations
+{
+    public static void Run()
+    {
+        int ours = 0, theirs = 0;
+        var worse = new List<string>();
+        foreach (var problem in MoreGarbowHillstrom.All())
+        {
+            var gradient = AD.Gradient(problem.F);
+            var a = MinimizerRuns.Run(Method.ExprADLbfgs, problem, gradient);
+            var b = MinimizerRuns.Run(Method.MathNetLbfgs, problem, gradient);
+            bool lost = !a.Solved || a.Evaluations > b.Evaluations;
+            Console.WriteLine($"{problem.Name,-32} {a.Evaluations,6} {b.Evaluations,6}{(a.Solved ? "" : " NOT SOLVED")}{(lost ? "  <-- more" : "")}");
+            if (lost) worse.Add($"{problem.Name} ({a.Evaluations} > {b.Evaluations})");
+            if (problem.Name != "discrete boundary value n=100") { ours += a.Evaluations; theirs += b.Evaluations; }
+        }
+        Console.WriteLine($"total without DBV 100: {ours} against {theirs}; more on: {(worse.Count == 0 ? "none" : string.Join(", ", worse))}");
+    }
+}

@@ -30,6 +30,8 @@ var modes = new Dictionary<string, Action<string[]>>
     // `--mgh-table [seconds]`: ExprAD's L-BFGS against MathNet's L-BFGS and BFGS on the Moré–Garbow–Hillstrom problems
     // (issue 11; bench/README.md, "Optimisers against MathNet").
     ["--mgh-table"] = rest => MghTable.Run(rest),
+    // Evaluation counts only of ExprAD's and MathNet's L-BFGS on the same problems (no timing).
+    ["--mgh-evals"] = _ => MghEvaluations.Run(),
 };
 if (args.Length > 0 && modes.TryGetValue(args[0], out var mode)) mode(args[1..]);
 else RunBenchmarks(args);
