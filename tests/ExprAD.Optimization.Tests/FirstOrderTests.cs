@@ -55,6 +55,24 @@ public class FirstOrderTests
     }
 
     [Test]
+    public void LbfgsScalesItsFirstStepToTheCurvatureAlongTheGradient()
+    {
+        // f = ½ a |x - c|² with a = 50: the curvature along every direction is a, so the first pair (a short step along
+        // -g) gives γ = 1/a and the first direction -γg = c - x0 reaches the minimiser with its unit trial step. A first
+        // trial fixed in x (moving the largest coordinate by 1, as without that pair) would overshoot c, whose largest
+        // entry is 0.4. Evaluations: x0, the short step, the trial.
+        const double a = 50;
+        var c = new[] { 0.1, -0.2, 0.3, 0.4, -0.05 };
+        var q = new Quadratic { A = Enumerable.Range(0, c.Length).Select(i => Enumerable.Range(0, c.Length).Select(j => i == j ? a : 0).ToArray()).ToArray(), C = c };
+        var result = Minimize.Lbfgs(AD.Gradient(QuadraticForm), new double[c.Length], q);
+        Assert.That(result.Converged, Is.True, result.Reason);
+        Assert.That(result.Iterations, Is.EqualTo(1));
+        Assert.That(result.Evaluations, Is.EqualTo(3));
+        // γ comes from a difference of gradients over a step of 1e-7: relative error about ε |g| / (a 1e-7) ≈ 1e-9.
+        for (int i = 0; i < c.Length; i++) Assert.That(result.X[i], Is.EqualTo(c[i]).Within(1e-8));
+    }
+
+    [Test]
     public void LbfgsMinimisesAQuadratic()
     {
         const int n = 20;
