@@ -161,7 +161,7 @@ public static class MghEvaluations
             var a = MinimizerRuns.Run(Method.ExprADLbfgs, problem, gradient);
             var b = MinimizerRuns.Run(Method.MathNetLbfgs, problem, gradient);
             bool lost = !a.Solved || a.Evaluations > b.Evaluations;
-            Console.WriteLine($"{problem.Name,-32} {a.Evaluations,6} {b.Evaluations,6}{(a.Solved ? "" : " NOT SOLVED")}{(lost ? "  <-- more" : "")}");
+            Console.WriteLine($"{problem.Name,-32} {a.Evaluations,6} {b.Evaluations,6}   f {a.Value,-12:G6} {b.Value,-12:G6}{(a.Solved ? "" : " NOT SOLVED")}{(lost ? "  <-- more" : "")}");
             if (lost) worse.Add($"{problem.Name} ({a.Evaluations} > {b.Evaluations})");
             if (problem.Name != "discrete boundary value n=100") { ours += a.Evaluations; theirs += b.Evaluations; }
         }
