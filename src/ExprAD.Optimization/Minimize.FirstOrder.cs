@@ -45,8 +45,9 @@ public static partial class Minimize
     /// strong-Wolfe line search of Moré and Thuente (1994) with c1 = 1e-4, c2 = 0.9 and a first trial step of 1. Before
     /// the first iteration one more evaluation, a step along -g that moves no coordinate by more than 1e-7, gives the
     /// first pair (a forward difference of the gradient): the first direction is then -γg with γ the inverse curvature
-    /// of f along g, and its search is more exact (c2 = 0.2), as are searches from steepest descent (when that pair
-    /// fails the curvature test, the first trial of steepest descent moves no coordinate by more than 1). A failed line
+    /// of f along g, and its search is more exact (c2 = 0.2), as are searches from steepest descent. When that pair fails
+    /// the curvature test, or the change of f over the step shows a kink (it does not match the trapezoid rule), it is
+    /// not used and the first trial of steepest descent moves no coordinate by more than 1. A failed line
     /// search restarts once from steepest descent when history was in use; a second failure, or two searches in a row
     /// that lower f without meeting the Wolfe conditions (rounding), end the run with
     /// <see cref="StopReason.LineSearchFailed"/>.
@@ -139,14 +140,23 @@ public static partial class Minimize
         // suits every problem. A short step h along -g and the gradient there give s = -hg, y ≈ -h H g, and with them
         // γ = s'y/y'y = g'Hg/g'H²g (for a quadratic exactly), the inverse curvature along g; the pair then stays in the
         // history like any other. h moves no coordinate by more than ProbeLength, well above the rounding of x and short
-        // enough for y to be the curvature at x0. A pair failing the curvature test (f not convex along -g, or not
-        // finite there) is not stored, and the first iteration is steepest descent.
+        // enough for y to be the curvature at x0. The pair is stored only if f is smooth over the step: the change of f
+        // must match the trapezoid rule ½(g + g₊)'s (for smooth f the error is O(h³), below rounding) within
+        // ProbeMismatch of g's, beyond the rounding of f. A start on a kink of the gradient as computed (max, abs: the
+        // softplus log(1 + e^z) written as max(z, 0) + log(1 + e^-|z|), at z = 0) fails it: there y measures the jump,
+        // not the curvature (γ came out 2.6e-7, a curvature of 4e6, on the logistic example at w = 0). The curvature test of Add rejects a pair
+        // along which f is not convex, or not finite. Without a pair, the first iteration is steepest descent.
         if (monitor.CanEvaluate)
         {
-            Vectors.Step(work.X, x, -ProbeLength / gradientNorm, g);
-            f.Evaluate(work.X, work.G);
+            double h = ProbeLength / gradientNorm;
+            Vectors.Step(work.X, x, -h, g);
+            double probeValue = f.Evaluate(work.X, work.G);
             monitor.Evaluations++;
-            history.Add(x, work.X, g, work.G);
+            // g's and g₊'s with s = -hg.
+            double firstOrder = -h * Vectors.Dot(g, g), probeFirstOrder = -h * Vectors.Dot(work.G, g);
+            double mismatch = Math.Abs(probeValue - value - 0.5 * (firstOrder + probeFirstOrder));
+            if (mismatch <= ProbeMismatch * Math.Abs(firstOrder) + 4 * MachineEpsilon * Math.Abs(value))
+                history.Add(x, work.X, g, work.G);
         }
 
         // The length of the last step in x: after a restart from steepest descent, the first trial moves this far again.
@@ -220,6 +230,16 @@ public static partial class Minimize
     /// trigonometric n = 1,000 is the most sensitive (54-67), and 1e-7 is among the lengths where it is lowest.
     /// </summary>
     private const double ProbeLength = 1e-7;
+
+    /// <summary>
+    /// How far (relative to the first-order change g's) the change of f over the first pair's step may differ from the
+    /// trapezoid rule before the pair is taken for a step over a kink and not used. Smooth f differs by O(h³) (nothing
+    /// at h = 1e-7); across the kink of the logistic example's softplus at w = 0 the difference was 0.25.
+    /// </summary>
+    private const double ProbeMismatch = 0.1;
+
+    /// <summary>The spacing of doubles at 1 (2^-52): the rounding of f, relative to |f|, allowed in the probe's check.</summary>
+    private const double MachineEpsilon = 2.220446049250313e-16;
 
     /// <summary>The result after a line search that lowered nothing: out of evaluations, or failed.</summary>
     private static MinimizeResult Stopped(RunMonitor monitor, LineSearchWork work, double[] x, double value, double gradientNorm) =>
