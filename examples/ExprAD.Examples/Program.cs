@@ -118,6 +118,10 @@ static void RosenbrockDescent()
         (g, gTrial) = (gTrial, g);
     }
     Console.WriteLine($"  minimum found at [{string.Join(", ", x.Select(v => v.ToString("F6")))}] (the exact minimum is [1, 1, 1, 1])");
+
+    // The same function handed to ExprAD.Optimization: L-BFGS with a strong-Wolfe line search, one call.
+    var lbfgs = ExprAD.Optimization.Minimize.Lbfgs(gradient, [-1.2, 1.0, -1.2, 1.0], new ExprAD.Optimization.MinimizeOptions { GradientTolerance = 1e-10 });
+    Console.WriteLine($"  Minimize.Lbfgs: [{string.Join(", ", lbfgs.X.Select(v => v.ToString("F6")))}] after {lbfgs.Iterations} iterations, {lbfgs.Evaluations} calls of f ({lbfgs.Reason})");
 }
 
 // Newton's method with exact second derivatives: the dense Hessian (forward over reverse, several directions per sweep)
