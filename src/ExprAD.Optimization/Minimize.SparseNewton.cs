@@ -135,19 +135,15 @@ internal struct MatrixModel<TObjective> : INewtonModel
 
     public readonly int HessianEvaluations => _evaluations;
 
-    /// <summary>|H_ii|, floored at 1e-8 of the largest (or 1 when all are 0) so that M stays positive definite.</summary>
+    /// <summary>|H_ii|, floored (see <see cref="TrustRegion.FloorPreconditioner"/>).</summary>
     public readonly bool Diagonal(Span<double> diagonal)
     {
-        double largest = 0;
         for (int i = 0; i < diagonal.Length; i++)
         {
             int k = _diagonalAt[i];
             diagonal[i] = k < 0 ? 0 : Math.Abs(_values[k]);
-            if (diagonal[i] > largest) largest = diagonal[i];
         }
-        double floor = largest > 0 && double.IsFinite(largest) ? 1e-8 * largest : 1;
-        for (int i = 0; i < diagonal.Length; i++)
-            if (!(diagonal[i] >= floor) || !double.IsFinite(diagonal[i])) diagonal[i] = floor;
+        TrustRegion.FloorPreconditioner(diagonal);
         return true;
     }
 }

@@ -26,7 +26,7 @@ public sealed partial record MinimizeOptions
     public double? ForcingTerm { get; init; }
 
     /// <summary>
-    /// Sparse Newton: precondition CG with the Hessian's diagonal (|H_ii|, floored), so that the trust region is measured in
+    /// Sparse and dense Newton: precondition CG with the Hessian's diagonal (|H_ii|, floored), so that the trust region is measured in
     /// the scaled norm |D p| with D = diag(|H_ii|)^1/2 (default false).
     /// </summary>
     public bool JacobiPreconditioner { get; init; }

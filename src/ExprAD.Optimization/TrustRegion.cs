@@ -27,6 +27,19 @@ internal interface INewtonModel : IHessianOperator
 /// </summary>
 internal static class TrustRegion
 {
+    /// <summary>
+    /// Makes |H_ii| (already written into <paramref name="diagonal"/>) a positive definite Jacobi preconditioner: entries
+    /// below 1e-8 of the largest, or not finite, become that floor (1 when all are 0).
+    /// </summary>
+    internal static void FloorPreconditioner(Span<double> diagonal)
+    {
+        double largest = 0;
+        foreach (var d in diagonal) if (d > largest) largest = d;
+        double floor = largest > 0 && double.IsFinite(largest) ? 1e-8 * largest : 1;
+        for (int i = 0; i < diagonal.Length; i++)
+            if (!(diagonal[i] >= floor) || !double.IsFinite(diagonal[i])) diagonal[i] = floor;
+    }
+
     /// <summary>The vectors of one run, allocated once.</summary>
     internal sealed class Workspace(int n)
     {
