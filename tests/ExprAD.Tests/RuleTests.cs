@@ -5,6 +5,7 @@ using ExprAD.Frontend;
 using ExprAD.IR;
 using ExprAD.Rules;
 using ExprAD.Tests.Oracles;
+using ExprAD.Transforms;
 using NUnit.Framework;
 
 namespace ExprAD.Tests;
@@ -107,6 +108,9 @@ public sealed class RuleTests
         // A constant exponent: the base may be negative (d/dq = y ln p would be NaN, but q is not active).
         R("pow constant exponent", x => Math.Pow(x[0], 3.0), x => Math.Pow(x[0], 3.0), P(-1.5), P(0.5), P(2)),
         R("pow constant base", x => Math.Pow(2.0, x[0]), x => Math.Pow(2.0, x[0]), P(-1), P(0.5), P(3)),
+        // Small integer exponents (2 to 8) differentiate by multiplications, others by Math.Pow.
+        R("pow integer exponents", x => Math.Pow(x[0], 2.0) + Math.Pow(x[1], 8.0) + Math.Pow(x[0], 9.0) + Math.Pow(x[1], 2.5),
+            x => Math.Pow(x[0], 2.0) + Math.Pow(x[1], 8.0) + Math.Pow(x[0], 9.0) + Math.Pow(x[1], 2.5), P(-1.1, 0.9), P(0.5, 1.3)),
 
         // Piecewise functions, away from their kinks and ties.
         R("abs", x => Math.Abs(x[0]), x => Math.Abs(x[0]), P(-1.5), P(0.7)),
@@ -310,6 +314,25 @@ public sealed class RuleTests
         }
         var missing = RuleTable.All.Select(p => p.Op).Where(op => op != Op.MaskedMul && !covered.Contains(op)).ToList();
         Assert.That(missing, Is.Empty, "operations of the rule table with no row in RuleTests.Rows");
+    }
+
+    /// <summary>
+    /// The derivative of Math.Pow(p, k) for a constant integer k from 2 to 8 is k p^(k-1) by multiplications: the gradient's
+    /// trace calls Math.Pow only for the value (and for other exponents).
+    /// </summary>
+    [Test]
+    public void PowWithASmallIntegerExponentDifferentiatesWithoutCallingPow()
+    {
+        Expression<Func<double[], double>> lambda = x => Math.Pow(x[0], 4.0) + Math.Pow(x[1], 2.5);
+        var (_, constants) = StructuralKey.Of(lambda, "pow-derivative");
+        var source = ExpressionTranslator.Translate(lambda, [ParameterRole.Array], constants);
+        var gradient = ReverseMode.Apply(source, (b, _) => b.Constant(1.0));
+        Assert.That(source.Instructions.Count(i => i.Op == Op.Pow), Is.EqualTo(2));
+        Assert.That(gradient.Instructions.Count(i => i.Op == Op.Pow), Is.EqualTo(3), "the two values and x[1]^1.5");
+        var g = new double[2];
+        AD.Gradient(lambda)([1.5, 2.0], g);
+        Assert.That(g[0], Is.EqualTo(4 * 1.5 * 1.5 * 1.5).Within(1e-15 * 13.5));
+        Assert.That(g[1], Is.EqualTo(2.5 * Math.Pow(2.0, 1.5)).Within(1e-15 * 7.1));
     }
 
     /// <summary>Rewrites x => ... x[i] ... into (x0, x1, ...) => ... xi ..., for the scalar entry points.</summary>

@@ -113,6 +113,15 @@ internal static class RuleTable
 
         Value One(TraceBuilder b) => b.Constant(1.0);
         Value Square(TraceBuilder b, Value x) => b.Mul(x, x);
+        // p^(q-1), the factor of pow's derivative in p: for q a constant integer from 2 to 8, by multiplications (a call of
+        // Math.Pow costs about ten multiplications, and a derivative, unlike the value, need not round as C#'s Math.Pow does).
+        Value PowerBelow(TraceBuilder b, Value p, Value q)
+        {
+            if (!b.TryGetConstant(q, out var k) || k != Math.Floor(k) || k < 2 || k > 8) return b.Emit(Op.Pow, p, b.Sub(q, One(b)));
+            var power = p;
+            for (int i = 2; i < k; i++) power = b.Mul(power, p);
+            return power;
+        }
 
         Arithmetic(Op.Neg, "-", 1, a => -a[0], a => Expression.Negate(a[0]), (b, a, y) => [b.Constant(-1.0)]);
         Arithmetic(Op.Add, "+", 2, a => a[0] + a[1], a => Expression.Add(a[0], a[1]), (b, a, y) => [One(b), One(b)], commutative: true);
@@ -158,7 +167,7 @@ internal static class RuleTable
         Function2(Op.Pow, "pow", nameof(Math.Pow), (b, a, y) =>
             // d/dp p^q = q p^(q-1); d/dq p^q = p^q ln p, taken as 0 at p = 0 (its limit from p > 0 when
             // q > 0), not 0 * -inf = NaN. For p < 0 it is NaN, which only matters when q is active.
-            [b.Mul(a[1], b.Emit(Op.Pow, a[0], b.Sub(a[1], One(b)))),
+            [b.Mul(a[1], PowerBelow(b, a[0], a[1])),
              b.Select(b.Emit(Op.Equal, a[0], b.Constant(0.0)), b.Constant(0.0), b.Mul(y, b.Emit(Op.Log, a[0])))]);
         Function(Op.Abs, "abs", nameof(Math.Abs), (b, x, y) =>
             b.Select(b.Emit(Op.GreaterThan, x, b.Constant(0.0)), One(b),
