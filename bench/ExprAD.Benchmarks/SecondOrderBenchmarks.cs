@@ -12,7 +12,7 @@ namespace ExprAD.Benchmarks;
 [ThreeLaunches]
 public class SecondOrder
 {
-    private static readonly Expression<Func<double[], double>> LinqRosenbrock = x => Enumerable.Range(0, x.Length - 1)
+    internal static readonly Expression<Func<double[], double>> LinqRosenbrock = x => Enumerable.Range(0, x.Length - 1)
         .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]));
 
     [Params(100, 10_000)]

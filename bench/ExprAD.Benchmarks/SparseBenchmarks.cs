@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
+using ExprAD.Tests;
 
 namespace ExprAD.Benchmarks;
 
@@ -13,8 +14,8 @@ namespace ExprAD.Benchmarks;
 [ThreeLaunches]
 public class SparseHessianRosenbrock
 {
-    private static readonly Expression<Func<double[], double>> ChainedRosenbrock = x => Enumerable.Range(0, x.Length - 1)
-        .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]));
+    // Chained Rosenbrock, the function of the second-order benchmarks.
+    private static readonly Expression<Func<double[], double>> ChainedRosenbrock = SecondOrder.LinqRosenbrock;
 
     [Params(1_000, 10_000, 100_000)]
     public int N;
@@ -79,8 +80,8 @@ public class SparseHessianRosenbrock
 [ThreeLaunches]
 public class SparsePatternCost
 {
-    private static readonly Expression<Func<double[], double>> ChainedRosenbrock = x => Enumerable.Range(0, x.Length - 1)
-        .Sum(i => 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]));
+    // Chained Rosenbrock, the function of the second-order benchmarks.
+    private static readonly Expression<Func<double[], double>> ChainedRosenbrock = SecondOrder.LinqRosenbrock;
 
     [Benchmark(Description = "SparseHessian(f).Pattern(100,000)")]
     public int Pattern() => AD.SparseHessian(ChainedRosenbrock).Pattern(100_000).NonZeros;
@@ -95,32 +96,19 @@ public class SparsePatternCost
 [ThreeLaunches]
 public class BrusselatorJacobian
 {
-    /// <summary>The grid: side N, diffusion alpha, a forcing term per point.</summary>
-    public sealed record Grid(int N, double Alpha, double[] Forcing);
-
-    /// <summary>du = alpha Δu + 1 + u²v - 4.4 u + f, dv = alpha Δv + 3.4 u - u²v; x holds u then v, point (i, j) at i N + j.</summary>
-    public static readonly Expression<Func<double[], Grid, double[]>> Residual = (x, g) => Enumerable.Range(0, 2 * g.N * g.N).Select(k =>
-        k < g.N * g.N
-            ? g.Alpha * (x[(k / g.N + 1) % g.N * g.N + k % g.N] + x[(k / g.N + g.N - 1) % g.N * g.N + k % g.N]
-                         + x[k / g.N * g.N + (k % g.N + 1) % g.N] + x[k / g.N * g.N + (k % g.N + g.N - 1) % g.N] - 4 * x[k])
-              + 1 + x[k] * x[k] * x[g.N * g.N + k] - 4.4 * x[k] + g.Forcing[k]
-            : g.Alpha * (x[g.N * g.N + (k / g.N - g.N + 1) % g.N * g.N + k % g.N] + x[g.N * g.N + (k / g.N - 1) % g.N * g.N + k % g.N]
-                         + x[k / g.N * g.N + (k % g.N + 1) % g.N] + x[k / g.N * g.N + (k % g.N + g.N - 1) % g.N] - 4 * x[k])
-              + 3.4 * x[k - g.N * g.N] - x[k - g.N * g.N] * x[k - g.N * g.N] * x[k]).ToArray();
-
     private const int Side = 32;
-    private readonly Grid _grid = new(Side, 0.1, Enumerable.Range(0, Side * Side).Select(k => Math.Sin(k)).ToArray());
+    private readonly Brusselator.Grid _grid = new(Side, 0.1, Enumerable.Range(0, Side * Side).Select(k => Math.Sin(k)).ToArray());
     private double[] _x = null!, _r = null!, _j = null!;
-    private VectorValueFunc<Grid> _residual = null!;
-    private SparseJacobianFunc<Grid> _sparse = null!;
+    private VectorValueFunc<Brusselator.Grid> _residual = null!;
+    private SparseJacobianFunc<Brusselator.Grid> _sparse = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         _x = Enumerable.Range(0, 2 * Side * Side).Select(i => 1 + 0.1 * Math.Cos(i)).ToArray();
         _r = new double[_x.Length];
-        _residual = AD.Value(Residual);
-        _sparse = AD.SparseJacobian(Residual);
+        _residual = AD.Value(Brusselator.Residual);
+        _sparse = AD.SparseJacobian(Brusselator.Residual);
         _j = new double[_sparse.Pattern(_x.Length, _grid).NonZeros];
     }
 
@@ -134,7 +122,7 @@ public class BrusselatorJacobian
     public void HandResidual() => Hand(_x, _grid, _r);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Hand(double[] x, Grid g, double[] r)
+    private static void Hand(double[] x, Brusselator.Grid g, double[] r)
     {
         int n = g.N, p = n * n;
         for (int i = 0; i < n; i++)

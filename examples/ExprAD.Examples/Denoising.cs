@@ -97,17 +97,20 @@ public static class Denoising
         var pattern = hessian.Pattern(size * size, data);
         Console.WriteLine($"  sparse Hessian: {pattern.NonZeros:N0} nonzeros for {size * size:N0} pixels, {pattern.Colors} colours; compiled in {clock.Elapsed.TotalSeconds:F1} s");
 
+        // Keeps every iteration's energy for the convergence plot and prints every few.
+        static Reporter<IterationReport> Recording(List<(double Iteration, double Value)> curve, string label, int every) => new(r =>
+        {
+            curve.Add((r.Iteration, r.Value));
+            if (r.Iteration % every == 0) Console.WriteLine($"  {label,-7} iteration {r.Iteration,4}: E = {r.Value:F6}, |∇E|∞ = {r.GradientNorm:0.0E+00}");
+        });
+
         var newtonCurve = new List<(double Iteration, double Value)>();
         clock.Restart();
         var newton = Minimize.SparseNewton(hessian, (double[])noisy.Clone(), data, new MinimizeOptions
         {
             GradientTolerance = 1e-8,
             MaxIterations = 100,
-            Progress = new Reporter<IterationReport>(r =>
-            {
-                newtonCurve.Add((r.Iteration, r.Value));
-                if (r.Iteration % 5 == 0) Console.WriteLine($"  Newton  iteration {r.Iteration,3}: E = {r.Value:F6}, |∇E|∞ = {r.GradientNorm:0.0E+00}");
-            }),
+            Progress = Recording(newtonCurve, "Newton", every: 5),
         });
         var newtonTime = clock.Elapsed;
         double newtonPsnr = Psnr(clean, newton.X);
@@ -120,11 +123,7 @@ public static class Denoising
         {
             GradientTolerance = 1e-6,
             MaxIterations = 3000,
-            Progress = new Reporter<IterationReport>(r =>
-            {
-                lbfgsCurve.Add((r.Iteration, r.Value));
-                if (r.Iteration % 50 == 0) Console.WriteLine($"  L-BFGS  iteration {r.Iteration,4}: E = {r.Value:F6}, |∇E|∞ = {r.GradientNorm:0.0E+00}");
-            }),
+            Progress = Recording(lbfgsCurve, "L-BFGS", every: 50),
         });
         var lbfgsTime = clock.Elapsed;
         double lbfgsPsnr = Psnr(clean, lbfgs.X);

@@ -11,25 +11,9 @@ namespace ExprAD.Tests;
 [TestFixture]
 public class SparseJacobianTests
 {
-    /// <summary>The grid of a Brusselator residual: side N, diffusion alpha, and a forcing term per grid point.</summary>
-    public sealed record Grid(int N, double Alpha, double[] Forcing);
+    private static Brusselator.Grid GridOf(int n) => new(n, 0.1 * n * n / 1024.0, Enumerable.Range(0, n * n).Select(k => Math.Sin(k)).ToArray());
 
-    /// <summary>
-    /// du/dt = alpha Δu + B + u²v - (A + 1) u + f, dv/dt = alpha Δv + A u - u²v with A = 3.4, B = 1, the five-point
-    /// Laplacian with periodic wrap; x holds u then v (N² each), point (i, j) at i N + j.
-    /// </summary>
-    public static readonly Expression<Func<double[], Grid, double[]>> Brusselator = (x, g) => Enumerable.Range(0, 2 * g.N * g.N).Select(k =>
-        k < g.N * g.N
-            ? g.Alpha * (x[(k / g.N + 1) % g.N * g.N + k % g.N] + x[(k / g.N + g.N - 1) % g.N * g.N + k % g.N]
-                         + x[k / g.N * g.N + (k % g.N + 1) % g.N] + x[k / g.N * g.N + (k % g.N + g.N - 1) % g.N] - 4 * x[k])
-              + 1 + x[k] * x[k] * x[g.N * g.N + k] - 4.4 * x[k] + g.Forcing[k]
-            : g.Alpha * (x[g.N * g.N + (k / g.N - g.N + 1) % g.N * g.N + k % g.N] + x[g.N * g.N + (k / g.N - 1) % g.N * g.N + k % g.N]
-                         + x[k / g.N * g.N + (k % g.N + 1) % g.N] + x[k / g.N * g.N + (k % g.N + g.N - 1) % g.N] - 4 * x[k])
-              + 3.4 * x[k - g.N * g.N] - x[k - g.N * g.N] * x[k - g.N * g.N] * x[k]).ToArray();
-
-    private static Grid GridOf(int n) => new(n, 0.1 * n * n / 1024.0, Enumerable.Range(0, n * n).Select(k => Math.Sin(k)).ToArray());
-
-    /// <summary>The hand-derived pattern of <see cref="Brusselator"/>: each residual's stencil in its own species, and the other species at its point.</summary>
+    /// <summary>The hand-derived pattern of <see cref="Brusselator.Residual"/>: each residual's stencil in its own species, and the other species at its point.</summary>
     private static HashSet<(int, int)> BrusselatorPattern(int n)
     {
         var set = new HashSet<(int, int)>();
@@ -74,7 +58,7 @@ public class SparseJacobianTests
         // The wrap of the v stencil is written differently from u's (a test that the analysis follows the integer arithmetic).
         const int n = 32;
         var grid = GridOf(n);
-        var sparse = AD.SparseJacobian(Brusselator);
+        var sparse = AD.SparseJacobian(Brusselator.Residual);
         var pattern = sparse.Pattern(2 * n * n, grid);
         Assert.That((pattern.Rows, pattern.Columns), Is.EqualTo((2048, 2048)));
         Assert.That(Entries(pattern), Is.EquivalentTo(BrusselatorPattern(n)));
@@ -89,7 +73,7 @@ public class SparseJacobianTests
         var jacobian = new double[pattern.NonZeros];
         sparse.Evaluate(x, grid, values, jacobian);
         // The other mode: row r of J is eᵣᵀ J, by reverse mode.
-        var vjp = AD.Vjp(Brusselator);
+        var vjp = AD.Vjp(Brusselator.Residual);
         var u = new double[2 * n * n];
         var row = new double[2 * n * n];
         var reverseValues = new double[2 * n * n];
