@@ -53,12 +53,18 @@ public class SecondOrder
     public double UnitProducts()
     {
         if (N > 100) return 0;
+        return UnitProducts(_hvp, _x, _unit, _g, _hv);
+    }
+
+    /// <summary>H e_j for every j (the dense Hessian's columns one product at a time); <paramref name="unit"/> is zero before and after.</summary>
+    internal static double UnitProducts(HessianVectorFunc hvp, double[] x, double[] unit, double[] g, double[] hv)
+    {
         double sum = 0;
-        for (int j = 0; j < N; j++)
+        for (int j = 0; j < unit.Length; j++)
         {
-            _unit[j] = 1;
-            sum += _hvp(_x, _unit, _g, _hv);
-            _unit[j] = 0;
+            unit[j] = 1;
+            sum += hvp(x, unit, g, hv);
+            unit[j] = 0;
         }
         return sum;
     }

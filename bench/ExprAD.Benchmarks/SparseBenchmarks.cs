@@ -159,17 +159,7 @@ public class DenseHessianOfDenseFunction
     }
 
     [Benchmark(Baseline = true, Description = "n Hessian-vector products with unit vectors")]
-    public double UnitProducts()
-    {
-        double sum = 0;
-        for (int j = 0; j < N; j++)
-        {
-            _unit[j] = 1;
-            sum += _hvp(_x, _unit, _g, _hv);
-            _unit[j] = 0;
-        }
-        return sum;
-    }
+    public double UnitProducts() => SecondOrder.UnitProducts(_hvp, _x, _unit, _g, _hv);
 
     [Benchmark(Description = "ExprAD dense Hessian")]
     public double Hessian() => _hessian(_x, _g, _h);
