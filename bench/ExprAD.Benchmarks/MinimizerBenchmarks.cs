@@ -24,6 +24,10 @@ public class MinimizerBenchmarks
     [ParamsSource(nameof(Problems))]
     public string Problem = "";
 
+    /// <summary>Whether the gradient (which both sides call) is compiled with <see cref="ADOptions.FastMath"/>.</summary>
+    [Params(false, true)]
+    public bool FastMath;
+
     private MoreGarbowHillstrom.Problem _problem = null!;
     private GradientFunc _gradient = null!;
 
@@ -31,11 +35,14 @@ public class MinimizerBenchmarks
     public void Setup()
     {
         _problem = MoreGarbowHillstrom.All().Single(p => p.Name == Problem);
-        _gradient = AD.Gradient(_problem.F);
+        _gradient = AD.Gradient(_problem.F, Options(FastMath));
         foreach (var method in Enum.GetValues<Method>())
             if (Applies(method, _problem) && !MinimizerRuns.Run(method, _problem, _gradient).Solved)
                 Console.WriteLine($"// {method} does not solve {Problem}");
     }
+
+    /// <summary>The options of the gradient both sides are given: <see cref="ADOptions.FastMath"/> or the defaults.</summary>
+    internal static ADOptions Options(bool fastMath) => fastMath ? new ADOptions { FastMath = true } : ADOptions.Default;
 
     internal static bool Applies(Method method, MoreGarbowHillstrom.Problem problem) => method != Method.MathNetBfgs || problem.N <= MinimizerRuns.MaxBfgsSize;
 
@@ -73,22 +80,26 @@ public sealed class WholeRunsAttribute : JobConfigBaseAttribute
 }
 
 /// <summary>
-/// <c>--mgh-table [seconds]</c>: for every problem and method, whether it reached |g|∞ &lt;= 1e-6, f, |g|∞, iterations,
-/// evaluations and the median wall time of repeated runs (each method repeated for about <c>seconds</c>, default 0.5,
-/// at least 3 and at most 50 runs, after one warm-up run), then the issue's two checks: ExprAD's evaluations at most
-/// MathNet L-BFGS's on each problem, and ExprAD at least 5x faster at n &gt;= 1,000. Markdown on standard output.
+/// <c>--mgh-table [seconds] [--fast-math]</c>: for every problem and method, whether it reached |g|∞ &lt;= 1e-6, f, |g|∞,
+/// iterations, evaluations and the median wall time of repeated runs (each method repeated for about <c>seconds</c>,
+/// default 0.5, at least 3 and at most 50 runs, after one warm-up run), then the issue's two checks: ExprAD's evaluations
+/// at most MathNet L-BFGS's on each problem, and ExprAD at least 5x faster at n &gt;= 1,000. Markdown on standard output.
+/// With <c>--fast-math</c> the gradient that every method calls is compiled with <see cref="ADOptions.FastMath"/>.
 /// </summary>
 public static class MghTable
 {
     public static void Run(string[] args)
     {
-        double seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 0.5;
+        bool fastMath = args.Contains("--fast-math");
+        var numbers = args.Where(a => a != "--fast-math").ToArray();
+        double seconds = numbers.Length > 0 ? double.Parse(numbers[0], System.Globalization.CultureInfo.InvariantCulture) : 0.5;
+        Console.WriteLine($"Gradients compiled with {(fastMath ? "ADOptions.FastMath" : "the default options")}.");
         Console.WriteLine("| problem | n | method | solved | f | \\|g\\|∞ | iterations | evaluations | time |");
         Console.WriteLine("|---|---:|---|---|---:|---:|---:|---:|---:|");
         var verdicts = new List<string>();
         foreach (var problem in MoreGarbowHillstrom.All())
         {
-            var gradient = AD.Gradient(problem.F);
+            var gradient = AD.Gradient(problem.F, MinimizerBenchmarks.Options(fastMath));
             var outcomes = new Dictionary<Method, (RunOutcome Outcome, TimeSpan Time)>();
             foreach (var method in Enum.GetValues<Method>())
             {
@@ -145,19 +156,19 @@ public static class MghTable
 }
 
 /// <summary>
-/// <c>--mgh-evals</c>: evaluation counts only (one run of ExprAD's and MathNet's L-BFGS per problem, no timing), with the
+/// <c>--mgh-evals [--fast-math]</c>: evaluation counts only (one run of ExprAD's and MathNet's L-BFGS per problem, no timing), with the
 /// problems where ExprAD needs more and the total over the problems other than discrete boundary value n = 100: the
 /// quick check while changing the minimiser.
 /// </summary>
 public static class MghEvaluations
 {
-    public static void Run()
+    public static void Run(bool fastMath)
     {
         int ours = 0, theirs = 0;
         var worse = new List<string>();
         foreach (var problem in MoreGarbowHillstrom.All())
         {
-            var gradient = AD.Gradient(problem.F);
+            var gradient = AD.Gradient(problem.F, MinimizerBenchmarks.Options(fastMath));
             var a = MinimizerRuns.Run(Method.ExprADLbfgs, problem, gradient);
             var b = MinimizerRuns.Run(Method.MathNetLbfgs, problem, gradient);
             bool lost = !a.Solved || a.Evaluations > b.Evaluations;

@@ -27,11 +27,11 @@ var modes = new Dictionary<string, Action<string[]>>
     // `--compile-cost [hit|big|cold] [...]`: cache hits on new tree instances, compile plus first call of long traces,
     // and the first AD.Gradient of fresh processes (bench/README.md, "Compile cost").
     ["--compile-cost"] = rest => CompileCost.Run(rest),
-    // `--mgh-table [seconds]`: ExprAD's L-BFGS against MathNet's L-BFGS and BFGS on the Moré–Garbow–Hillstrom problems
+    // `--mgh-table [seconds] [--fast-math]`: ExprAD's L-BFGS against MathNet's L-BFGS and BFGS on the Moré–Garbow–Hillstrom problems
     // (issue 11; bench/README.md, "Optimisers against MathNet").
     ["--mgh-table"] = rest => MghTable.Run(rest),
     // Evaluation counts only of ExprAD's and MathNet's L-BFGS on the same problems (no timing).
-    ["--mgh-evals"] = _ => MghEvaluations.Run(),
+    ["--mgh-evals"] = rest => MghEvaluations.Run(rest.Contains("--fast-math")),
 };
 if (args.Length > 0 && modes.TryGetValue(args[0], out var mode)) mode(args[1..]);
 else RunBenchmarks(args);

@@ -1,8 +1,9 @@
 namespace ExprAD;
 
 /// <summary>
-/// Choices that change how a delegate is compiled (never what it computes, up to the order of floating-point sums
-/// where <see cref="ParallelLoops"/> says so). Part of the cache key: the same lambda with other options is another kernel.
+/// Choices that change how a delegate is compiled (never what it computes, up to the last bits where
+/// <see cref="ParallelLoops"/> and <see cref="FastMath"/> say so). Part of the cache key: the same lambda with other
+/// options is another kernel.
 /// </summary>
 public sealed record ADOptions
 {
@@ -50,6 +51,19 @@ public sealed record ADOptions
     public bool VectorLoops { get; init; } = true;
 
     /// <summary>
+    /// Trades C#'s exact results for speed, as a C compiler's fast-math flag does (default false). <c>Math.Sin</c>,
+    /// <c>Math.Cos</c>, <c>Math.Exp</c> and <c>Math.Log</c> are computed by ExprAD's own polynomials, within one unit in the
+    /// last place of <see cref="Math"/>'s results (they differ in the last bit on about 8-16% of arguments), which run four at
+    /// a time in vector loops; <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is computed by multiplications
+    /// (Math.Pow itself is not exactly rounded either); and elementwise loops that sum (such as the forward sweep of an inner
+    /// sum) run four iterations at a time with four partial sums, added together after the loop: a different order of
+    /// additions. Results are still the same from call to call on one machine, and the same whether an element falls in a
+    /// vector block or in the loop's scalar remainder; derivatives are those of the functions computed. Special values
+    /// (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
+    /// </summary>
+    public bool FastMath { get; init; }
+
+    /// <summary>
     /// The most bytes of scratch memory (fold tapes, map arrays, adjoint arrays, the private sums of parallel blocks) that a
     /// thread keeps after a call for its next one (default 1 MiB). Calls whose scratch fits allocate nothing in steady
     /// state; a larger call allocates its scratch, and the part beyond this amount is let go when it returns, so a
@@ -65,5 +79,5 @@ public sealed record ADOptions
     private readonly long _retainWorkspace = 1 << 20;
 
     /// <summary>The part of a kernel's cache key that these options contribute.</summary>
-    internal string Key => $"k{CheckpointInterval}{(ParallelLoops ? "p" + ParallelThreshold : "")}{(VectorLoops ? "" : "s")}r{RetainWorkspace}";
+    internal string Key => $"k{CheckpointInterval}{(ParallelLoops ? "p" + ParallelThreshold : "")}{(VectorLoops ? "" : "s")}{(FastMath ? "m" : "")}r{RetainWorkspace}";
 }

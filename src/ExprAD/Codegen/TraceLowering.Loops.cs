@@ -37,7 +37,7 @@ internal static partial class TraceLowering
             {
                 for (int k = 0; k < accumulators.Length; k++)
                     inner.Body.Add(Expression.AddAssign(accumulators[k], inner.ValueOf(outputs[k].Index)));
-            });
+            }, sums: accumulators);
             return accumulators;
         }
 
@@ -95,10 +95,12 @@ internal static partial class TraceLowering
         /// enclosing method's); the expressions of the captured values must stay valid until the loop is done. The range
         /// checks of the body's reads go at <paramref name="setup"/>, before the caller's set-up of the loop (its sums, its
         /// state): a check calls a throw helper, and a value set up before a call is kept on the stack rather than in a
-        /// register through the loop.
+        /// register through the loop. A sum passes its accumulators as <paramref name="sums"/> (body output k adds into
+        /// sums[k]), so that a vector loop may keep partial sums of its own.
         /// </summary>
         private void EmitLoop(List<Expression> statements, LocalPool pool, Region region, Expression start, Expression count, Expression[] captures,
-            int setup, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null)
+            int setup, Action<BlockEmitter, ParameterExpression, ParameterExpression> eachIteration, Expression[]? states = null,
+            ParameterExpression[]? sums = null)
         {
             var body = region.Body;
             var index = pool.Take(typeof(int));
@@ -125,7 +127,7 @@ internal static partial class TraceLowering
 
             var (checks, prechecked) = RangeChecks(region, start, count, captures);
             statements.InsertRange(setup, checks);
-            TryEmitVectorLoop(statements, pool, region, index, end, captures, prechecked);
+            TryEmitVectorLoop(statements, pool, region, index, end, captures, prechecked, sums);
             var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
                 captures, index, states, null, prechecked);
             inner.EmitInstructions();

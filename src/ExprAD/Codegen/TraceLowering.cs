@@ -533,7 +533,8 @@ internal static partial class TraceLowering
                         for (int k = 0; k < p.Arity; k++) args[k] = ValueOf(ins.Operand(k).Index);
                         // An element whose index range the loop checked up front is read plainly. (Reading it through
                         // Unsafe.Add instead, without the JIT's bounds check, measured slower: the GMM objective 8.0 -> 8.6-8.9 ms.)
-                        value = ins.Op == Op.Element && _prechecked.Contains(i) ? Expression.ArrayIndex(args[0], args[1]) : p.Emit(args);
+                        value = ins.Op == Op.Element && _prechecked.Contains(i) ? Expression.ArrayIndex(args[0], args[1])
+                            : (_plan.Options.FastMath ? FastMathLowering.Scalar(ins, _trace, args) : null) ?? p.Emit(args);
                         // Operands read for the last time give their locals back before the result takes
                         // one, so `t = t * u` reuses t's slot.
                         ReleaseOperandsReadLastAt(i);

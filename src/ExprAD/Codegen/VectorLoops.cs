@@ -42,6 +42,7 @@ internal static partial class TraceLowering
         [Op.Sqrt] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Sqrt))!,
     };
     private static readonly MethodInfo VectorIndices = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Indices))!;
+    private static readonly MethodInfo VectorSum = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Sum))!;
 
     private sealed partial class BlockEmitter
     {
@@ -51,11 +52,14 @@ internal static partial class TraceLowering
         /// run; does nothing when the body is not elementwise (see the class remarks) or vectors are not accelerated.
         /// </summary>
         private void TryEmitVectorLoop(List<Expression> statements, LocalPool pool, Region region, ParameterExpression index, ParameterExpression end,
-            Expression[] captures, IReadOnlySet<int> prechecked)
+            Expression[] captures, IReadOnlySet<int> prechecked, ParameterExpression[]? sums)
         {
             var body = region.Body;
-            if (!_plan.Options.VectorLoops || !Vector256.IsHardwareAccelerated || body.Outputs.Length > 0
-                || ElementwiseIndices(body, prechecked) is not { } varyingIndex) return;
+            // Partial sums reorder the additions: only under fast math, and only for a sum's scalar outputs.
+            bool sumsInLanes = body.Outputs.Length > 0 && _plan.Options.FastMath && sums is not null
+                && body.Outputs.All(o => body[o].Kind == ValueKind.Scalar);
+            if (!_plan.Options.VectorLoops || !Vector256.IsHardwareAccelerated || body.Outputs.Length > 0 && !sumsInLanes
+                || ElementwiseIndices(body, prechecked, _plan.Options.FastMath) is not { } varyingIndex) return;
             var values = new Expression?[body.Count];
             var locals = new List<ParameterExpression>();
             var iteration = new List<Expression>();
@@ -73,6 +77,7 @@ internal static partial class TraceLowering
             {
                 var ins = body.Instructions[j];
                 Expression? Operand(int k) => values[ins.Operand(k).Index];
+                Expression[] Operands() => Enumerable.Range(0, ins.Arity).Select(k => Operand(k)!).ToArray();
                 switch (ins.Op)
                 {
                     case Op.LoopIndex: values[j] = index; break;
@@ -101,14 +106,30 @@ internal static partial class TraceLowering
                     case Op.ScatterAdd:
                         iteration.Add(Expression.Call(VectorAddIntoSpan, Need(_plan.AccumulateInto)(ins.C, (int)ins.Number).Span, Operand(0)!, Operand(1)!));
                         break;
+                    case var _ when _plan.Options.FastMath && FastMathLowering.Vector(ins, body, Operands()) is { } fast:
+                        values[j] = Varying(fast);
+                        break;
                     default:
                         var method = VectorArithmetic[ins.Op];
                         values[j] = Varying(ins.Arity == 1 ? Expression.Call(method, Operand(0)!) : Expression.Call(method, Operand(0)!, Operand(1)!));
                         break;
                 }
             }
+            // Sums: lane partials that start at -0 (the identity of +), added into the accumulators after the blocks.
+            var partials = new ParameterExpression[sumsInLanes ? sums!.Length : 0];
+            for (int k = 0; k < partials.Length; k++)
+            {
+                partials[k] = pool.Take(typeof(Vector256<double>));
+                statements.Add(Expression.Assign(partials[k], Expression.Call(VectorBroadcast, Expression.Constant(-0.0))));
+                iteration.Add(Expression.Assign(partials[k], Expression.Call(VectorArithmetic[Op.Add], partials[k], values[body.Outputs[k].Index]!)));
+            }
             iteration.Add(Expression.AddAssign(index, Expression.Constant(Vector256<double>.Count)));
             statements.Add(While(Expression.LessThanOrEqual(index, Expression.Subtract(end, Expression.Constant(Vector256<double>.Count))), iteration));
+            for (int k = 0; k < partials.Length; k++)
+            {
+                statements.Add(Expression.AddAssign(sums![k], Expression.Call(VectorSum, partials[k])));
+                pool.Give(partials[k]);
+            }
             foreach (var local in locals) pool.Give(local);
         }
 
@@ -116,7 +137,7 @@ internal static partial class TraceLowering
         /// When every instruction of <paramref name="body"/> has a vector form and no element is touched by two iterations:
         /// which values are the loop index plus an invariant (null otherwise).
         /// </summary>
-        private static bool[]? ElementwiseIndices(Trace body, IReadOnlySet<int> prechecked)
+        private static bool[]? ElementwiseIndices(Trace body, IReadOnlySet<int> prechecked, bool fastMath)
         {
             // Integers: the loop index, invariants (captures, constants, arithmetic on them), and index + invariant.
             var varyingIndex = new bool[body.Count];
@@ -153,6 +174,8 @@ internal static partial class TraceLowering
                     case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg or Op.Sqrt when ins.Kind == ValueKind.Scalar:
                         break;
                     case Op.IntToDouble when varyingIndex[ins.A] || invariantInteger[ins.A]:
+                        break;
+                    case var _ when fastMath && FastMathLowering.Covers(ins, body):
                         break;
                     default:
                         return null;
@@ -226,6 +249,10 @@ public static class VectorRuntime
     /// <summary>(index, index + 1, index + 2, index + 3) as doubles: the loop index of four iterations.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> Indices(int index) => Vector256.Create((double)index) + Vector256.Create(0.0, 1.0, 2.0, 3.0);
+
+    /// <summary>The sum of the four lanes of <paramref name="a"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Sum(Vector256<double> a) => Vector256.Sum(a);
 
     /// <summary>-a, element by element: the sign bit flipped, as the scalar negation does (so -(+0) is -0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,48 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Runtime.Intrinsics;
+using ExprAD.IR;
+using ExprAD.Rules;
+
+namespace ExprAD.Codegen;
+
+/// <summary>
+/// The operations that <see cref="ADOptions.FastMath"/> computes with <see cref="FastMathRuntime"/> rather than as the rule
+/// table emits them: the one place that says which they are, in scalar code and in vector loops alike (so an element
+/// computes the same bits in either).
+/// </summary>
+internal static class FastMathLowering
+{
+    private static readonly Dictionary<Op, string> Functions = new()
+    {
+        [Op.Sin] = nameof(FastMathRuntime.Sin),
+        [Op.Cos] = nameof(FastMathRuntime.Cos),
+        [Op.Exp] = nameof(FastMathRuntime.Exp),
+        [Op.Log] = nameof(FastMathRuntime.Log),
+    };
+
+    private static MethodInfo Method(string name, Type operand) => typeof(FastMathRuntime).GetMethod(name, [operand])!;
+    private static MethodInfo PowerOf(Type operand) => typeof(FastMathRuntime).GetMethod(nameof(FastMathRuntime.Power), [operand, typeof(int)])!;
+
+    /// <summary>True when instruction <paramref name="ins"/> of <paramref name="trace"/> has a fast form.</summary>
+    public static bool Covers(Instruction ins, Trace trace) =>
+        ins.Kind == ValueKind.Scalar && (Functions.ContainsKey(ins.Op) || IntegerExponent(ins, trace) is not null);
+
+    /// <summary>The fast form of <paramref name="ins"/> over scalar operands, or null when it has none.</summary>
+    public static Expression? Scalar(Instruction ins, Trace trace, Expression[] operands) => Emit(ins, trace, operands, typeof(double));
+
+    /// <summary>The fast form of <paramref name="ins"/> over four-lane operands, or null when it has none.</summary>
+    public static Expression? Vector(Instruction ins, Trace trace, Expression[] operands) => Emit(ins, trace, operands, typeof(Vector256<double>));
+
+    private static Expression? Emit(Instruction ins, Trace trace, Expression[] operands, Type lane)
+    {
+        if (ins.Kind != ValueKind.Scalar) return null;
+        if (Functions.TryGetValue(ins.Op, out var name)) return Expression.Call(Method(name, lane), operands[0]);
+        return IntegerExponent(ins, trace) is int k ? Expression.Call(PowerOf(lane), operands[0], Expression.Constant(k)) : null;
+    }
+
+    /// <summary>k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from 2 to 8 (multiplications).</summary>
+    private static int? IntegerExponent(Instruction ins, Trace trace) =>
+        ins.Op == Op.Pow && trace[ins.Operand(1)] is { Op: Op.Const } exponent
+            && exponent.Number == Math.Floor(exponent.Number) && exponent.Number is >= 2 and <= 8 ? (int)exponent.Number : null;
+}
