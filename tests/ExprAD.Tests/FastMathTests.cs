@@ -194,6 +194,29 @@ public class FastMathTests
     }
 
     /// <summary>
+    /// Second order under fast math: Hessian-vector products (forward over reverse, whose tangent loops carry sin and cos
+    /// too) and dense Hessians agree with the default kernels.
+    /// </summary>
+    [Test]
+    public void SecondOrderKernelsAgreeWithTheDefaultKernels([Range(0, 3)] int which)
+    {
+        var f = Functions2[which];
+        var random = new Random(40 + which);
+        int n = 9;
+        var x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 1.6 - 0.8).ToArray();
+        var v = Enumerable.Range(0, n).Select(_ => random.NextDouble() - 0.5).ToArray();
+        double[] g1 = new double[n], g2 = new double[n], hv1 = new double[n], hv2 = new double[n], h1 = new double[n * n], h2 = new double[n * n];
+        AD.HessianVector(f)(x, v, g1, hv1);
+        AD.HessianVector(f, Fast)(x, v, g2, hv2);
+        AD.Hessian(f)(x, g1, h1);
+        AD.Hessian(f, Fast)(x, g2, h2);
+        for (int i = 0; i < n; i++)
+            Assert.That(hv2[i], Is.EqualTo(hv1[i]).Within(1e-12 * (1 + Math.Abs(hv1[i]))), $"(Hv)[{i}]");
+        for (int i = 0; i < n * n; i++)
+            Assert.That(h2[i], Is.EqualTo(h1[i]).Within(1e-12 * (1 + Math.Abs(h1[i]))), $"H[{i / n}, {i % n}]");
+    }
+
+    /// <summary>
     /// Vector loops change only the order of a sum's additions: elementwise results (each element of the gradient of a
     /// separable function) are bit-identical with and without vector loops, whatever the remainder.
     /// </summary>
