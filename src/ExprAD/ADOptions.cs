@@ -58,7 +58,8 @@ public sealed record ADOptions
     /// (Math.Pow itself is not exactly rounded either); and elementwise loops that sum (such as the forward sweep of an inner
     /// sum) run four iterations at a time with four partial sums, added together after the loop: a different order of
     /// additions. Results are still the same from call to call on one machine, and the same whether an element falls in a
-    /// vector block or in the loop's scalar remainder; derivatives are those of the functions computed. Special values
+    /// vector block or in the loop's scalar remainder, and derivatives use the same functions (the derivative of sin is
+    /// ExprAD's cos). Other functions (tan, tanh, pow with other exponents, ...) are System.Math's. Special values
     /// (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
     /// </summary>
     public bool FastMath { get; init; }

@@ -13,11 +13,13 @@ namespace ExprAD.Codegen;
 /// index + c, computes with + - × /, negation and √ (and the masked product of reverse mode), and adds into adjoint arrays
 /// or the gradient at index + c, is what reverse mode leaves for the adjoint of an inner sum; its iterations are
 /// independent. Such a loop first runs blocks of four iterations with <see cref="Vector256{T}"/> operations, then the
-/// remaining iterations one at a time (the scalar loop).
+/// remaining iterations one at a time (the scalar loop). Under <see cref="ADOptions.FastMath"/> the body may also use
+/// the operations of <see cref="FastMathLowering"/>, and a sum's loop keeps four partial sums per output.
 /// </summary>
 /// <remarks>
-/// Results are bit-identical to the scalar loop: every element undergoes the same IEEE operations, in the same order
-/// (no reassociation, no fused multiply-add). That needs, and the check below ensures, that no element is written by one
+/// Without fast math, results are bit-identical to the scalar loop: every element undergoes the same IEEE operations, in
+/// the same order (no reassociation, no fused multiply-add). With it, elementwise results still are (the fast functions'
+/// scalar and vector forms agree bit for bit), and sums differ only in the order of their additions. That needs, and the check below ensures, that no element is written by one
 /// iteration and touched by another: an array added into is a fresh adjoint array (every zero array is a buffer of its
 /// own) that the body does not read, and every add into one array (or into the gradient of one parameter) uses the same
 /// index. Every access's range is checked before the loop (<see cref="BlockEmitter"/>'s range checks), so the vector
