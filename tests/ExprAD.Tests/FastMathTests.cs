@@ -240,6 +240,28 @@ public class FastMathTests
         }
     }
 
+    /// <summary>
+    /// With parallel loops too: each block keeps its lane partials, the blocks are added in block order, so the result is
+    /// the same bits on every call and within rounding of the sequential fast-math kernel.
+    /// </summary>
+    [Test]
+    public void ParallelFastMathSumsAreReproducible()
+    {
+        Expression<Func<double[], double>> f = x => Enumerable.Range(0, x.Length).Sum(i => Math.Exp(Math.Sin(x[i])) * Math.Log(2 + x[i] * x[i]));
+        var parallel = AD.Gradient(f, Fast with { ParallelLoops = true, ParallelThreshold = 64 });
+        var sequential = AD.Gradient(f, Fast);
+        var x = Enumerable.Range(0, 5003).Select(i => Math.Sin(0.37 * i)).ToArray();
+        double[] g = new double[x.Length], h = new double[x.Length], k = new double[x.Length];
+        double a = parallel(x, g), b = parallel(x, h), c = sequential(x, k);
+        Assert.That(BitConverter.DoubleToInt64Bits(a), Is.EqualTo(BitConverter.DoubleToInt64Bits(b)), "the same bits on every call");
+        Assert.That(a, Is.EqualTo(c).Within(1e-12 * Math.Abs(c)));
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.That(BitConverter.DoubleToInt64Bits(g[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(h[i])), $"∂/∂x[{i}] from call to call");
+            Assert.That(BitConverter.DoubleToInt64Bits(g[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(k[i])), $"∂/∂x[{i}]: elementwise, so no reordering");
+        }
+    }
+
     /// <summary>Without fast math, a loop that sums or calls sin stays scalar (its results are C#'s bits).</summary>
     [Test]
     public void WithoutTheOptionSumsAndFunctionsStayScalar()
