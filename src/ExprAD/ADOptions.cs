@@ -52,14 +52,14 @@ public sealed record ADOptions
 
     /// <summary>
     /// Trades C#'s exact results for speed, as a C compiler's fast-math flag does (default false). <c>Math.Sin</c>,
-    /// <c>Math.Cos</c>, <c>Math.Exp</c> and <c>Math.Log</c> are computed by ExprAD's own polynomials, within one unit in the
-    /// last place of <see cref="Math"/>'s results (they differ in the last bit on about 8-16% of arguments), which run four at
-    /// a time in vector loops; <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is computed by multiplications
+    /// <c>Math.Cos</c>, <c>Math.Exp</c>, <c>Math.Log</c> and <c>Math.Tanh</c> are computed by ExprAD's own polynomials, within
+    /// one unit in the last place of <see cref="Math"/>'s results (three for tanh; they differ in the last bit on about 8-16%
+    /// of arguments), which run four at a time in vector loops; <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is computed by multiplications
     /// (Math.Pow itself is not exactly rounded either); and elementwise loops that sum (such as the forward sweep of an inner
     /// sum) run four iterations at a time with four partial sums, added together after the loop: a different order of
     /// additions. Results are still the same from call to call on one machine, and the same whether an element falls in a
     /// vector block or in the loop's scalar remainder, and derivatives use the same functions (the derivative of sin is
-    /// ExprAD's cos). Other functions (tan, tanh, pow with other exponents, ...) are System.Math's. Special values
+    /// ExprAD's cos). Other functions (tan, sinh, pow with other exponents, ...) are System.Math's. Special values
     /// (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
     /// </summary>
     public bool FastMath { get; init; }

@@ -11,7 +11,7 @@ using NUnit.Framework;
 namespace ExprAD.Tests;
 
 /// <summary>
-/// <see cref="ADOptions.FastMath"/>: ExprAD's own sin, cos, exp and log against <see cref="Math"/>'s (the oracle: glibc's
+/// <see cref="ADOptions.FastMath"/>: ExprAD's own sin, cos, exp, log and tanh against <see cref="Math"/>'s (the oracle: glibc's
 /// functions through the runtime) in units in the last place, their scalar and vector forms against each other bit for bit,
 /// and kernels compiled with the option against the default kernels, finite differences and scalar loops.
 /// </summary>
@@ -28,12 +28,16 @@ public class FastMathTests
         return (p < 0) != (q < 0) ? long.MaxValue : Math.Abs(p - q);
     }
 
-    private static readonly (string Name, Func<double, double> Fast, Func<Vector256<double>, Vector256<double>> Lanes, Func<double, double> Exact)[] Functions =
+    // Bound: the most ulps from System.Math's result. tanh's is 3 because glibc's tanh is itself off by up to about 2 ulp
+    // below 1 (checked in 60-digit arithmetic at the worst samples: ExprAD's was within 1 ulp of the true value there,
+    // Math.Tanh 1.5-2 ulp on the other side).
+    private static readonly (string Name, Func<double, double> Fast, Func<Vector256<double>, Vector256<double>> Lanes, Func<double, double> Exact, int Bound)[] Functions =
     [
-        ("sin", FastMathRuntime.Sin, FastMathRuntime.Sin, Math.Sin),
-        ("cos", FastMathRuntime.Cos, FastMathRuntime.Cos, Math.Cos),
-        ("exp", FastMathRuntime.Exp, FastMathRuntime.Exp, Math.Exp),
-        ("log", FastMathRuntime.Log, FastMathRuntime.Log, Math.Log),
+        ("sin", FastMathRuntime.Sin, FastMathRuntime.Sin, Math.Sin, 1),
+        ("cos", FastMathRuntime.Cos, FastMathRuntime.Cos, Math.Cos, 1),
+        ("exp", FastMathRuntime.Exp, FastMathRuntime.Exp, Math.Exp, 1),
+        ("log", FastMathRuntime.Log, FastMathRuntime.Log, Math.Log, 1),
+        ("tanh", FastMathRuntime.Tanh, FastMathRuntime.Tanh, Math.Tanh, 3),
     ];
 
     // Samples: uniform over [lo, hi], or 10^u with u uniform over [lo, hi] (log-uniform), with random signs when asked.
@@ -51,9 +55,12 @@ public class FastMathTests
     [TestCase("log", 0.0, 2.0, false)]
     [TestCase("log", 0.999, 1.001, false)]
     [TestCase("log", -320.0, 308.0, true)]
-    public void WithinOneUlpOfSystemMathAndTheSameInEveryLane(string name, double lo, double hi, bool logUniform)
+    [TestCase("tanh", -1.0, 1.0, false)]
+    [TestCase("tanh", -25.0, 25.0, false)]
+    [TestCase("tanh", -300.0, 1.5, true)]
+    public void WithinTheBoundOfSystemMathAndTheSameInEveryLane(string name, double lo, double hi, bool logUniform)
     {
-        var (_, fast, lanes, exact) = Functions.Single(f => f.Name == name);
+        var (_, fast, lanes, exact, bound) = Functions.Single(f => f.Name == name);
         var random = new Random(20261206);
         double Sample()
         {
@@ -76,7 +83,7 @@ public class FastMathTests
             Assert.That(BitConverter.DoubleToInt64Bits(v[2]), Is.EqualTo(BitConverter.DoubleToInt64Bits(fast(-x))), $"{name}({-x:R}) lane 2");
             Assert.That(BitConverter.DoubleToInt64Bits(v[3]), Is.EqualTo(BitConverter.DoubleToInt64Bits(fast(2 * y))), $"{name}({2 * y:R}) lane 3");
         }
-        Assert.That(worst, Is.LessThanOrEqualTo(1), $"{name}: {worst} ulps from Math at {worstAt:R}");
+        Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{name}: {worst} ulps from Math at {worstAt:R}");
     }
 
     /// <summary>Near multiples of π/2, where the reduced argument of sin and cos is tiny and its relative error matters.</summary>
@@ -100,8 +107,9 @@ public class FastMathTests
     public void SpecialValuesAreSystemMathsBitForBit()
     {
         double[] specials = [0.0, -0.0, double.NaN, double.PositiveInfinity, double.NegativeInfinity, double.Epsilon, -double.Epsilon,
-            1e-310, 2.2250738585072014E-308, 1e300, -1e300, 3.4e7, -5e10, 709.0, 709.79, 710.0, -708.5, -745.2, -746.0, double.MaxValue, -1.0];
-        foreach (var (name, fast, lanes, exact) in Functions)
+            1e-310, 2.2250738585072014E-308, 1e300, -1e300, 3.4e7, -5e10, 709.0, 709.79, 710.0, -708.5, -745.2, -746.0, double.MaxValue, -1.0,
+            19.1, 22.0, -22.0, 22.5, -23.0];
+        foreach (var (name, fast, lanes, exact, bound) in Functions)
             foreach (var x in specials)
             {
                 long expected = BitConverter.DoubleToInt64Bits(exact(x));
@@ -112,7 +120,7 @@ public class FastMathTests
                     Assert.That(BitConverter.DoubleToInt64Bits(fast(x)), Is.EqualTo(expected), $"{name}({x:R})");
                     Assert.That(BitConverter.DoubleToInt64Bits(lanes(Vector256.Create(x))[0]), Is.EqualTo(expected), $"{name}({x:R}) in a vector");
                 }
-                else Assert.That(Ulps(fast(x), exact(x)), Is.LessThanOrEqualTo(1), $"{name}({x:R})");
+                else Assert.That(Ulps(fast(x), exact(x)), Is.LessThanOrEqualTo(bound), $"{name}({x:R})");
             }
         Assert.That(BitConverter.DoubleToInt64Bits(FastMathRuntime.Sin(-0.0)), Is.EqualTo(BitConverter.DoubleToInt64Bits(-0.0)), "sin(-0) is -0");
         Assert.That(FastMathRuntime.Exp(0), Is.EqualTo(1.0));
@@ -161,6 +169,7 @@ public class FastMathTests
         x => new[] { Enumerable.Range(0, x.Length).Sum(j => Math.Cos(x[j])) }.Sum(c =>
             Enumerable.Range(0, x.Length).Sum(i => Math.Pow(x.Length - c + (i + 1) * (1 - Math.Cos(x[i])) - Math.Sin(x[i]), 2))),
         x => Math.Log(Enumerable.Range(0, x.Length).Sum(i => Math.Exp(x[i]))) + Math.Sin(x[0]) * Math.Cos(x[x.Length - 1]),
+        x => Enumerable.Range(0, x.Length).Sum(i => Math.Tanh(3 * x[i] - 0.5) * Math.Tanh(x[i] * x[i])),
     ];
 
     /// <summary>
@@ -168,7 +177,7 @@ public class FastMathTests
     /// for every trip count from 0 to 13 (vector blocks and every remainder length).
     /// </summary>
     [Test]
-    public void GradientsAgreeWithTheDefaultKernelsAndDifferences([Range(0, 3)] int which)
+    public void GradientsAgreeWithTheDefaultKernelsAndDifferences([Range(0, 4)] int which)
     {
         var f = Functions2[which];
         var exact = AD.Gradient(f);
@@ -198,7 +207,7 @@ public class FastMathTests
     /// too) and dense Hessians agree with the default kernels.
     /// </summary>
     [Test]
-    public void SecondOrderKernelsAgreeWithTheDefaultKernels([Range(0, 3)] int which)
+    public void SecondOrderKernelsAgreeWithTheDefaultKernels([Range(0, 4)] int which)
     {
         var f = Functions2[which];
         var random = new Random(40 + which);

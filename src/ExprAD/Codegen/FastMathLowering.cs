@@ -19,6 +19,7 @@ internal static class FastMathLowering
         [Op.Cos] = nameof(FastMathRuntime.Cos),
         [Op.Exp] = nameof(FastMathRuntime.Exp),
         [Op.Log] = nameof(FastMathRuntime.Log),
+        [Op.Tanh] = nameof(FastMathRuntime.Tanh),
     };
 
     private static MethodInfo Method(string name, Type operand) => typeof(FastMathRuntime).GetMethod(name, [operand])!;

@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace ExprAD.Codegen;
 
 /// <summary>
-/// ExprAD's own sine, cosine, exponential and logarithm (<see cref="ADOptions.FastMath"/>), each in a scalar form and a
+/// ExprAD's own sine, cosine, exponential, logarithm and hyperbolic tangent (<see cref="ADOptions.FastMath"/>), each in a scalar form and a
 /// four-lane <see cref="Vector256{T}"/> form that perform the same IEEE operations in the same order, so a value does not
 /// depend on whether a loop ran it in a vector lane or in its scalar remainder. Public only for generated code.
 /// </summary>
@@ -12,8 +12,9 @@ namespace ExprAD.Codegen;
 /// Method: reduce the argument by a multiple of π/2 (sin, cos) or ln 2 (exp) in three (two) parts with fused multiply-adds,
 /// which is exact for the leading part; evaluate a polynomial on the reduced interval (fdlibm's published minimax
 /// coefficients for sin, cos and log; the Taylor series to degree 13 for exp); put the quadrant's sign or the power of two back.
-/// Arguments outside the fast range (|x| &gt; 2^25 for sin and cos, |x| &gt; 708 for exp, non-positive, subnormal or
-/// infinite x for log, and NaN) go to <see cref="Math"/>'s function lane by lane, so special values come out as C#'s. The
+/// tanh |x| is e / (e + 2) with e = e^(2|x|) - 1 computed without cancellation, and x's sign.
+/// Arguments outside the fast range (|x| &gt; 2^25 for sin and cos, |x| &gt; 708 for exp, |x| &gt; 22 for tanh,
+/// non-positive, subnormal or infinite x for log, and NaN) go to <see cref="Math"/>'s function lane by lane, so special values come out as C#'s. The
 /// tests bound the distance from <see cref="Math"/>'s results in units in the last place over wide random samples.
 /// </remarks>
 [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
@@ -34,6 +35,7 @@ public static class FastMathRuntime
     // ln 2 = Ln2A + Ln2B to about 1e-33; k × Ln2A is exact in a fused multiply-add for |k| < 2^11.
     private const double Ln2A = 0.6931471805599453, Ln2B = 2.3190468138462996e-17;
     private const double ExpLimit = 708.0; // exp(±708) and 2^k for |k| <= 1022 are normal doubles.
+    private const double TanhLimit = 22.0; // tanh(22) = 1 - 1.6e-19 rounds to 1; beyond, System.Math's (±1, NaN).
 
     // log: x = 2^e m with m in [√½, √2); ln m from s = (m-1)/(m+1) (fdlibm's coefficients); ln 2 split so e × Ln2High is exact.
     private const double Ln2High = 6.93147180369123816490e-01, Ln2Low = 1.90821492927058770002e-10;
@@ -174,9 +176,15 @@ public static class FastMathRuntime
         return ExpKernel(r) * scale.AsDouble();
     }
 
-    // e^r for |r| <= ln2/2: 1 + r + r²/2! + ... + r^13/13! (the first omitted term is below 2^-60 relative).
+    // e^r - 1 for |r| <= ln2/2: r + r²/2! + ... + r^13/13! (the first omitted term is below 2^-60 relative); e^r is 1 + that.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double ExpKernel(double r)
+    private static double ExpKernel(double r) => 1.0 + ExpMinusOneKernel(r);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> ExpKernel(Vector256<double> r) => Vector256<double>.One + ExpMinusOneKernel(r);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double ExpMinusOneKernel(double r)
     {
         double p = Math.FusedMultiplyAdd(r, 1.0 / 6227020800.0, 1.0 / 479001600.0);
         p = Math.FusedMultiplyAdd(r, p, 1.0 / 39916800.0);
@@ -189,11 +197,11 @@ public static class FastMathRuntime
         p = Math.FusedMultiplyAdd(r, p, 1.0 / 24.0);
         p = Math.FusedMultiplyAdd(r, p, 1.0 / 6.0);
         p = Math.FusedMultiplyAdd(r, p, 0.5);
-        return 1.0 + Math.FusedMultiplyAdd(r * r, p, r);
+        return Math.FusedMultiplyAdd(r * r, p, r);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<double> ExpKernel(Vector256<double> r)
+    private static Vector256<double> ExpMinusOneKernel(Vector256<double> r)
     {
         var p = Vector256.FusedMultiplyAdd(r, Vector256.Create(1.0 / 6227020800.0), Vector256.Create(1.0 / 479001600.0));
         p = Vector256.FusedMultiplyAdd(r, p, Vector256.Create(1.0 / 39916800.0));
@@ -206,7 +214,71 @@ public static class FastMathRuntime
         p = Vector256.FusedMultiplyAdd(r, p, Vector256.Create(1.0 / 24.0));
         p = Vector256.FusedMultiplyAdd(r, p, Vector256.Create(1.0 / 6.0));
         p = Vector256.FusedMultiplyAdd(r, p, Vector256.Create(0.5));
-        return Vector256<double>.One + Vector256.FusedMultiplyAdd(r * r, p, r);
+        return Vector256.FusedMultiplyAdd(r * r, p, r);
+    }
+
+    // ---- hyperbolic tangent ----
+
+    /// <summary>tanh x, within two units in the last place of <see cref="Math.Tanh"/> (tested).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Tanh(double x)
+    {
+        double a = Math.Abs(x);
+        if (!(a <= TanhLimit)) return Math.Tanh(x);
+        double e = ExpMinusOne(2 * a);
+        return BitConverter.Int64BitsToDouble(BitConverter.DoubleToInt64Bits(Quotient(e)) | (BitConverter.DoubleToInt64Bits(x) & long.MinValue));
+    }
+
+    // e / (e + 2) with the rounding of e + 2 and of the division corrected once (e >= 0, so e + 2 = high + low exactly).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Quotient(double e)
+    {
+        double high = e + 2.0;
+        double low = (2.0 - high) + e;
+        double t = e / high;
+        return t + (Math.FusedMultiplyAdd(-t, high, e) - t * low) / high;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Quotient(Vector256<double> e)
+    {
+        var high = e + Vector256.Create(2.0);
+        var low = (Vector256.Create(2.0) - high) + e;
+        var t = e / high;
+        return t + (Vector256.FusedMultiplyAdd(-t, high, e) - t * low) / high;
+    }
+
+    /// <summary>tanh x in each lane, as <see cref="Tanh(double)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Tanh(Vector256<double> x)
+    {
+        var a = Vector256.Abs(x);
+        if (!Vector256.LessThanOrEqualAll(a, Vector256.Create(TanhLimit))) return EachLane(x, Tanh);
+        var e = ExpMinusOne(a + a);
+        return (Quotient(e).AsInt64() | (x.AsInt64() & Vector256.Create(long.MinValue))).AsDouble();
+    }
+
+    // e^x - 1 for 0 <= x <= 2 TanhLimit: 2^k (e^r - 1) + (2^k - 1), with no cancellation for small x (k = 0: e^r - 1 itself).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double ExpMinusOne(double x)
+    {
+        double shifted = x * Log2E + RoundingShift;
+        double k = shifted - RoundingShift;
+        double r = Math.FusedMultiplyAdd(k, -Ln2A, x);
+        r = Math.FusedMultiplyAdd(k, -Ln2B, r);
+        double scale = BitConverter.Int64BitsToDouble((BitConverter.DoubleToInt64Bits(shifted) - BitConverter.DoubleToInt64Bits(RoundingShift) + 1023) << 52);
+        return Math.FusedMultiplyAdd(scale, ExpMinusOneKernel(r), scale - 1.0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> ExpMinusOne(Vector256<double> x)
+    {
+        var shifted = x * Vector256.Create(Log2E) + Vector256.Create(RoundingShift);
+        var k = shifted - Vector256.Create(RoundingShift);
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2A), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2B), r);
+        var scale = Vector256.ShiftLeft(shifted.AsInt64() - Vector256.Create(BitConverter.DoubleToInt64Bits(RoundingShift) - 1023), 52).AsDouble();
+        return Vector256.FusedMultiplyAdd(scale, ExpMinusOneKernel(r), scale - Vector256<double>.One);
     }
 
     // ---- logarithm ----
