@@ -51,16 +51,17 @@ public sealed record ADOptions
     public bool VectorLoops { get; init; } = true;
 
     /// <summary>
-    /// Trades C#'s exact results for speed, as a C compiler's fast-math flag does (default false). <c>Math.Sin</c>,
-    /// <c>Math.Cos</c>, <c>Math.Exp</c>, <c>Math.Log</c> and <c>Math.Tanh</c> are computed by ExprAD's own polynomials, within
-    /// one unit in the last place of <see cref="Math"/>'s results (three for tanh; they differ in the last bit on about 8-16%
-    /// of arguments), which run four at a time in vector loops; <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is computed by multiplications
-    /// (Math.Pow itself is not exactly rounded either); and elementwise loops that sum (such as the forward sweep of an inner
-    /// sum) run four iterations at a time with four partial sums, added together after the loop: a different order of
-    /// additions. Results are still the same from call to call on one machine, and the same whether an element falls in a
-    /// vector block or in the loop's scalar remainder, and derivatives use the same functions (the derivative of sin is
-    /// ExprAD's cos). Other functions (tan, sinh, pow with other exponents, ...) are System.Math's. Special values
-    /// (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
+    /// Trades C#'s exact results for speed, as a C compiler's fast-math flag does (default false). Elementwise loops (reads
+    /// at index + c, arithmetic, adds into the gradient at index + c) may then also call <c>Math.Sin</c>, <c>Math.Cos</c>,
+    /// <c>Math.Exp</c>, <c>Math.Log</c> and <c>Math.Tanh</c> and sum, and run four iterations at a time: the functions are
+    /// ExprAD's own polynomials, within one unit in the last place of <see cref="Math"/>'s results (three for tanh; they
+    /// differ in the last bit on about 8-16% of arguments), in the vector blocks and the loop's remainder alike, so an
+    /// element's value does not depend on where it falls; and a sum of eight terms or more keeps four partial sums, added
+    /// after the loop (another order of additions). Elsewhere (straight-line code, loops that stay scalar) the functions
+    /// stay System.Math's, which are as fast one at a time. <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is
+    /// computed by multiplications everywhere (Math.Pow itself is not exactly rounded either). Results are still the same
+    /// from call to call on one machine, and derivatives use the same functions (the derivative of sin in such a loop is
+    /// ExprAD's cos). Special values (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
     /// </summary>
     public bool FastMath { get; init; }
 

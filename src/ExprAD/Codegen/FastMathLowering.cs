@@ -8,8 +8,9 @@ namespace ExprAD.Codegen;
 
 /// <summary>
 /// The operations that <see cref="ADOptions.FastMath"/> computes with <see cref="FastMathRuntime"/> rather than as the rule
-/// table emits them: the one place that says which they are, in scalar code and in vector loops alike (so an element
-/// computes the same bits in either).
+/// table emits them: the one place that says which they are. Integer powers are multiplications everywhere; the elementary
+/// functions take ExprAD's forms in vectorised loops, blocks and remainder alike (so an element computes the same bits in
+/// either), and stay System.Math's in scalar code elsewhere.
 /// </summary>
 internal static class FastMathLowering
 {
@@ -29,8 +30,13 @@ internal static class FastMathLowering
     public static bool Covers(Instruction ins, Trace trace) =>
         ins.Kind == ValueKind.Scalar && (Functions.ContainsKey(ins.Op) || IntegerExponent(ins, trace) is not null);
 
-    /// <summary>The fast form of <paramref name="ins"/> over scalar operands, or null when it has none.</summary>
-    public static Expression? Scalar(Instruction ins, Trace trace, Expression[] operands) => Emit(ins, trace, operands, typeof(double));
+    /// <summary>
+    /// The fast form of <paramref name="ins"/> over scalar operands, or null when it has none: integer powers always, the
+    /// elementary functions only when <paramref name="functions"/> (in the remainder of a vectorised loop, see
+    /// <c>BlockEmitter.FastFunctions</c>).
+    /// </summary>
+    public static Expression? Scalar(Instruction ins, Trace trace, Expression[] operands, bool functions) =>
+        functions || !Functions.ContainsKey(ins.Op) ? Emit(ins, trace, operands, typeof(double)) : null;
 
     /// <summary>The fast form of <paramref name="ins"/> over four-lane operands, or null when it has none.</summary>
     public static Expression? Vector(Instruction ins, Trace trace, Expression[] operands) => Emit(ins, trace, operands, typeof(Vector256<double>));

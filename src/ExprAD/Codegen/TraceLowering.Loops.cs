@@ -127,9 +127,9 @@ internal static partial class TraceLowering
 
             var (checks, prechecked) = RangeChecks(region, start, count, captures);
             statements.InsertRange(setup, checks);
-            TryEmitVectorLoop(statements, pool, region, index, end, captures, prechecked, sums);
+            bool vectorised = TryEmitVectorLoop(statements, pool, region, index, end, captures, prechecked, sums);
             var inner = new BlockEmitter(body, _plan, LastUses(body), new Scratch(body.Count), pool, 0, body.Count, null, null, _context,
-                captures, index, states, null, prechecked);
+                captures, index, states, null, prechecked) { FastFunctions = vectorised };
             inner.EmitInstructions();
             eachIteration(inner, index, first);
             inner.Body.Add(Expression.PreIncrementAssign(index));
