@@ -362,7 +362,7 @@ internal sealed class StructuralKey : IEquatable<StructuralKey>
             AddReference(member);
             // A method with a user-defined derivative (AD.Define) keys its definition too: a lambda compiled after the
             // method is defined again gets the new definition, not a kernel cached with the old one.
-            AddNumber(member is System.Reflection.MethodInfo method ? count | (long)Rules.CustomRules.NumberOf(method) << 32 : count);
+            AddNumber(member is System.Reflection.MethodInfo method ? (uint)count | (long)Rules.CustomRules.NumberOf(method) << 32 : count);
             var stack = Reserve(sp, count + 1);
             for (int k = count - 1; k >= 0; k--) stack[sp++] = arguments.GetArgument(k);
             stack[sp++] = instance;

@@ -76,6 +76,9 @@ internal sealed partial class ExpressionTranslator
     /// or, for a body of type <c>double[]</c> (<c>new[] { e1, ..., em }</c>, or an array computed from such: an Aggregate's
     /// array state, a choice between arrays), with one output per element.
     /// </summary>
+    /// <param name="lambda">The user's lambda.</param>
+    /// <param name="roles">What each of its parameters is (the active array, scalars, data).</param>
+    /// <param name="constants">The run-time constants that the cache key collected from the tree (read at call time).</param>
     /// <param name="rollSums">Whether long written-out sums become loops (<see cref="Rerolling"/>): yes for kernels; not for
     /// <see cref="AD.Trace"/>, which shows the evaluation trace as written.</param>
     public static Trace Translate(LambdaExpression lambda, ImmutableArray<ParameterRole> roles, RuntimeConstants constants, bool rollSums = true)
@@ -96,7 +99,7 @@ internal sealed partial class ExpressionTranslator
         var translator = new ExpressionTranslator(b, constants, activity, dataParameter)
         {
             _invocationArguments = arguments,
-            _argumentNodes = arguments.Values.SelectMany(a => a).ToHashSet(ReferenceEqualityComparer.Instance),
+            _argumentNodes = new HashSet<object>(arguments.Values.SelectMany(a => a), ReferenceEqualityComparer.Instance),
             _rolled = rolled,
         };
         for (int i = 0; i < roles.Length; i++)
