@@ -118,8 +118,8 @@ public static class Ba
     /// <summary>The residuals of every observation: the objective, computed by the compiled lambdas alone (no derivative).</summary>
     public sealed class Objective(BaProblem b)
     {
-        private readonly VectorValueFunc<BaFeature> _reprojection = CompileClock.Time(() => AD.Value(Reprojection));
-        private readonly VectorValueFunc _weightError = CompileClock.Time(() => AD.Value(WeightError));
+        private readonly VectorValueFunc<BaFeature> _reprojection = CompileClock.Time(() => AD.Value(Reprojection, ToolOptions.Chosen));
+        private readonly VectorValueFunc _weightError = CompileClock.Time(() => AD.Value(WeightError, ToolOptions.Chosen));
         private readonly double[] _parameters = new double[15];
         public readonly double[] ReprojectionErrors = new double[2 * b.P];
         public readonly double[] WeightErrors = new double[b.P];
@@ -150,8 +150,8 @@ public static class Ba
     /// </summary>
     public sealed class Jacobian(BaProblem b)
     {
-        private readonly JacobianFunc<BaFeature> _reprojection = CompileClock.Time(() => AD.Jacobian(Reprojection));
-        private readonly JacobianFunc _weightError = CompileClock.Time(() => AD.Jacobian(WeightError));
+        private readonly JacobianFunc<BaFeature> _reprojection = CompileClock.Time(() => AD.Jacobian(Reprojection, ToolOptions.Chosen));
+        private readonly JacobianFunc _weightError = CompileClock.Time(() => AD.Jacobian(WeightError, ToolOptions.Chosen));
         private readonly double[] _parameters = new double[15];
         private readonly double[] _residuals = new double[2];
         private readonly double[] _weightResidual = new double[1];

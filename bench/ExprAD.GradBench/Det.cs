@@ -63,13 +63,13 @@ public static class Det
         {
             case "primal":
             {
-                var f = CompileClock.Time(() => AD.Value(det));
+                var f = CompileClock.Time(() => AD.Value(det, ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(a), () => JsonValue.Create(y));
             }
             case "gradient":
             {
-                var g = CompileClock.Time(() => AD.Gradient(det));
+                var g = CompileClock.Time(() => AD.Gradient(det, ToolOptions.Chosen));
                 var gradient = new double[a.Length];
                 return new Evaluation(() => g(a, gradient), () => new JsonArray(gradient.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()));
             }

@@ -83,7 +83,7 @@ public static class Ht
             case "objective":
             {
                 var residuals = Residuals(parents, complicated, data.Count, offsets: false);
-                var f = CompileClock.Time(() => AD.Value(residuals));
+                var f = CompileClock.Time(() => AD.Value(residuals, ToolOptions.Chosen));
                 var values = new double[3 * data.Count];
                 return new Evaluation(() =>
                 {
@@ -94,7 +94,7 @@ public static class Ht
             case "jacobian":
             {
                 var block = Residuals(parents, complicated, BlockSize, offsets: complicated);
-                var jacobian = new Jacobian(CompileClock.Time(() => AD.Jacobian(block)), theta, data, complicated);
+                var jacobian = new Jacobian(CompileClock.Time(() => AD.Jacobian(block, ToolOptions.Chosen)), theta, data, complicated);
                 return new Evaluation(jacobian.Run, jacobian.Output);
             }
             default: throw new NotSupportedException($"{name} has no function {function}");

@@ -79,7 +79,7 @@ public static class Kmeans
         {
             case "cost":
             {
-                var f = CompileClock.Time(() => AD.Value(Cost(data.D)));
+                var f = CompileClock.Time(() => AD.Value(Cost(data.D), ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(c, data), () => JsonValue.Create(y));
             }
@@ -91,7 +91,7 @@ public static class Kmeans
                 // Hessian-vector product with v = all ones gives it, with the gradient J, in one forward-over-reverse
                 // sweep; no dense k d × k d Hessian is ever formed. GradBench guarantees every centroid has a point, so
                 // no entry of the diagonal is zero.
-                var hv = CompileClock.Time(() => AD.HessianVector(Cost(data.D)));
+                var hv = CompileClock.Time(() => AD.HessianVector(Cost(data.D), ToolOptions.Chosen));
                 var ones = Enumerable.Repeat(1.0, c.Length).ToArray();
                 var gradient = new double[c.Length];
                 var diagonal = new double[c.Length];

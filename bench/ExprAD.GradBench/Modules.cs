@@ -22,13 +22,13 @@ public static class Modules
         {
             case "objective":
             {
-                var f = CompileClock.Time(() => AD.Value(objective));
+                var f = CompileClock.Time(() => AD.Value(objective, ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
             }
             case "jacobian":
             {
-                var g = CompileClock.Time(() => AD.Gradient(objective));
+                var g = CompileClock.Time(() => AD.Gradient(objective, ToolOptions.Chosen));
                 var gradient = new double[w.Length];
                 return new Evaluation(() => g(w, data, gradient), () => Json(gradient));
             }
@@ -64,13 +64,13 @@ public static class Modules
         {
             case "objective":
             {
-                var f = CompileClock.Time(() => AD.Value(Gmm.Objective));
+                var f = CompileClock.Time(() => AD.Value(Gmm.Objective, ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(w, data), () => JsonValue.Create(y));
             }
             case "jacobian":
             {
-                var g = CompileClock.Time(() => AD.Gradient(Gmm.Objective));
+                var g = CompileClock.Time(() => AD.Gradient(Gmm.Objective, ToolOptions.Chosen));
                 var gradient = new double[w.Length];
                 return new Evaluation(() => g(w, data, gradient), () => Gmm.Output(data, gradient));
             }
@@ -87,13 +87,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = CompileClock.Time(() => AD.Value(Ode.Solution));
+                var f = CompileClock.Time(() => AD.Value(Ode.Solution, ToolOptions.Chosen));
                 var y = new double[x.Length];
                 return new Evaluation(() => f(x, steps, y), () => Json(y));
             }
             case "gradient":
             {
-                var g = CompileClock.Time(() => AD.Gradient(Ode.Last));
+                var g = CompileClock.Time(() => AD.Gradient(Ode.Last, ToolOptions.Chosen));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, steps, gradient), () => Json(gradient));
             }
@@ -134,13 +134,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = CompileClock.Time(() => AD.Value(LogSumExp));
+                var f = CompileClock.Time(() => AD.Value(LogSumExp, ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(x), () => JsonValue.Create(y));
             }
             case "gradient":
             {
-                var g = CompileClock.Time(() => AD.Gradient(LogSumExp));
+                var g = CompileClock.Time(() => AD.Gradient(LogSumExp, ToolOptions.Chosen));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, gradient), () => Json(gradient));
             }
@@ -166,13 +166,13 @@ public static class Modules
         {
             case "primal":
             {
-                var f = CompileClock.Time(() => AD.Value(LeastSquares));
+                var f = CompileClock.Time(() => AD.Value(LeastSquares, ToolOptions.Chosen));
                 double y = 0;
                 return new Evaluation(() => y = f(x, n), () => JsonValue.Create(y));
             }
             case "gradient":
             {
-                var g = CompileClock.Time(() => AD.Gradient(LeastSquares));
+                var g = CompileClock.Time(() => AD.Gradient(LeastSquares, ToolOptions.Chosen));
                 var gradient = new double[x.Length];
                 return new Evaluation(() => g(x, n, gradient), () => Json(gradient));
             }
