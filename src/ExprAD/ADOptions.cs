@@ -43,7 +43,8 @@ public sealed record ADOptions
     private readonly int _parallelThreshold = 4096;
 
     /// <summary>
-    /// Runs elementwise loops (such as the adjoint of an inner sum: reads at index + c, products and sums, adds into
+    /// Runs elementwise loops (such as the adjoint of an inner sum: reads at index + c, arithmetic, max, min, abs,
+    /// comparisons and selects, adds into
     /// adjoint arrays or the gradient at index + c) four iterations at a time with <c>Vector256</c> operations, when the
     /// machine accelerates them (default true). Results are bit-identical either way: every element undergoes the same
     /// operations in the same order. False keeps every loop scalar, for comparison.

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Linq.Expressions;
 using ExprAD.Caching;
 using ExprAD.Codegen;
@@ -104,6 +105,78 @@ public class VectorLoopTests
         vector(points[1], g);
         for (int j = 1; j < g.Length; j++) Assert.That(g[j], Is.EqualTo(-0.5 / Math.Sqrt(points[1][j]) / (j + 1.0)).Within(1e-15), $"∂/∂x[{j}]");
         Assert.That(VectorLoopCount(f), Is.GreaterThanOrEqualTo(1), "the adjoint loop runs four iterations at a time");
+    }
+
+    /// <summary>
+    /// Piecewise bodies (max, min, abs, comparisons of scalars, eager logic and select) in the adjoint loop of an inner sum
+    /// run four iterations at a time with lane masks: the same bits as scalar loops for every trip count, and at the kinks,
+    /// at signed zeros, infinities and NaN. (A ?: whose branch reads x[j] is evaluated only when taken, as C# does: a branch
+    /// region, which keeps its loop scalar.)
+    /// </summary>
+    [Test]
+    public void PiecewiseBodiesKeepEveryBit()
+    {
+        Expression<Func<double[], double>> f = x => Math.Sin(Enumerable.Range(0, x.Length).Sum(j =>
+            Math.Max(0, x[j]) * (j + 0.5) + Math.Abs(x[j] - 0.3) + (x[j] > 0.5 & x[j] != 1 | x[j] < -2 ? 2.0 : -1.0) * x[j] + Math.Min(x[j], 0.2)));
+        Assert.That(VectorLoopCount(f), Is.GreaterThanOrEqualTo(1), "the adjoint loop runs four iterations at a time");
+        var vector = AD.Gradient(f);
+        var scalar = AD.Gradient(f, ScalarOnly);
+        double[] specials = [0.0, -0.0, 0.3, 0.5, 1.0, -2.0, 0.2, double.PositiveInfinity, double.NegativeInfinity, double.NaN, 1e-310, -3.5];
+        var random = new Random(17);
+        for (int n = 0; n <= 11; n++)
+            for (int k = 0; k < 20; k++)
+            {
+                var x = Enumerable.Range(0, n).Select(_ => random.Next(3) == 0 ? specials[random.Next(specials.Length)] : 6 * random.NextDouble() - 3).ToArray();
+                AssertBitIdentical(vector, scalar, x, $"x = ({string.Join(", ", x)})");
+            }
+
+        // The values of max, min and abs too: under fast math the fused forward and adjoint loop of a separable sum runs in
+        // lanes (its sum in another order), and each element's derivative, which uses them, keeps its bits.
+        Expression<Func<double[], double>> separable = x => Enumerable.Range(0, x.Length).Sum(j =>
+            Math.Max(0, x[j]) * Math.Max(0, x[j]) + Math.Abs(x[j] - 0.3) * x[j] + Math.Min(x[j], 0.2) * Math.Min(x[j], 0.2) + (x[j] > 0.5 | x[j] == -1 ? 2.0 : -1.0) * x[j]);
+        var fast = new ADOptions { FastMath = true };
+        var lanes = AD.Gradient(separable, fast);
+        var oneByOne = AD.Gradient(separable, fast with { VectorLoops = false });
+        for (int n = 8; n <= 19; n++)
+            for (int k = 0; k < 20; k++)
+            {
+                var x = Enumerable.Range(0, n).Select(_ => random.Next(3) == 0 ? specials[random.Next(specials.Length)] : 6 * random.NextDouble() - 3).ToArray();
+                var g = new double[n];
+                var h = new double[n];
+                double a = lanes(x, g), b = oneByOne(x, h);
+                Assert.That(a, double.IsNaN(b) ? Is.NaN : Is.EqualTo(b).Within(1e-12 * (1 + Math.Abs(b))), "the value, up to the order of the sum");
+                for (int j = 0; j < n; j++)
+                    Assert.That(BitConverter.DoubleToInt64Bits(g[j]), Is.EqualTo(BitConverter.DoubleToInt64Bits(h[j])), $"x[{j}] = {x[j]:R}");
+            }
+    }
+
+    /// <summary>The lane forms of max, min, abs and the comparisons against System.Math's and C#'s, bit for bit, on every pair of special values.</summary>
+    [Test]
+    public void LaneFormsAreCSharpsOnSpecialValues()
+    {
+        double[] values = [0.0, -0.0, double.NaN, 1.0, -1.0, double.PositiveInfinity, double.NegativeInfinity, double.Epsilon, -2.5];
+        static long Bits(double v) => BitConverter.DoubleToInt64Bits(v);
+        static bool Lane(Vector256<double> mask) => mask.AsInt64()[0] == -1;
+        foreach (var a in values)
+            foreach (var b in values)
+            {
+                Vector256<double> p = Vector256.Create(a), q = Vector256.Create(b);
+                string at = $"({a}, {b})";
+                Assert.That(Bits(VectorRuntime.Max(p, q)[0]), Is.EqualTo(Bits(Math.Max(a, b))), "max" + at);
+                Assert.That(Bits(VectorRuntime.Min(p, q)[0]), Is.EqualTo(Bits(Math.Min(a, b))), "min" + at);
+                Assert.That(Bits(VectorRuntime.Abs(p)[0]), Is.EqualTo(Bits(Math.Abs(a))), "abs" + at);
+                Assert.That(Lane(VectorRuntime.LessThan(p, q)), Is.EqualTo(a < b), "<" + at);
+                Assert.That(Lane(VectorRuntime.LessOrEqual(p, q)), Is.EqualTo(a <= b), "<=" + at);
+                Assert.That(Lane(VectorRuntime.GreaterThan(p, q)), Is.EqualTo(a > b), ">" + at);
+                Assert.That(Lane(VectorRuntime.GreaterOrEqual(p, q)), Is.EqualTo(a >= b), ">=" + at);
+                Assert.That(Lane(VectorRuntime.Equal(p, q)), Is.EqualTo(a == b), "==" + at);
+                Assert.That(Lane(VectorRuntime.NotEqual(p, q)), Is.EqualTo(a != b), "!=" + at);
+                var mask = VectorRuntime.LessThan(p, q);
+                Assert.That(Bits(VectorRuntime.Select(mask, p, q)[0]), Is.EqualTo(Bits(a < b ? a : b)), "select" + at);
+                Assert.That(Lane(VectorRuntime.Not(mask)), Is.EqualTo(!(a < b)), "not" + at);
+                Assert.That(Lane(VectorRuntime.And(mask, VectorRuntime.NotEqual(p, p))), Is.EqualTo(a < b & a != a), "and" + at);
+                Assert.That(Lane(VectorRuntime.Or(mask, VectorRuntime.Equal(p, q))), Is.EqualTo(a < b | a == b), "or" + at);
+            }
     }
 
     /// <summary>

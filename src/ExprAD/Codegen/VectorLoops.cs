@@ -10,7 +10,8 @@ namespace ExprAD.Codegen;
 
 /// <summary>
 /// Elementwise loops four iterations at a time (<see cref="ADOptions.VectorLoops"/>). A loop that sums nothing, and whose body only reads elements at
-/// index + c, computes with + - × /, negation and √ (and the masked product of reverse mode), and adds into adjoint arrays
+/// index + c, computes with + - × /, negation, √, abs, max, min, comparisons of scalars, logic on them and select (and
+/// the masked product of reverse mode), and adds into adjoint arrays
 /// or the gradient at index + c, is what reverse mode leaves for the adjoint of an inner sum; its iterations are
 /// independent. Such a loop first runs blocks of four iterations with <see cref="Vector256{T}"/> operations, then the
 /// remaining iterations one at a time (the scalar loop). Under <see cref="ADOptions.FastMath"/> the body may also use
@@ -42,8 +43,23 @@ internal static partial class TraceLowering
         [Op.MaskedMul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.MaskedMultiply))!,
         [Op.Neg] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Negate))!,
         [Op.Sqrt] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Sqrt))!,
+        [Op.Abs] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Abs))!,
+        [Op.Max] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Max))!,
+        [Op.Min] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Min))!,
+        // Booleans are lane masks (all ones or all zeros), from comparisons of scalars and logic on such masks.
+        [Op.LessThan] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.LessThan))!,
+        [Op.LessOrEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.LessOrEqual))!,
+        [Op.GreaterThan] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.GreaterThan))!,
+        [Op.GreaterOrEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.GreaterOrEqual))!,
+        [Op.Equal] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Equal))!,
+        [Op.NotEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.NotEqual))!,
+        [Op.And] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.And))!,
+        [Op.Or] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Or))!,
+        [Op.Not] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Not))!,
+        [Op.Select] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Select))!,
     };
     private static readonly MethodInfo VectorIndices = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Indices))!;
+    private static readonly MethodInfo VectorMask = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Mask))!;
     /// <summary>The fewest iterations for which a sum's loop runs with lane partials (under fast math).</summary>
     private const int ShortestLaneSum = 8;
 
@@ -101,7 +117,12 @@ internal static partial class TraceLowering
                         values[j] = ins.Kind == ValueKind.Scalar ? Broadcast(captures[ins.A]) : captures[ins.A];
                         break;
                     case Op.Const:
-                        values[j] = ins.Kind == ValueKind.Scalar ? Broadcast(Expression.Constant(ins.Number)) : Expression.Constant((int)ins.Number);
+                        values[j] = ins.Kind switch
+                        {
+                            ValueKind.Scalar => Broadcast(Expression.Constant(ins.Number)),
+                            ValueKind.Boolean => Local(vectorPart, Expression.Call(VectorMask, Expression.Constant(ins.Number != 0))),
+                            _ => Expression.Constant((int)ins.Number),
+                        };
                         break;
                     case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
                         values[j] = RuleTable.Of(ins).Emit([Operand(0)!, Operand(1)!]);
@@ -126,8 +147,7 @@ internal static partial class TraceLowering
                         values[j] = Varying(fast);
                         break;
                     default:
-                        var method = VectorArithmetic[ins.Op];
-                        values[j] = Varying(ins.Arity == 1 ? Expression.Call(method, Operand(0)!) : Expression.Call(method, Operand(0)!, Operand(1)!));
+                        values[j] = Varying(Expression.Call(VectorArithmetic[ins.Op], Operands()));
                         break;
                 }
             }
@@ -165,6 +185,7 @@ internal static partial class TraceLowering
             // Integers: the loop index, invariants (captures, constants, arithmetic on them), and index + invariant.
             var varyingIndex = new bool[body.Count];
             var invariantInteger = new bool[body.Count];
+            var mask = new bool[body.Count];              // Booleans computed lane by lane from scalars
             var addedInto = new Dictionary<int, int>();   // array capture leaf -> the index value of its adds
             var scatteredAt = new Dictionary<int, int>(); // parameter -> the index value of its scatter-adds
             var read = new HashSet<int>();
@@ -176,6 +197,7 @@ internal static partial class TraceLowering
                     case Op.LoopIndex: varyingIndex[j] = true; break;
                     case Op.Capture or Op.Const when ins.Kind == ValueKind.Integer: invariantInteger[j] = true; break;
                     case Op.Capture or Op.Const when ins.Kind is ValueKind.Scalar or ValueKind.Array: break;
+                    case Op.Const when ins.Kind == ValueKind.Boolean: mask[j] = true; break;
                     case Op.Add or Op.Sub or Op.Mul when ins.Kind == ValueKind.Integer:
                         if (invariantInteger[ins.A] && invariantInteger[ins.B]) invariantInteger[j] = true;
                         else if (ins.Op == Op.Add && (varyingIndex[ins.A] && invariantInteger[ins.B] || invariantInteger[ins.A] && varyingIndex[ins.B])) varyingIndex[j] = true;
@@ -194,7 +216,19 @@ internal static partial class TraceLowering
                         if (scatteredAt.TryGetValue(ins.C, out int where) && where != ins.A) return null;
                         scatteredAt[ins.C] = ins.A;
                         break;
-                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg or Op.Sqrt when ins.Kind == ValueKind.Scalar:
+                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg or Op.Sqrt or Op.Abs or Op.Max or Op.Min when ins.Kind == ValueKind.Scalar:
+                        break;
+                    case Op.LessThan or Op.LessOrEqual or Op.GreaterThan or Op.GreaterOrEqual or Op.Equal or Op.NotEqual
+                        when body[ins.Operand(0)].Kind == ValueKind.Scalar && body[ins.Operand(1)].Kind == ValueKind.Scalar:
+                        mask[j] = true;
+                        break;
+                    case Op.And or Op.Or when mask[ins.A] && mask[ins.B]:
+                        mask[j] = true;
+                        break;
+                    case Op.Not when mask[ins.A]:
+                        mask[j] = true;
+                        break;
+                    case Op.Select when ins.Kind == ValueKind.Scalar && mask[ins.A]:
                         break;
                     case Op.IntToDouble when varyingIndex[ins.A] || invariantInteger[ins.A]:
                         break;
@@ -276,6 +310,62 @@ public static class VectorRuntime
     /// <summary>The sum of the four lanes of <paramref name="a"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Sum(Vector256<double> a) => Vector256.Sum(a);
+
+    /// <summary>|a|, element by element (the sign bit cleared, as <see cref="Math.Abs(double)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Abs(Vector256<double> a) => Vector256.Abs(a);
+
+    /// <summary>max(a, b), element by element, as <see cref="Math.Max(double, double)"/> (NaN if either is; +0 above -0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Max(Vector256<double> a, Vector256<double> b) => Vector256.Max(a, b);
+
+    /// <summary>min(a, b), element by element, as <see cref="Math.Min(double, double)"/> (NaN if either is; -0 below +0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Min(Vector256<double> a, Vector256<double> b) => Vector256.Min(a, b);
+
+    /// <summary>a &lt; b per lane, as a mask (all bits set where true; false where either is NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> LessThan(Vector256<double> a, Vector256<double> b) => Vector256.LessThan(a, b);
+
+    /// <summary>a &lt;= b per lane, as a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> LessOrEqual(Vector256<double> a, Vector256<double> b) => Vector256.LessThanOrEqual(a, b);
+
+    /// <summary>a &gt; b per lane, as a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> GreaterThan(Vector256<double> a, Vector256<double> b) => Vector256.GreaterThan(a, b);
+
+    /// <summary>a &gt;= b per lane, as a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> GreaterOrEqual(Vector256<double> a, Vector256<double> b) => Vector256.GreaterThanOrEqual(a, b);
+
+    /// <summary>a == b per lane, as a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Equal(Vector256<double> a, Vector256<double> b) => Vector256.Equals(a, b);
+
+    /// <summary>a != b per lane, as a mask (true where either is NaN, as in C#).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> NotEqual(Vector256<double> a, Vector256<double> b) => ~Vector256.Equals(a, b);
+
+    /// <summary>The mask of a constant: all lanes true or all false.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Mask(bool value) => value ? Vector256<double>.AllBitsSet : Vector256<double>.Zero;
+
+    /// <summary>Both masks, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> And(Vector256<double> a, Vector256<double> b) => a & b;
+
+    /// <summary>Either mask, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Or(Vector256<double> a, Vector256<double> b) => a | b;
+
+    /// <summary>The mask negated, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Not(Vector256<double> a) => ~a;
+
+    /// <summary>c ? a : b per lane, c a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> Select(Vector256<double> c, Vector256<double> a, Vector256<double> b) => Vector256.ConditionalSelect(c, a, b);
 
     /// <summary>-a, element by element: the sign bit flipped, as the scalar negation does (so -(+0) is -0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
