@@ -59,8 +59,8 @@ public sealed record ADOptions
     /// differ in the last bit on about 8-16% of arguments), in the vector blocks and the loop's remainder alike, so an
     /// element's value does not depend on where it falls; and a sum of eight terms or more keeps four partial sums, added
     /// after the loop (another order of additions). Elsewhere (straight-line code, loops that stay scalar) the functions
-    /// stay System.Math's, which are as fast one at a time. <c>Math.Pow(u, k)</c> with a constant integer k from 2 to 8 is
-    /// computed by multiplications everywhere (Math.Pow itself is not exactly rounded either). Results are still the same
+    /// stay System.Math's, which are as fast one at a time. <c>Math.Pow(u, k)</c> with a constant integer k from -8 to 8 (not 0) is
+    /// computed by multiplications (and a division for negative k) everywhere (Math.Pow itself is not exactly rounded either). Results are still the same
     /// from call to call on one machine, and derivatives use the same functions (the derivative of sin in such a loop is
     /// ExprAD's cos). Special values (NaN, infinities, signed zeros, huge arguments of sin and cos) come out as C#'s.
     /// </summary>

@@ -48,8 +48,11 @@ internal static class FastMathLowering
         return IntegerExponent(ins, trace) is int k ? Expression.Call(PowerOf(lane), operands[0], Expression.Constant(k)) : null;
     }
 
-    /// <summary>k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from 2 to 8 (multiplications).</summary>
+    /// <summary>
+    /// k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from -8 to 8 other than 0 (multiplications,
+    /// and a division for negative k).
+    /// </summary>
     private static int? IntegerExponent(Instruction ins, Trace trace) =>
         ins.Op == Op.Pow && trace[ins.Operand(1)] is { Op: Op.Const } exponent
-            && exponent.Number == Math.Floor(exponent.Number) && exponent.Number is >= 2 and <= 8 ? (int)exponent.Number : null;
+            && exponent.Number == Math.Floor(exponent.Number) && exponent.Number is >= -8 and <= 8 and not 0 ? (int)exponent.Number : null;
 }

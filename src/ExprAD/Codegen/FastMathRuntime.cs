@@ -338,20 +338,29 @@ public static class FastMathRuntime
 
     // ---- integer powers ----
 
-    /// <summary>u^k for a constant k in 2..8 by multiplications (squaring first), in place of <see cref="Math.Pow"/>.</summary>
+    /// <summary>
+    /// u^k for a constant k in -8..8 other than 0 by multiplications (squaring first), and 1 / u^-k for negative k, in
+    /// place of <see cref="Math.Pow"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Power(double u, int k)
-    {
-        double s = u * u;
-        return k switch { 2 => s, 3 => s * u, 4 => s * s, 5 => s * s * u, 6 => s * s * s, 7 => s * s * s * u, _ => s * s * (s * s) };
-    }
+    public static double Power(double u, int k) => k < 0 ? 1.0 / PositivePower(u, -k) : PositivePower(u, k);
 
     /// <summary>u^k in each lane, as <see cref="Power(double, int)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<double> Power(Vector256<double> u, int k)
+    public static Vector256<double> Power(Vector256<double> u, int k) => k < 0 ? Vector256<double>.One / PositivePower(u, -k) : PositivePower(u, k);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double PositivePower(double u, int k)
+    {
+        double s = u * u;
+        return k switch { 1 => u, 2 => s, 3 => s * u, 4 => s * s, 5 => s * s * u, 6 => s * s * s, 7 => s * s * s * u, _ => s * s * (s * s) };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> PositivePower(Vector256<double> u, int k)
     {
         var s = u * u;
-        return k switch { 2 => s, 3 => s * u, 4 => s * s, 5 => s * s * u, 6 => s * s * s, 7 => s * s * s * u, _ => s * s * (s * s) };
+        return k switch { 1 => u, 2 => s, 3 => s * u, 4 => s * s, 5 => s * s * u, 6 => s * s * s, 7 => s * s * s * u, _ => s * s * (s * s) };
     }
 
     // A vector with a lane outside the fast range: the scalar form on each lane, which goes to System.Math's function for
