@@ -192,6 +192,46 @@ public class EdgeSemanticsTests
         Assert.That(g[0], Is.EqualTo(2.0));
     }
 
+    /// <summary>
+    /// A branch whose element reads the condition has read already (C# writes a node per occurrence) cannot fail, so it is
+    /// computed eagerly: the Huber loss below has no branch region, computes LINQ's value bit for bit, and differentiates
+    /// as the two pieces do. A branch reading an element the condition did not read stays lazy and does not throw where
+    /// C# would not (the last i of a neighbour difference, and a data array shorter than x).
+    /// </summary>
+    [Test]
+    public void ABranchRereadingTheConditionsElementsIsComputedEagerly()
+    {
+        Expression<Func<double[], double[], double>> huber = (x, t) => Enumerable.Range(0, x.Length).Sum(i =>
+            Math.Abs(x[i] - t[i]) <= 0.5 ? 0.5 * (x[i] - t[i]) * (x[i] - t[i]) : 0.5 * (Math.Abs(x[i] - t[i]) - 0.25));
+        Assert.That(BranchRegions(huber), Is.Zero, "the pieces reread x[i] and t[i] only");
+        var random = new Random(23);
+        var x = Enumerable.Range(0, 37).Select(_ => 3 * random.NextDouble() - 1.5).ToArray();
+        var t = Enumerable.Range(0, 37).Select(_ => random.NextDouble() - 0.5).ToArray();
+        var gradient = AD.Gradient(huber);
+        var g = new double[x.Length];
+        Assert.That(gradient(x, t, g), Is.EqualTo(huber.Compile()(x, t)), "LINQ's value");
+        for (int i = 0; i < x.Length; i++)
+        {
+            double r = x[i] - t[i];
+            Assert.That(g[i], Is.EqualTo(Math.Abs(r) <= 0.5 ? r : 0.5 * Math.Sign(r)).Within(1e-15), $"∂/∂x[{i}]");
+        }
+
+        Expression<Func<double[], double[], double>> neighbours = (x, t) => Enumerable.Range(0, x.Length).Sum(i =>
+            x[i] > 0 ? (i + 1 < x.Length ? x[i + 1] - x[i] : 0) : (i < t.Length ? t[i] * x[i] : x[i]));
+        Assert.That(BranchRegions(neighbours), Is.GreaterThanOrEqualTo(2), "x[i + 1] and t[i] are not read by their conditions");
+        var shortData = t[..5];
+        Assert.That(AD.Gradient(neighbours)(x, shortData, g), Is.EqualTo(neighbours.Compile()(x, shortData)), "no read beyond the arrays");
+    }
+
+    /// <summary>The branch regions of the translated trace, at any depth.</summary>
+    private static int BranchRegions(LambdaExpression f)
+    {
+        var trace = ExprAD.Frontend.ExpressionTranslator.Translate(f, [ExprAD.IR.ParameterRole.Array, ExprAD.IR.ParameterRole.Data],
+            ExprAD.Caching.StructuralKey.Of(f, "test").Constants);
+        static int Count(ExprAD.IR.Trace t) => t.Regions.Sum(r => (r.Branch ? 1 : 0) + Count(r.Body));
+        return Count(trace);
+    }
+
     [Test]
     public void TheRightOfAndAlsoAndOrElseIsOnlyEvaluatedWhenReached()
     {

@@ -51,12 +51,53 @@ internal sealed partial class ExpressionTranslator
         return false;
     }
 
-    /// <summary>True when <paramref name="scope"/> or an enclosing scope has translated <paramref name="node"/> (see <see cref="TryKnown"/>).</summary>
-    private static bool IsKnown(Scope scope, Expression node)
+    /// <summary>
+    /// True when <paramref name="scope"/> or an enclosing scope has translated <paramref name="node"/> (see <see cref="TryKnown"/>),
+    /// or, for an element read, a read of the same array at the same index written elsewhere in the tree (C# builds a node
+    /// per occurrence): <c>Math.Abs(x[i] - t[i]) &lt;= δ ? (x[i] - t[i]) * (x[i] - t[i]) : ...</c> evaluated the branch's reads
+    /// in its condition, so the branch cannot fail and is computed eagerly (and its loop can stay elementwise).
+    /// </summary>
+    private bool IsKnown(Scope scope, Expression node)
     {
+        var read = ReadKey(node);
         for (var s = scope; s is not null; s = s.IsBranch || s.IsInvariant(node) ? s.Parent : null)
-            if (s.Translated.ContainsKey(node)) return true;
+            if (s.Translated.ContainsKey(node) || read is not null && s.Reads.Contains(read)) return true;
         return false;
+    }
+
+    /// <summary>
+    /// The structure of an element read <c>a[k]</c> whose array and index are parameters, constants, fields and integer
+    /// arithmetic on them, with each parameter and constant object named by its identity; null for anything else. Two reads
+    /// with the same key read the same element (the tree has no assignments, and data is taken to be pure).
+    /// </summary>
+    private string? ReadKey(Expression node)
+    {
+        if (node is not BinaryExpression { NodeType: ExpressionType.ArrayIndex } element) return null;
+        if (_readKeys.TryGetValue(node, out var known)) return known;
+        string? Part(Expression e) => e switch
+        {
+            ParameterExpression or ConstantExpression { Value: not null } when e is ParameterExpression || !e.Type.IsValueType =>
+                "#" + Identity(e is ConstantExpression c ? c.Value! : e),
+            ConstantExpression { Value: int k } => k.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            MemberExpression { Member: FieldInfo field, Expression: var target } when (target is null ? "static" : Part(target)) is { } owner =>
+                owner + "." + field.MetadataToken + "@" + field.Module.ModuleVersionId,
+            BinaryExpression { NodeType: ExpressionType.Add or ExpressionType.Subtract or ExpressionType.Multiply, Method: null } b
+                when b.Type == typeof(int) && Part(b.Left) is { } l && Part(b.Right) is { } r => $"({l}{b.NodeType}{r})",
+            BinaryExpression { NodeType: ExpressionType.ArrayIndex } inner when Part(inner.Left) is { } a && Part(inner.Right) is { } k => $"{a}[{k}]",
+            _ => null,
+        };
+        var key = Part(element.Left) is { } array && Part(element.Right) is { } index ? $"{array}[{index}]" : null;
+        _readKeys[node] = key;
+        return key;
+    }
+
+    private readonly Dictionary<Expression, string?> _readKeys = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<object, int> _identities = new(ReferenceEqualityComparer.Instance);
+
+    private int Identity(object o)
+    {
+        if (!_identities.TryGetValue(o, out int id)) _identities[o] = id = _identities.Count;
+        return id;
     }
 
     /// <summary>

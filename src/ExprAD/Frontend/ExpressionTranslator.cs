@@ -41,6 +41,8 @@ internal sealed partial class ExpressionTranslator
         public readonly bool IsBranch = isBranch;
         public Dictionary<Expression, Value> Translated = new(ReferenceEqualityComparer.Instance);
         public Dictionary<Expression, Value[]> Vectors = new(ReferenceEqualityComparer.Instance);
+        /// <summary>The element reads translated here, by structure (see <c>ReadKey</c>): an equal read later cannot fail.</summary>
+        public HashSet<string> Reads = new();
 
         public bool IsInvariant(Expression node) => Dependent is not null && !Dependent(node);
 
@@ -137,7 +139,10 @@ internal sealed partial class ExpressionTranslator
         // An inlined call's argument is translated where the call is even when it could be hoisted further (it is then
         // hoisted here), so that it is never left for a branch of the body to evaluate.
         foreach (var node in ExpressionNodes.PostOrder(root, OperandsToTranslate, n => TryKnown(scope, n, out _) || scope.IsInvariant(n) && !_argumentNodes.Contains(n)))
+        {
             scope.Translated[node] = scope.IsInvariant(node) && TryKnownOrHoisted(node, Translate, out var hoisted) ? hoisted : TranslateNode(node);
+            if (ReadKey(node) is { } read) scope.Reads.Add(read);
+        }
         return scope.Translated[root];
     }
 
