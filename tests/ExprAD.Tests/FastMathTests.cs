@@ -1,11 +1,6 @@
 using System.Linq.Expressions;
 using System.Runtime.Intrinsics;
-using ExprAD.Caching;
 using ExprAD.Codegen;
-using ExprAD.Frontend;
-using ExprAD.IR;
-using ExprAD.Passes;
-using ExprAD.Transforms;
 using NUnit.Framework;
 
 namespace ExprAD.Tests;
@@ -176,7 +171,7 @@ public class FastMathTests
         Assert.That(differ, Is.GreaterThan(0), "the two kernels differ somewhere, so neither was served for the other");
     }
 
-    private static readonly Expression<Func<double[], double>>[] Functions2 =
+    private static readonly Expression<Func<double[], double>>[] Objectives =
     [
         x => Enumerable.Range(0, x.Length).Sum(i => Math.Sin(x[i]) * Math.Cos(0.5 * x[i]) + Math.Exp(-x[i] * x[i]) + Math.Log(1 + x[i] * x[i])),
         x => Enumerable.Range(0, x.Length).Sum(i => Math.Pow(x[i] - Math.Cos(x[i]), 2) + Math.Pow(x[i], 3) / 7 + Math.Pow(x[i] + 1, 8) / 100 + Math.Pow(x[i] + 2, -2)),
@@ -194,7 +189,7 @@ public class FastMathTests
     [Test]
     public void GradientsAgreeWithTheDefaultKernelsAndDifferences([Range(0, 4)] int which)
     {
-        var f = Functions2[which];
+        var f = Objectives[which];
         var exact = AD.Gradient(f);
         var fast = AD.Gradient(f, Fast);
         var random = new Random(which);
@@ -224,7 +219,7 @@ public class FastMathTests
     [Test]
     public void SecondOrderKernelsAgreeWithTheDefaultKernels([Range(0, 4)] int which)
     {
-        var f = Functions2[which];
+        var f = Objectives[which];
         var random = new Random(40 + which);
         int n = 9;
         var x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 1.6 - 0.8).ToArray();
@@ -333,7 +328,7 @@ public class FastMathTests
     [Test]
     public void FastKernelsAllocateNothingPerCall()
     {
-        var gradient = AD.Gradient(Functions2[2], Fast);
+        var gradient = AD.Gradient(Objectives[2], Fast);
         var x = Enumerable.Range(0, 1001).Select(i => 1e-3 + 1e-5 * i).ToArray();
         var g = new double[x.Length];
         for (int k = 0; k < 5; k++) gradient(x, g);
@@ -363,27 +358,7 @@ public class FastMathTests
     }
 
     /// <summary>Calls of FastMathRuntime's vector forms and VectorRuntime.Sum in the lowered gradient kernel of <paramref name="f"/>.</summary>
-    private static int FastCalls(Expression<Func<double[], double>> f, ADOptions options)
-    {
-        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants);
-        var inputs = source.Inputs().Select(v => source[v]).ToArray();
-        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
-        var lowered = TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options },
-            chunk => KernelCompiler.Compile(chunk).Kernel);
-        var counter = new VectorCallCounter();
-        counter.Visit(lowered);
-        return counter.Calls;
-    }
-
-    private sealed class VectorCallCounter : ExpressionVisitor
-    {
-        public int Calls;
-
-        protected override Expression VisitMethodCall(MethodCallExpression node)
-        {
-            if (node.Method.DeclaringType == typeof(FastMathRuntime) && node.Method.ReturnType == typeof(Vector256<double>)
-                || node.Method.DeclaringType == typeof(VectorRuntime) && node.Method.Name == nameof(VectorRuntime.Sum)) Calls++;
-            return base.VisitMethodCall(node);
-        }
-    }
+    private static int FastCalls(Expression<Func<double[], double>> f, ADOptions options) =>
+        LoweredKernels.Calls(LoweredKernels.Gradient(f, options), m => m.DeclaringType == typeof(FastMathRuntime) && m.ReturnType == typeof(Vector256<double>)
+            || m.DeclaringType == typeof(VectorRuntime) && m.Name == nameof(VectorRuntime.Sum));
 }

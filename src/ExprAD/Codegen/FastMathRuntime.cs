@@ -155,12 +155,8 @@ public static class FastMathRuntime
     public static double Exp(double x)
     {
         if (!(Math.Abs(x) <= ExpLimit)) return Math.Exp(x);
-        double shifted = x * Log2E + RoundingShift;
-        double k = shifted - RoundingShift;
-        double r = Math.FusedMultiplyAdd(k, -Ln2A, x);
-        r = Math.FusedMultiplyAdd(k, -Ln2B, r);
-        long scale = (BitConverter.DoubleToInt64Bits(shifted) - BitConverter.DoubleToInt64Bits(RoundingShift) + 1023) << 52;
-        return ExpKernel(r) * BitConverter.Int64BitsToDouble(scale);
+        double r = ReduceByLn2(x, out double scale);
+        return ExpKernel(r) * scale;
     }
 
     /// <summary>e^x in each lane, as <see cref="Exp(double)"/>.</summary>
@@ -168,12 +164,29 @@ public static class FastMathRuntime
     public static Vector256<double> Exp(Vector256<double> x)
     {
         if (!Vector256.LessThanOrEqualAll(Vector256.Abs(x), Vector256.Create(ExpLimit))) return EachLane(x, Exp);
+        var r = ReduceByLn2(x, out var scale);
+        return ExpKernel(r) * scale;
+    }
+
+    // x = k ln 2 + r with |r| <= ln2/2 (k = round(x / ln 2), r in two fused steps); returns r, and 2^k as scale (|k| <= 1022).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double ReduceByLn2(double x, out double scale)
+    {
+        double shifted = x * Log2E + RoundingShift;
+        double k = shifted - RoundingShift;
+        double r = Math.FusedMultiplyAdd(k, -Ln2A, x);
+        scale = BitConverter.Int64BitsToDouble((BitConverter.DoubleToInt64Bits(shifted) - BitConverter.DoubleToInt64Bits(RoundingShift) + 1023) << 52);
+        return Math.FusedMultiplyAdd(k, -Ln2B, r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> ReduceByLn2(Vector256<double> x, out Vector256<double> scale)
+    {
         var shifted = x * Vector256.Create(Log2E) + Vector256.Create(RoundingShift);
         var k = shifted - Vector256.Create(RoundingShift);
         var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2A), x);
-        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2B), r);
-        var scale = Vector256.ShiftLeft(shifted.AsInt64() - Vector256.Create(BitConverter.DoubleToInt64Bits(RoundingShift) - 1023), 52);
-        return ExpKernel(r) * scale.AsDouble();
+        scale = Vector256.ShiftLeft(shifted.AsInt64() - Vector256.Create(BitConverter.DoubleToInt64Bits(RoundingShift) - 1023), 52).AsDouble();
+        return Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2B), r);
     }
 
     // e^r - 1 for |r| <= ln2/2: r + r²/2! + ... + r^13/13! (the first omitted term is below 2^-60 relative); e^r is 1 + that.
@@ -262,22 +275,14 @@ public static class FastMathRuntime
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double ExpMinusOne(double x)
     {
-        double shifted = x * Log2E + RoundingShift;
-        double k = shifted - RoundingShift;
-        double r = Math.FusedMultiplyAdd(k, -Ln2A, x);
-        r = Math.FusedMultiplyAdd(k, -Ln2B, r);
-        double scale = BitConverter.Int64BitsToDouble((BitConverter.DoubleToInt64Bits(shifted) - BitConverter.DoubleToInt64Bits(RoundingShift) + 1023) << 52);
+        double r = ReduceByLn2(x, out double scale);
         return Math.FusedMultiplyAdd(scale, ExpMinusOneKernel(r), scale - 1.0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<double> ExpMinusOne(Vector256<double> x)
     {
-        var shifted = x * Vector256.Create(Log2E) + Vector256.Create(RoundingShift);
-        var k = shifted - Vector256.Create(RoundingShift);
-        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2A), x);
-        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2B), r);
-        var scale = Vector256.ShiftLeft(shifted.AsInt64() - Vector256.Create(BitConverter.DoubleToInt64Bits(RoundingShift) - 1023), 52).AsDouble();
+        var r = ReduceByLn2(x, out var scale);
         return Vector256.FusedMultiplyAdd(scale, ExpMinusOneKernel(r), scale - Vector256<double>.One);
     }
 
