@@ -49,10 +49,10 @@ internal static class FastMathLowering
     }
 
     /// <summary>
-    /// k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from -8 to 8 other than 0 (multiplications,
-    /// and a division for negative k).
+    /// k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from -8 to 8 other than 0: multiplications
+    /// (and a division for negative k) under fast math, <see cref="ExactPowers"/> otherwise.
     /// </summary>
-    private static int? IntegerExponent(Instruction ins, Trace trace) =>
+    internal static int? IntegerExponent(Instruction ins, Trace trace) =>
         ins.Op == Op.Pow && trace[ins.Operand(1)] is { Op: Op.Const } exponent
             && exponent.Number == Math.Floor(exponent.Number) && exponent.Number is >= -8 and <= 8 and not 0 ? (int)exponent.Number : null;
 }

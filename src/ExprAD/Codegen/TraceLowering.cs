@@ -534,7 +534,8 @@ internal static partial class TraceLowering
                         // An element whose index range the loop checked up front is read plainly. (Reading it through
                         // Unsafe.Add instead, without the JIT's bounds check, measured slower: the GMM objective 8.0 -> 8.6-8.9 ms.)
                         value = ins.Op == Op.Element && _prechecked.Contains(i) ? Expression.ArrayIndex(args[0], args[1])
-                            : (_plan.Options.FastMath ? FastMathLowering.Scalar(ins, _trace, args, FastFunctions) : null) ?? p.Emit(args);
+                            : (_plan.Options.FastMath ? FastMathLowering.Scalar(ins, _trace, args, FastFunctions) : ExactPowers.Emit(ins, _trace, args))
+                              ?? p.Emit(args);
                         // Operands read for the last time give their locals back before the result takes
                         // one, so `t = t * u` reuses t's slot.
                         ReleaseOperandsReadLastAt(i);
