@@ -97,7 +97,7 @@ public static partial class AD
         // must be long enough; the plan checks it is exactly as long as the sweeps' slices once the result is known).
         var reverse = ReverseMode.ApplySweepsSeededByValue(source, sweeps,
             (b, s, k, value) => array ? AdjointArrayFrom(b, value, seed, s) : b.Input(seed, s * m + k), options.CheckpointInterval);
-        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
+        var trace = AfterReverse(reverse, options);
         return (trace, LoweringPlans.VectorJacobian(trace, InputsOf(source), array ? -1 : m, seed, sweeps));
     }
 

@@ -311,7 +311,18 @@ public static partial class AD
     }
 
     private static Trace Reverse(Trace source, ADOptions options) =>
-        DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval))));
+        AfterReverse(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval), options);
+
+    /// <summary>
+    /// The passes after reverse mode: fuse each sum with its adjoint loop, then share costly values between the loops left
+    /// (not under <see cref="ADOptions.FastMath"/>, whose elementary functions cost less in a vectorised loop than a map's
+    /// store and the loads from it).
+    /// </summary>
+    internal static Trace AfterReverse(Trace reverse, ADOptions options)
+    {
+        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
+        return options.FastMath ? fused : DeadCodeElimination.Apply(CrossLoopSharing.Apply(fused));
+    }
 
     /// <summary>
     /// The shared compile step of the entry points that take <see cref="ADOptions"/>: checks <paramref name="f"/>, keys the
@@ -385,7 +396,7 @@ public static partial class AD
         var reverse = ReverseMode.ApplySweeps(source, m, (b, s, k) => s == k ? b.Constant(1.0) : null, options.CheckpointInterval);
         for (int s = 0; s < m; s++)
             for (int j = 0; j < inputs.Length; j++) entries.Add((s, inputs[j].B, m + s * inputs.Length + j));
-        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
+        var trace = AfterReverse(reverse, options);
         return (trace, LoweringPlans.Jacobian(trace, InputsOf(source), new JacobianLayout(m, 0, entries)));
     }
 
@@ -439,7 +450,7 @@ public static partial class AD
         {
             key?.Detach();
             var clock = Stopwatch.StartNew();
-            var source = ExpressionTranslator.Translate(f, roles, constants);
+            var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, roles, constants));
             var compilers = new HashSet<CompilerKind>();
             // Called from the threads that compile the chunks of a long trace (ChunkCompiler) too.
             Delegate CompileChunk(LambdaExpression chunk)

@@ -15,10 +15,11 @@ internal static class LoweredKernels
     /// <summary>The gradient kernel of <paramref name="f"/> as <see cref="AD.Gradient(Expression{Func{double[], double}}, ADOptions?)"/> lowers it, before IL.</summary>
     public static Expression Gradient(Expression<Func<double[], double>> f, ADOptions? options = null)
     {
-        var source = ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants);
+        options ??= ADOptions.Default;
+        var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants));
         var inputs = source.Inputs().Select(v => source[v]).ToArray();
-        var trace = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
-        return TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options ?? ADOptions.Default },
+        var trace = AD.AfterReverse(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)), options);
+        return TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = options },
             chunk => KernelCompiler.Compile(chunk).Kernel);
     }
 

@@ -22,10 +22,11 @@ internal static class TraceCopy
     /// which <paramref name="include"/> is false are skipped; <paramref name="replayRegion"/> may emit a loop
     /// its own way (a pass that trims or fuses loops). A fold body's <see cref="Op.State"/> and <see cref="Op.TapedState"/>
     /// leaves map through <paramref name="leaf"/> when given (kept as they are otherwise). A fold's own entry maps to the new fold.
-    /// An instruction (not a loop) for which <paramref name="replace"/> gives a value is that value instead.
+    /// An instruction (not a loop) for which <paramref name="replace"/> gives a value (from its position and the renaming so
+    /// far) is that value instead.
     /// </summary>
     public static Value[] Replay(Trace source, TraceBuilder target, Func<int, Value>? capture = null, Func<Trace, Trace>? transformBody = null,
-        Func<int, bool>? include = null, RegionReplay? replayRegion = null, Func<Instruction, Value>? leaf = null, Func<int, Value?>? replace = null)
+        Func<int, bool>? include = null, RegionReplay? replayRegion = null, Func<Instruction, Value>? leaf = null, Func<int, Value[], Value?>? replace = null)
     {
         var renamed = new Value[source.Count];
         var results = new Dictionary<int, Value[]>();
@@ -33,7 +34,7 @@ internal static class TraceCopy
         {
             var ins = source.Instructions[i];
             if (include?.Invoke(i) == false) continue;
-            if (!ins.IsRegion && replace?.Invoke(i) is { } replacement)
+            if (!ins.IsRegion && replace?.Invoke(i, renamed) is { } replacement)
             {
                 renamed[i] = replacement;
                 continue;

@@ -75,7 +75,7 @@ internal static class CustomRules
     /// <summary>A partial's trace emitted into <paramref name="b"/> with its parameters bound to the arguments and the result.</summary>
     private static Value Replay(Trace partial, TraceBuilder b, Value[] args, Value result)
     {
-        var renamed = TraceCopy.Replay(partial, b, replace: i => partial.Instructions[i] is { Op: Op.Input } input
+        var renamed = TraceCopy.Replay(partial, b, replace: (i, _) => partial.Instructions[i] is { Op: Op.Input } input
             ? input.A < args.Length ? args[input.A] : result
             : null);
         return renamed[partial.Outputs[0].Index];

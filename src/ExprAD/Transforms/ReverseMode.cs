@@ -339,7 +339,7 @@ internal static class ReverseMode
             return true;
         }
         var innerPrimal = TraceCopy.Replay(body, child, c => child.Capture(primal[region.Captures[c].Index]), leaf: state => child.TapedState(state.A, state.Kind),
-            replayRegion: ReadRecordedLoop, replace: j => recorded.TryGetValue(j, out int slot) ? child.TapedState(slot) : null);
+            replayRegion: ReadRecordedLoop, replace: (j, _) => recorded.TryGetValue(j, out int slot) ? child.TapedState(slot) : null);
         var innerAdjoints = new Value?[body.Count];
         var innerMasked = new bool[body.Count];
         SeedCapturedArrays(source, region, b, child, primal, adjoints, innerAdjoints);
