@@ -50,7 +50,7 @@ internal static class FastMathLowering
 
     /// <summary>
     /// k when <paramref name="ins"/> is Math.Pow(u, k) with k a constant integer from -8 to 8 other than 0: multiplications
-    /// (and a division for negative k) under fast math, <see cref="ExactPowers"/> otherwise.
+    /// (and a division for negative k) under fast math, <see cref="ExactMath"/> otherwise.
     /// </summary>
     internal static int? IntegerExponent(Instruction ins, Trace trace) =>
         ins.Op == Op.Pow && trace[ins.Operand(1)] is { Op: Op.Const } exponent

@@ -21,27 +21,32 @@ internal static class CrossLoopSharing
     /// <summary>The trace with values recomputed across loops over one range computed once.</summary>
     public static Trace Apply(Trace trace)
     {
-        var shared = FindShared(trace);
-        if (shared.Count == 0 && trace.Regions.Length == 0) return trace;
+        var (reads, maps) = FindShared(trace);
+        if (reads.Count == 0 && trace.Regions.Length == 0) return trace;
         var b = new TraceBuilder(trace.Environment);
         var arrays = new Dictionary<string, Value>();
         bool ReplayLoop(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (!shared.TryGetValue(i, out var reads)) return false;
-            var region = trace.Regions[ins.C];
-            var first = reads.Where(r => !arrays.ContainsKey(r.Key)).ToList();
-            if (first.Count > 0)
+            if (maps.TryGetValue(i, out var computed))
             {
-                // This loop is the first to need these values: a map over its range computes them just before it.
+                // The shared values whose operands are ready here: one map over this loop's range computes them, each copied
+                // from a loop that computes it.
                 var child = b.CreateBody();
-                var needed = Closure(region.Body, first.Select(r => r.Position));
-                var body = TraceCopy.Replay(region.Body, child, c => child.Capture(renamed[region.Captures[c].Index]), include: needed.Contains);
-                var columns = b.EmitMap(renamed[ins.A], renamed[ins.B], child, first.Select(r => body[r.Position]).ToArray());
-                for (int k = 0; k < first.Count; k++) arrays[first[k].Key] = columns[k];
+                var columns = computed.Select(v =>
+                {
+                    var region = trace.Regions[trace.Instructions[v.Loop].C];
+                    var body = TraceCopy.Replay(region.Body, child, c => child.Capture(renamed[region.Captures[c].Index]),
+                        include: Closure(region.Body, v.Position).Contains);
+                    return body[v.Position];
+                }).ToArray();
+                var built = b.EmitMap(renamed[ins.A], renamed[ins.B], child, columns);
+                for (int k = 0; k < computed.Count; k++) arrays[computed[k].Key] = built[k];
             }
+            if (!reads.TryGetValue(i, out var shared)) return false;
+            var region = trace.Regions[ins.C];
             var loopBody = b.CreateBody();
             Value? Read(int j, Value[] _) =>
-                reads.FirstOrDefault(r => r.Position == j) is { Key: { } key }
+                shared.FirstOrDefault(v => v.Position == j) is { Key: { } key }
                     ? loopBody.Emit(Op.Element, loopBody.Capture(arrays[key]), loopBody.Sub(loopBody.LoopIndex(), loopBody.Capture(renamed[ins.A])))
                     : null;
             var replayed = TraceCopy.Replay(region.Body, loopBody, c => loopBody.Capture(renamed[region.Captures[c].Index]), Apply, replace: Read);
@@ -55,11 +60,89 @@ internal static class CrossLoopSharing
         return b.Build(trace.Outputs.Select(o => renamedTrace[o.Index]));
     }
 
-    /// <summary>The positions that the values at <paramref name="roots"/> depend on, themselves included.</summary>
-    private static HashSet<int> Closure(Trace body, IEnumerable<int> roots)
+    /// <summary>
+    /// A costly value at <paramref name="Position"/> in the body of loop <paramref name="Loop"/>, and its key, equal across
+    /// loops for the same value.
+    /// </summary>
+    private readonly record struct SharedValue(int Loop, int Position, string Key);
+
+    /// <summary>
+    /// Reads: by loop, the costly values of its body that another loop over the same range computes too. Maps: by loop, the
+    /// shared values that a map just before it computes: the first loop of their range after the last enclosing value they
+    /// use (so one map usually serves a whole group of loops).
+    /// </summary>
+    private static (Dictionary<int, List<SharedValue>> Reads, Dictionary<int, List<SharedValue>> Maps) FindShared(Trace trace)
+    {
+        var candidates = new List<(SharedValue Value, int Ready)>();
+        for (int i = 0; i < trace.Count; i++)
+        {
+            var ins = trace.Instructions[i];
+            if (ins.Op is not (Op.Sum or Op.Map) || trace.Regions[ins.C].Branch) continue;
+            var region = trace.Regions[ins.C];
+            var keys = new string?[region.Body.Count];
+            var ready = new int[region.Body.Count];
+            for (int j = 0; j < region.Body.Count; j++)
+            {
+                (keys[j], ready[j]) = KeyOf(region, j, keys, ready);
+                var op = region.Body.Instructions[j];
+                if (keys[j] is { } key && op.Kind == ValueKind.Scalar && op.Op != Op.Call && op.Op >= Op.Neg && RuleTable.Get(op.Op).IsCostly)
+                    candidates.Add((new SharedValue(i, j, $"{ins.A}:{ins.B}:{key}"), ready[j]));
+            }
+        }
+        var reads = new Dictionary<int, List<SharedValue>>();
+        var maps = new Dictionary<int, List<SharedValue>>();
+        foreach (var group in candidates.GroupBy(c => c.Value.Key))
+        {
+            var loops = group.Select(c => c.Value.Loop).Distinct().ToList();
+            if (loops.Count < 2) continue;
+            foreach (var c in group.DistinctBy(c => c.Value.Loop))
+                (reads.TryGetValue(c.Value.Loop, out var list) ? list : reads[c.Value.Loop] = []).Add(c.Value);
+            var first = group.First();
+            var range = trace.Instructions[first.Value.Loop];
+            int at = Enumerable.Range(first.Ready, first.Value.Loop - first.Ready + 1).First(i =>
+                trace.Instructions[i] is { Op: Op.Sum or Op.Map } loop && loop.A == range.A && loop.B == range.B && !trace.Regions[loop.C].Branch);
+            (maps.TryGetValue(at, out var computed) ? computed : maps[at] = []).Add(first.Value);
+        }
+        return (reads, maps);
+    }
+
+    /// <summary>
+    /// A string naming body value <paramref name="j"/> by what it computes, from the loop index, constants, the active
+    /// array's elements and the enclosing values it captures, and the first position of the enclosing trace after all of
+    /// those; null for anything else (data, calls, loops, checks that throw, integer division).
+    /// </summary>
+    private static (string? Key, int Ready) KeyOf(Region region, int j, string?[] keys, int[] ready)
+    {
+        var ins = region.Body.Instructions[j];
+        switch (ins.Op)
+        {
+            case Op.LoopIndex: return ("i", 0);
+            case Op.Const: return ($"{ins.Kind}{BitConverter.DoubleToInt64Bits(ins.Number)}", 0);
+            case Op.Capture: return ($"o{region.Captures[ins.A].Index}", region.Captures[ins.A].Index + 1);
+            case Op.Input: return ($"x{ins.A}[{ins.B}]", 0);
+            case Op.InputLength: return ($"len{ins.A}", 0);
+            case Op.InputAt: return keys[ins.A] is { } at ? ($"x{ins.B}[{at}]", ready[ins.A]) : (null, 0);
+        }
+        bool pure = ins.Op is >= Op.Neg and <= Op.Select and not (Op.RangeCount or Op.NonEmpty)
+            && !(ins.Op is Op.Div or Op.Rem && ins.Kind == ValueKind.Integer);
+        if (!pure) return (null, 0);
+        var key = new StringBuilder().Append('(').Append(ins.Op).Append(' ').Append(ins.Kind);
+        int after = 0;
+        for (int k = 0; k < ins.Arity; k++)
+        {
+            int operand = ins.Operand(k).Index;
+            if (keys[operand] is not { } name) return (null, 0);
+            key.Append(' ').Append(name);
+            after = Math.Max(after, ready[operand]);
+        }
+        return (key.Append(')').ToString(), after);
+    }
+
+    /// <summary>The positions that the value at <paramref name="root"/> depends on, itself included.</summary>
+    private static HashSet<int> Closure(Trace body, int root)
     {
         var needed = new HashSet<int>();
-        var pending = new Stack<int>(roots);
+        var pending = new Stack<int>([root]);
         while (pending.TryPop(out int j))
         {
             if (!needed.Add(j)) continue;
@@ -67,60 +150,5 @@ internal static class CrossLoopSharing
             for (int k = 0; k < ins.Arity; k++) pending.Push(ins.Operand(k).Index);
         }
         return needed;
-    }
-
-    /// <summary>A costly value of a loop body (at <paramref name="Position"/> in the body) and its key, equal across loops for the same value.</summary>
-    private readonly record struct SharedValue(int Position, string Key);
-
-    /// <summary>By loop: the costly values of its body that another loop over the same range computes too.</summary>
-    private static Dictionary<int, List<SharedValue>> FindShared(Trace trace)
-    {
-        var candidates = new List<(int Loop, SharedValue Value)>();
-        for (int i = 0; i < trace.Count; i++)
-        {
-            var ins = trace.Instructions[i];
-            if (ins.Op is not (Op.Sum or Op.Map) || trace.Regions[ins.C].Branch) continue;
-            var region = trace.Regions[ins.C];
-            var keys = new string?[region.Body.Count];
-            for (int j = 0; j < region.Body.Count; j++)
-            {
-                keys[j] = KeyOf(region, j, keys);
-                var op = region.Body.Instructions[j];
-                if (keys[j] is { } key && op.Kind == ValueKind.Scalar && op.Op != Op.Call && op.Op >= Op.Neg && RuleTable.Get(op.Op).IsCostly)
-                    candidates.Add((i, new SharedValue(j, $"{ins.A}:{ins.B}:{key}")));
-            }
-        }
-        var loopsByKey = candidates.GroupBy(c => c.Value.Key).Where(g => g.Select(c => c.Loop).Distinct().Count() > 1)
-            .SelectMany(g => g).ToList();
-        return loopsByKey.GroupBy(c => c.Loop).ToDictionary(g => g.Key, g => g.Select(c => c.Value).DistinctBy(v => v.Key).ToList());
-    }
-
-    /// <summary>
-    /// A string naming body value <paramref name="j"/> by what it computes, from the loop index, constants, the active
-    /// array's elements and the enclosing values it captures; null for anything else (data, calls, loops, checks that
-    /// throw, integer division).
-    /// </summary>
-    private static string? KeyOf(Region region, int j, string?[] keys)
-    {
-        var ins = region.Body.Instructions[j];
-        switch (ins.Op)
-        {
-            case Op.LoopIndex: return "i";
-            case Op.Const: return $"{ins.Kind}{BitConverter.DoubleToInt64Bits(ins.Number)}";
-            case Op.Capture: return $"o{region.Captures[ins.A].Index}";
-            case Op.Input: return $"x{ins.A}[{ins.B}]";
-            case Op.InputLength: return $"len{ins.A}";
-            case Op.InputAt: return keys[ins.A] is { } at ? $"x{ins.B}[{at}]" : null;
-        }
-        bool pure = ins.Op is >= Op.Neg and <= Op.Select and not (Op.RangeCount or Op.NonEmpty)
-            && !(ins.Op is Op.Div or Op.Rem && ins.Kind == ValueKind.Integer);
-        if (!pure) return null;
-        var key = new StringBuilder().Append('(').Append(ins.Op).Append(' ').Append(ins.Kind);
-        for (int k = 0; k < ins.Arity; k++)
-        {
-            if (keys[ins.Operand(k).Index] is not { } operand) return null;
-            key.Append(' ').Append(operand);
-        }
-        return key.Append(')').ToString();
     }
 }

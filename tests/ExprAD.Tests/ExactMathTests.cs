@@ -6,12 +6,12 @@ using NUnit.Framework;
 namespace ExprAD.Tests;
 
 /// <summary>
-/// <see cref="ExactPowers"/>: <c>Math.Pow(u, k)</c> with a constant integer exponent, computed without calling Math.Pow
+/// <see cref="ExactMath"/>: <c>Math.Pow(u, k)</c> with a constant integer exponent, computed without calling Math.Pow
 /// for most arguments, against Math.Pow itself (the oracle: the C library's pow through the runtime) bit for bit, on
 /// random samples that include the arguments where Math.Pow is not the double nearest to u^k.
 /// </summary>
 [TestFixture]
-public class ExactPowerTests
+public class ExactMathTests
 {
     private static readonly int[] Exponents = [-8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8];
 
@@ -24,7 +24,7 @@ public class ExactPowerTests
 
     [OneTimeSetUp]
     public void OnlyWhereThePlatformsBoundIsKnown() =>
-        Assume.That(ExactPowers.Available, "the exact form is used only where the C library's pow is known to be within 0.55 ulp");
+        Assume.That(ExactMath.Available, "the exact form is used only where the C library's pow is known to be within 0.55 ulp");
 
     [Test]
     public void PowerIsMathPowBitForBit([ValueSource(nameof(Exponents))] int k)
@@ -33,9 +33,9 @@ public class ExactPowerTests
         int checkedArguments = 0, notNearest = 0;
         void Check(double u)
         {
-            double expected = Math.Pow(u, k), actual = ExactPowers.Power(u, k);
+            double expected = Math.Pow(u, k), actual = ExactMath.Power(u, k);
             Assert.That(BitConverter.DoubleToInt64Bits(actual), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected)),
-                $"Math.Pow({u:R}, {k}) = {expected:R}, ExactPowers gave {actual:R}");
+                $"Math.Pow({u:R}, {k}) = {expected:R}, ExactMath gave {actual:R}");
             checkedArguments++;
             if (CorrectlyRounded(u, k) is { } nearest && nearest != expected) notNearest++;
         }
@@ -61,7 +61,7 @@ public class ExactPowerTests
         var random = new Random(5);
         int fast = 0;
         for (int s = 0; s < 100_000; s++)
-            if (ExactPowers.TryNearest((random.NextDouble() * 2 - 1) * 1e3, k, out _)) fast++;
+            if (ExactMath.TryNearest((random.NextDouble() * 2 - 1) * 1e3, k, out _)) fast++;
         // The band 0.45-0.5 ulp holds about a tenth of the values of u^k (and zeros, powers of two go to Math.Pow too).
         Assert.That(fast, Is.InRange(85_000, 93_000));
     }
@@ -75,7 +75,7 @@ public class ExactPowerTests
         for (int s = 0; s < 20_000; s++)
         {
             double u = (random.NextDouble() + 0.5) * Math.Pow(2, random.Next(-100 / Math.Abs(k), 100 / Math.Abs(k)));
-            if (!ExactPowers.TryNearest(u, k, out double nearest)) continue;
+            if (!ExactMath.TryNearest(u, k, out double nearest)) continue;
             Assert.That(nearest, Is.EqualTo(CorrectlyRounded(u, k)), $"u = {u:R}");
             compared++;
         }
@@ -90,7 +90,7 @@ public class ExactPowerTests
         var tree = LoweredKernels.Gradient(f);
         Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(Math) && m.Name == nameof(Math.Pow)), Is.Zero);
         // The four powers, and x^-3 in the derivative of x^-2 (the rule table multiplies out only exponents 2 to 8).
-        Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(ExactPowers)), Is.EqualTo(5));
+        Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(ExactMath)), Is.EqualTo(5));
 
         // Points where Math.Pow(u, 2) is not u * u: the kernel's value must still be C#'s.
         var random = new Random(3);
