@@ -1,4 +1,5 @@
 using System.Linq.Expressions;
+using System.Reflection;
 using ExprAD.Frontend;
 using ExprAD.IR;
 using ExprAD.Rules;
@@ -9,6 +10,19 @@ internal static partial class TraceLowering
 {
     private sealed partial class BlockEmitter
     {
+        /// <summary>
+        /// An unchecked access (its loop checked the range once) at <paramref name="index"/> of <paramref name="span"/>. A slice
+        /// (one direction of a block, made by the plan) is accessed in the span it slices, at its start plus the index: the
+        /// range check covered the slice, and no slice is made per access.
+        /// </summary>
+        private static Expression UncheckedAt(MethodInfo access, Expression span, Expression index, params Expression[] rest)
+        {
+            if (span is MethodCallExpression { Method.Name: nameof(Runtime.Slice) or nameof(Runtime.SliceReadOnly), Method.DeclaringType: var type } slice
+                && type == typeof(Runtime))
+                (span, index) = (slice.Arguments[0], Expression.Add(slice.Arguments[1], index));
+            return Expression.Call(access, [span, index, .. rest]);
+        }
+
         /// <summary>
         /// A read of an object (<see cref="Op.Read"/>, <see cref="Op.ReadAt"/>): its accessor's body with the operands' expressions
         /// in place of the accessor's parameters, so that it compiles as the user wrote it (<c>rows[i].X</c>). A member of a

@@ -335,33 +335,6 @@ internal static partial class TraceLowering
         public readonly byte[] Depth = new byte[n];
     }
 
-    /// <summary>
-    /// The locals of one method, and those free for reuse, by type. Loop bodies draw from their method's pool. Reuse keeps
-    /// long traces within the JIT's limits; a short trace gets a local per value instead, because a local that carries
-    /// several values through loops is one long live range to the JIT, which then keeps loop counters and sums on the
-    /// stack (measured: the logistic-regression gradient ran 1.2x faster without reuse).
-    /// </summary>
-    private sealed class LocalPool(bool reuse)
-    {
-        private readonly Dictionary<Type, Stack<ParameterExpression>> _free = new();
-        public List<ParameterExpression> Locals { get; } = new();
-
-        public ParameterExpression Take(Type type)
-        {
-            if (_free.TryGetValue(type, out var pool) && pool.TryPop(out var local)) return local;
-            local = Expression.Variable(type, "t" + Locals.Count);
-            Locals.Add(local);
-            return local;
-        }
-
-        public void Give(ParameterExpression local)
-        {
-            if (!reuse) return;
-            if (!_free.TryGetValue(local.Type, out var pool)) _free.Add(local.Type, pool = new Stack<ParameterExpression>());
-            pool.Push(local);
-        }
-    }
-
     /// <summary>Emits the instructions [start, end) of a trace (or of a loop body) as statements over reusable locals.</summary>
     private sealed partial class BlockEmitter
     {
@@ -440,19 +413,6 @@ internal static partial class TraceLowering
                 Define(i, _trace.Instructions[i].Op == Op.Data ? _trace.DataReads[_trace.Instructions[i].A].Accessor
                     : _context.BufferId(_trace, i) is { } buffer ? Expression.Call(ExistingBuffer, _context.Workspace!, Expression.Constant(buffer))
                     : FromSpill(_spill!, _slots![i], _trace.Instructions[i].Kind));
-        }
-
-        /// <summary>
-        /// An unchecked access (its loop checked the range once) at <paramref name="index"/> of <paramref name="span"/>. A slice
-        /// (one direction of a block, made by the plan) is accessed in the span it slices, at its start plus the index: the
-        /// range check covered the slice, and no slice is made per access.
-        /// </summary>
-        private static Expression UncheckedAt(MethodInfo access, Expression span, Expression index, params Expression[] rest)
-        {
-            if (span is MethodCallExpression { Method.Name: nameof(Runtime.Slice) or nameof(Runtime.SliceReadOnly), Method.DeclaringType: var type } slice
-                && type == typeof(Runtime))
-                (span, index) = (slice.Arguments[0], Expression.Add(slice.Arguments[1], index));
-            return Expression.Call(access, [span, index, .. rest]);
         }
 
         public void EmitInstructions()
