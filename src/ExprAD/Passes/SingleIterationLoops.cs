@@ -39,11 +39,7 @@ internal static class SingleIterationLoops
     {
         bool WriteOutLoop(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
         {
-            if (!IsSingleIteration(source, ins))
-            {
-                results[i] = TraceCopy.ReplayRegion(source, ins, target, renamed, Apply);
-                return true;
-            }
+            if (!IsSingleIteration(source, ins)) return false; // copied as it is, its body through Apply
             var region = source.Regions[ins.C];
             Value[] WrittenOut()
             {
@@ -71,7 +67,7 @@ internal static class SingleIterationLoops
                 return outputs[project.B];
             return null;
         }
-        return TraceCopy.Replay(source, target, capture, transformBody: null, replayRegion: WriteOutLoop, replace: Replace);
+        return TraceCopy.Replay(source, target, capture, transformBody: Apply, replayRegion: WriteOutLoop, replace: Replace);
     }
 
     private static bool SameIndex(TraceBuilder b, Value a, Value c) =>
