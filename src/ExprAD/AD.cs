@@ -314,14 +314,15 @@ public static partial class AD
         AfterReverse(ReverseMode.Apply(source, (b, _) => b.Constant(1.0), options.CheckpointInterval), options);
 
     /// <summary>
-    /// The passes after reverse mode: fuse each sum with its adjoint loop, then share costly values between the loops left
-    /// (not under <see cref="ADOptions.FastMath"/>, whose elementary functions cost less in a vectorised loop than a map's
-    /// store and the loads from it).
+    /// The passes after reverse mode: fuse each sum with its adjoint loop, then share costly values between the loops left.
+    /// Not under <see cref="ADOptions.FastMath"/>, whose elementary functions cost less in a vectorised loop than a map's
+    /// store and the loads from it, nor under <see cref="ADOptions.ParallelLoops"/>: a sum reading a map's array stays on
+    /// the calling thread (the array lives in its workspace), which would cost more than the sharing saves.
     /// </summary>
     internal static Trace AfterReverse(Trace reverse, ADOptions options)
     {
         var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
-        return options.FastMath ? fused : DeadCodeElimination.Apply(CrossLoopSharing.Apply(fused));
+        return options.FastMath || options.ParallelLoops ? fused : DeadCodeElimination.Apply(CrossLoopSharing.Apply(fused));
     }
 
     /// <summary>

@@ -113,6 +113,24 @@ public class ParallelLoopTests
     }
 
     [Test]
+    public void SumsThatShareCostlyValuesStillRunInParallel()
+    {
+        // Sequentially, the cosines and sines that the three loops of this gradient recompute are shared through a map
+        // (CrossLoopSharing); a sum reading such a map could not be split over cores, so with ParallelLoops they are not.
+        Expression<Func<double[], double>> f = x => new[] { Enumerable.Range(0, x.Length).Sum(j => Math.Cos(x[j])) }.Sum(c =>
+            Enumerable.Range(0, x.Length).Sum(i => Math.Pow(x.Length - c + (i + 1) * (1 - Math.Cos(x[i])) - Math.Sin(x[i]), 2)));
+        var random = new Random(8);
+        var x = Enumerable.Range(0, 40_000).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        var expected = new double[x.Length];
+        var g = new double[x.Length];
+        double value = AD.Gradient(f)(x, expected);
+        long runs = ParallelSums.ParallelRuns;
+        Assert.That(AD.Gradient(f, Parallel)(x, g), Is.EqualTo(value).Within(1e-12 * Math.Max(1, Math.Abs(value))));
+        Assert.That(ParallelSums.ParallelRuns, Is.GreaterThan(runs), "the sums ran in parallel");
+        for (int i = 0; i < x.Length; i++) Assert.That(g[i], Is.EqualTo(expected[i]).Within(1e-9 * (1 + Math.Abs(expected[i]))));
+    }
+
+    [Test]
     public void AnArrayFunctionWithoutDataRunsInParallel()
     {
         // A sum over a range whose body reads x at computed indices: the kernel has no data argument.
