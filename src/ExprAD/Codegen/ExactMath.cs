@@ -17,7 +17,7 @@ namespace ExprAD.Codegen;
 /// and when the double nearest to it lies closer than 0.45 units in the last place (0.48 for results within 2^±64),
 /// that double is returned, otherwise
 /// <see cref="Math.Pow"/> itself. On Linux, .NET's Math.Pow is the C library's pow, which in glibc (since 2.28) and musl
-/// (since 1.2) is the same implementation with a documented worst-case error of 0.54 units in the last place (0.537 with
+/// (which adopted it) is the same implementation with a documented worst-case error of 0.54 units in the last place (0.537 with
 /// fused multiply-adds, 0.5435 without), and in older glibc correctly rounded. Its result r' is a double within 0.5435 ulp
 /// of u^k; every double other than the nearest one, r, lies at least 1 - 0.45 = 0.55 ulp from u^k when |u^k - r| &lt; 0.45 ulp
 /// (r not a power of two, whose lower neighbour is closer; that case goes to Math.Pow), so r' = r (the narrower bound of
