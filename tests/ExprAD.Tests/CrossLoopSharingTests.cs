@@ -110,6 +110,30 @@ public class CrossLoopSharingTests
     }
 
     [Test]
+    public void AValueAMapStoresIsReadFromItsArray()
+    {
+        // A map of exponentials, read at computed indices (so no loop can take it in): its adjoint loop recomputed e^x_i
+        // and now reads the map's array instead, without a map added.
+        Expression<Func<double[], double[]>> exponentials = x => x.Select(v => Math.Exp(v)).ToArray();
+        Expression<Func<double[], double[], double>> use = (x, e) => Enumerable.Range(0, x.Length).Sum(j => e[(3 * j) % x.Length] * (j + 1.0) + x[j] * x[j]);
+        var w = Expression.Parameter(typeof(double[]), "x");
+        var f = Expression.Lambda<Func<double[], double>>(Expression.Invoke(use, w, Expression.Invoke(exponentials, w)), w);
+        var tree = LoweredKernels.Gradient(f);
+        Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(Math) && m.Name == nameof(Math.Exp)), Is.EqualTo(1));
+        var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants));
+        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
+        Assert.That(CrossLoopSharing.Apply(fused).Instructions.Count(i => i.Op == Op.Map), Is.EqualTo(fused.Instructions.Count(i => i.Op == Op.Map)),
+            "no map added");
+        var x = Point(11, 5);
+        var gradient = new double[x.Length];
+        Assert.That(AD.Gradient(f)(x, gradient), Is.EqualTo(f.Compile()(x)).Within(0).Ulps);
+        var expected = x.Select(v => 2 * v).ToArray();
+        for (int j = 0; j < x.Length; j++) expected[3 * j % x.Length] += Math.Exp(x[3 * j % x.Length]) * (j + 1.0);
+        for (int i = 0; i < x.Length; i++)
+            Assert.That(gradient[i], Is.EqualTo(expected[i]).Within(1e-13 * (1 + Math.Abs(expected[i]))), $"x[{i}]");
+    }
+
+    [Test]
     public void ValuesInsideABranchOrOverDataStayInTheirLoops()
     {
         // exp(d[i] x[i]) reads data and sits behind a condition in one loop: computed where C# computes it, so twice here.

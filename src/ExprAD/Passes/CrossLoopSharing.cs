@@ -21,7 +21,7 @@ internal static class CrossLoopSharing
     /// <summary>The trace with values recomputed across loops over one range computed once.</summary>
     public static Trace Apply(Trace trace)
     {
-        var (reads, maps) = FindShared(trace);
+        var (reads, maps, stored) = FindShared(trace);
         if (reads.Count == 0 && trace.Regions.Length == 0) return trace;
         var b = new TraceBuilder(trace.Environment);
         var arrays = new Dictionary<string, Value>();
@@ -47,7 +47,8 @@ internal static class CrossLoopSharing
             var loopBody = b.CreateBody();
             Value? Read(int j, Value[] _) =>
                 shared.FirstOrDefault(v => v.Position == j) is { Key: { } key }
-                    ? loopBody.Emit(Op.Element, loopBody.Capture(arrays[key]), loopBody.Sub(loopBody.LoopIndex(), loopBody.Capture(renamed[ins.A])))
+                    ? loopBody.Emit(Op.Element, loopBody.Capture(stored.TryGetValue(key, out int column) ? renamed[column] : arrays[key]),
+                        loopBody.Sub(loopBody.LoopIndex(), loopBody.Capture(renamed[ins.A])))
                     : null;
             var replayed = TraceCopy.Replay(region.Body, loopBody, c => loopBody.Capture(renamed[region.Captures[c].Index]), Apply, replace: Read);
             var outputs = region.Body.Outputs.Select(o => replayed[o.Index]).ToArray();
@@ -69,9 +70,11 @@ internal static class CrossLoopSharing
     /// <summary>
     /// Reads: by loop, the costly values of its body that another loop over the same range computes too. Maps: by loop, the
     /// shared values that a map just before it computes: the first loop of their range after the last enclosing value they
-    /// use (so one map usually serves a whole group of loops).
+    /// use (so one map usually serves a whole group of loops). Stored: shared values that the first loop computing them, a
+    /// map, already stores as one of its arrays, by the position of that array's projection: the later loops read it there
+    /// (reverse mode leaves such maps when it splits nested sums) and no map is added.
     /// </summary>
-    private static (Dictionary<int, List<SharedValue>> Reads, Dictionary<int, List<SharedValue>> Maps) FindShared(Trace trace)
+    private static (Dictionary<int, List<SharedValue>> Reads, Dictionary<int, List<SharedValue>> Maps, Dictionary<string, int> Stored) FindShared(Trace trace)
     {
         var candidates = new List<(SharedValue Value, int Ready)>();
         for (int i = 0; i < trace.Count; i++)
@@ -91,19 +94,24 @@ internal static class CrossLoopSharing
         }
         var reads = new Dictionary<int, List<SharedValue>>();
         var maps = new Dictionary<int, List<SharedValue>>();
+        var stored = new Dictionary<string, int>();
         foreach (var group in candidates.GroupBy(c => c.Value.Key))
         {
             var loops = group.Select(c => c.Value.Loop).Distinct().ToList();
             if (loops.Count < 2) continue;
-            foreach (var c in group.DistinctBy(c => c.Value.Loop))
-                (reads.TryGetValue(c.Value.Loop, out var list) ? list : reads[c.Value.Loop] = []).Add(c.Value);
             var first = group.First();
+            int column = StoredColumn(trace, first.Value);
+            if (column >= 0) stored[first.Value.Key] = column;
+            foreach (var c in group.DistinctBy(c => c.Value.Loop))
+                if (column < 0 || c.Value.Loop != first.Value.Loop)
+                    (reads.TryGetValue(c.Value.Loop, out var list) ? list : reads[c.Value.Loop] = []).Add(c.Value);
+            if (column >= 0) continue;
             var range = trace.Instructions[first.Value.Loop];
             int at = Enumerable.Range(first.Ready, first.Value.Loop - first.Ready + 1).First(i =>
                 trace.Instructions[i] is { Op: Op.Sum or Op.Map } loop && loop.A == range.A && loop.B == range.B && !trace.Regions[loop.C].Branch);
             (maps.TryGetValue(at, out var computed) ? computed : maps[at] = []).Add(first.Value);
         }
-        return (reads, maps);
+        return (reads, maps, stored);
     }
 
     /// <summary>
@@ -136,6 +144,21 @@ internal static class CrossLoopSharing
             after = Math.Max(after, ready[operand]);
         }
         return (key.Append(')').ToString(), after);
+    }
+
+    /// <summary>
+    /// The position of the projection of <paramref name="value"/>'s loop that names it when that loop is a map with the value
+    /// as an output; -1 otherwise.
+    /// </summary>
+    private static int StoredColumn(Trace trace, SharedValue value)
+    {
+        var loop = trace.Instructions[value.Loop];
+        if (loop.Op != Op.Map) return -1;
+        int output = trace.Regions[loop.C].Body.Outputs.IndexOf(new Value(value.Position));
+        if (output < 0) return -1;
+        for (int j = value.Loop + 1; j < trace.Count; j++)
+            if (trace.Instructions[j] is { Op: Op.Project } project && project.A == value.Loop && project.B == output) return j;
+        return -1;
     }
 
     /// <summary>The positions that the value at <paramref name="root"/> depends on, itself included.</summary>
