@@ -110,6 +110,34 @@ public class CrossLoopSharingTests
     }
 
     [Test]
+    public void LoopsInsideASharingLoopShareToo()
+    {
+        // Three loops over r share exp(x[r]); the second one's body holds the trigonometric pattern over j, whose loops
+        // share sin and cos of x[j] (r + 1) among themselves.
+        Expression<Func<double[], double>> f = x => new[] { Enumerable.Range(0, x.Length).Sum(r => Math.Exp(x[r])) }.Sum(s =>
+            Enumerable.Range(0, x.Length).Sum(r => Math.Exp(x[r]) * s
+                + new[] { Enumerable.Range(0, x.Length).Sum(j => Math.Cos(x[j] * (r + 1))) }.Sum(c =>
+                    Enumerable.Range(0, x.Length).Sum(j => Math.Pow(c - Math.Sin(x[j] * (r + 1)), 2)))));
+        var tree = LoweredKernels.Gradient(f);
+        Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(Math) && m.Name == nameof(Math.Exp)), Is.EqualTo(1));
+        Assert.That(TrigonometricCalls(tree), Is.EqualTo(ExactMath.Available ? 1 : 2));
+        var g = f.Compile();
+        foreach (int n in new[] { 1, 4 })
+        {
+            var x = Point(n, 30 + n).Select(v => v / 4).ToArray();
+            var gradient = new double[n];
+            Assert.That(AD.Gradient(f)(x, gradient), Is.EqualTo(g(x)).Within(0).Ulps);
+            for (int k = 0; k < n; k++)
+            {
+                const double h = 1e-6;
+                var (up, down) = ((double[])x.Clone(), (double[])x.Clone());
+                up[k] += h; down[k] -= h;
+                Assert.That(gradient[k], Is.EqualTo((g(up) - g(down)) / (2 * h)).Within(1e-6 * (1 + Math.Abs(gradient[k]))), $"n = {n}, k = {k}");
+            }
+        }
+    }
+
+    [Test]
     public void AValueAMapStoresIsReadFromItsArray()
     {
         // A map of exponentials, read at computed indices (so no loop can take it in): its adjoint loop recomputed e^x_i

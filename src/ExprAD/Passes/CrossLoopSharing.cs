@@ -21,8 +21,18 @@ internal static class CrossLoopSharing
     /// <summary>The trace with values recomputed across loops over one range computed once.</summary>
     public static Trace Apply(Trace trace)
     {
+        if (trace.Regions.Length == 0) return trace;
+        // Loop bodies first, so that the loops inside a body share among themselves before this level reads the body.
+        var inner = new TraceBuilder(trace.Environment);
+        var renamed = TraceCopy.Replay(trace, inner, transformBody: Apply);
+        return ShareAmongLoops(inner.Build(trace.Outputs.Select(o => renamed[o.Index])));
+    }
+
+    /// <summary>The sharing at the top level of <paramref name="trace"/>, whose loop bodies are done.</summary>
+    private static Trace ShareAmongLoops(Trace trace)
+    {
         var (reads, maps, stored) = FindShared(trace);
-        if (reads.Count == 0 && trace.Regions.Length == 0) return trace;
+        if (reads.Count == 0) return trace;
         var b = new TraceBuilder(trace.Environment);
         var arrays = new Dictionary<string, Value>();
         bool ReplayLoop(int i, Instruction ins, Value[] renamed, Dictionary<int, Value[]> results)
@@ -50,14 +60,14 @@ internal static class CrossLoopSharing
                     ? loopBody.Emit(Op.Element, loopBody.Capture(stored.TryGetValue(key, out int column) ? renamed[column] : arrays[key]),
                         loopBody.Sub(loopBody.LoopIndex(), loopBody.Capture(renamed[ins.A])))
                     : null;
-            var replayed = TraceCopy.Replay(region.Body, loopBody, c => loopBody.Capture(renamed[region.Captures[c].Index]), Apply, replace: Read);
+            var replayed = TraceCopy.Replay(region.Body, loopBody, c => loopBody.Capture(renamed[region.Captures[c].Index]), replace: Read);
             var outputs = region.Body.Outputs.Select(o => replayed[o.Index]).ToArray();
             results[i] = ins.Op == Op.Map
                 ? b.EmitMap(renamed[ins.A], renamed[ins.B], loopBody, outputs)
                 : b.EmitSum(renamed[ins.A], renamed[ins.B], loopBody, outputs, region.Style);
             return true;
         }
-        var renamedTrace = TraceCopy.Replay(trace, b, transformBody: Apply, replayRegion: ReplayLoop);
+        var renamedTrace = TraceCopy.Replay(trace, b, replayRegion: ReplayLoop);
         return b.Build(trace.Outputs.Select(o => renamedTrace[o.Index]));
     }
 
