@@ -37,13 +37,14 @@ public static class Phases
 
             var keyAndConstants = Time("structural key", () => T("ExprAD.Caching.StructuralKey").GetMethods(Any).Single(m => m.Name == "Of" && m.GetParameters().Length == 2).Invoke(null, [f, "gradient"]))!;
             var constants = keyAndConstants.GetType().GetField("Item2")!.GetValue(keyAndConstants);
-            var source = Time("translate", () => T("ExprAD.Frontend.ExpressionTranslator").GetMethod("Translate", Any)!.Invoke(null, [f, roles, constants]))!;
+            var translated = Time("translate", () => T("ExprAD.Frontend.ExpressionTranslator").GetMethod("Translate", Any)!.Invoke(null, [f, roles, constants, Type.Missing]))!;
+            var source = Time("single-iteration loops", () => T("ExprAD.Passes.SingleIterationLoops").GetMethod("Apply", Any)!.Invoke(null, [translated]))!;
             var inputs = typeof(AD).GetMethod("InputsOf", Any)!.Invoke(null, [source]);
             var reversed = Time("reverse mode", () => T("ExprAD.Transforms.ReverseMode").GetMethod("Apply", Any)!.Invoke(null,
                 [source, Delegate.CreateDelegate(T("ExprAD.Transforms.ReverseMode").GetMethod("Apply", Any)!.GetParameters()[1].ParameterType,
                     typeof(Phases).GetMethod(nameof(Seed), Any)!.MakeGenericMethod(T("ExprAD.IR.TraceBuilder"), T("ExprAD.IR.Value"))),
                     1 /* checkpoint interval: every state taped */]))!;
-            var trace = Time("dead code elimination", () => T("ExprAD.Passes.DeadCodeElimination").GetMethod("Apply", Any)!.Invoke(null, [reversed]))!;
+            var trace = Time("loop fusion, cross-loop sharing, dead code elimination", () => typeof(AD).GetMethod("AfterReverse", Any)!.Invoke(null, [reversed, ADOptions.Default]))!;
             var plan = Time("lowering plan", () => T("ExprAD.Codegen.LoweringPlans").GetMethod("Gradient", Any)!.Invoke(null, [trace, inputs]))!;
             // Long traces are cut into chunks, each compiled while lowering; that compile time is reported apart.
             var compileOne = T("ExprAD.Codegen.KernelCompiler").GetMethods(Any)

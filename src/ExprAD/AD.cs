@@ -322,7 +322,9 @@ public static partial class AD
     internal static Trace AfterReverse(Trace reverse, ADOptions options)
     {
         var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(reverse)));
-        return options.FastMath || options.ParallelLoops ? fused : DeadCodeElimination.Apply(CrossLoopSharing.Apply(fused));
+        if (options.FastMath || options.ParallelLoops) return fused;
+        var shared = CrossLoopSharing.Apply(fused);
+        return ReferenceEquals(shared, fused) ? fused : DeadCodeElimination.Apply(shared);
     }
 
     /// <summary>

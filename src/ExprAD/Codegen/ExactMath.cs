@@ -48,10 +48,12 @@ public static class ExactMath
     private const ulong NearOneExponent = 0x3BF0000000000000UL, NearOneSpan = 0x0810000000000000UL;
     private const double NearOneWindow = 0.48;
 
+    private static readonly System.Reflection.MethodInfo PowerMethod = typeof(ExactMath).GetMethod(nameof(Power))!;
+
     /// <summary>The instruction <c>Math.Pow(u, k)</c> with its constant integer exponent as a call of <see cref="Power"/>, or null.</summary>
     internal static Expression? Emit(Instruction ins, Trace trace, Expression[] operands) =>
         Available && FastMathLowering.IntegerExponent(ins, trace) is int k
-            ? Expression.Call(typeof(ExactMath).GetMethod(nameof(Power))!, operands[0], Expression.Constant(k))
+            ? Expression.Call(PowerMethod, operands[0], Expression.Constant(k))
             : null;
 
     /// <summary>Math.Pow(<paramref name="u"/>, <paramref name="k"/>) for k from -8 to 8, not 0 (see the class remarks).</summary>

@@ -21,12 +21,16 @@ internal static class CrossLoopSharing
     /// <summary>The trace with values recomputed across loops over one range computed once.</summary>
     public static Trace Apply(Trace trace)
     {
-        if (trace.Regions.Length == 0) return trace;
+        // Most traces share nothing: they are returned as they are, without a copy.
+        if (!SharesAnything(trace)) return trace;
         // Loop bodies first, so that the loops inside a body share among themselves before this level reads the body.
         var inner = new TraceBuilder(trace.Environment);
         var renamed = TraceCopy.Replay(trace, inner, transformBody: Apply);
         return ShareAmongLoops(inner.Build(trace.Outputs.Select(o => renamed[o.Index])));
     }
+
+    private static bool SharesAnything(Trace trace) =>
+        trace.Regions.Length > 0 && (FindShared(trace).Reads.Count > 0 || trace.Regions.Any(r => SharesAnything(r.Body)));
 
     /// <summary>The sharing at the top level of <paramref name="trace"/>, whose loop bodies are done.</summary>
     private static Trace ShareAmongLoops(Trace trace)
