@@ -29,6 +29,13 @@ public class CrossLoopSharingTests
         return Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray();
     }
 
+    /// <summary>The gradient pipeline of <paramref name="f"/> up to the sharing pass: its source trace, and the trace after reverse mode and loop fusion.</summary>
+    private static (Trace Source, Trace Fused) SourceAndFused(Expression<Func<double[], double>> f)
+    {
+        var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants));
+        return (source, DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0))))));
+    }
+
     private static int TrigonometricCalls(Expression tree) =>
         LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(Math) && m.Name is nameof(Math.Sin) or nameof(Math.Cos) or nameof(Math.SinCos)
             || m.DeclaringType == typeof(ExactMath) && m.Name.Contains("And"));
@@ -64,9 +71,8 @@ public class CrossLoopSharingTests
         // The gradient lowered from the trace before and after the pass: the same operations on the same operands.
         foreach (var f in new[] { Trigonometric, ValueNeededBetweenLoops })
         {
-            var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants));
+            var (source, fused) = SourceAndFused(f);
             var inputs = source.Inputs().Select(v => source[v]).ToArray();
-            var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
             var shared = DeadCodeElimination.Apply(CrossLoopSharing.Apply(fused));
             Assert.That(shared.Instructions.Count(i => i.Op == Op.Map), Is.GreaterThan(fused.Instructions.Count(i => i.Op == Op.Map)), f.ToString());
             GradientKernel Compile(Trace trace) => TraceLowering.Lower<GradientKernel>(trace, LoweringPlans.Gradient(trace, inputs) with { Options = ADOptions.Default },
@@ -148,8 +154,7 @@ public class CrossLoopSharingTests
         var f = Expression.Lambda<Func<double[], double>>(Expression.Invoke(use, w, Expression.Invoke(exponentials, w)), w);
         var tree = LoweredKernels.Gradient(f);
         Assert.That(LoweredKernels.Calls(tree, m => m.DeclaringType == typeof(Math) && m.Name == nameof(Math.Exp)), Is.EqualTo(1));
-        var source = SingleIterationLoops.Apply(ExpressionTranslator.Translate(f, [ParameterRole.Array], StructuralKey.Of(f, "test").Constants));
-        var fused = DeadCodeElimination.Apply(LoopFusion.Apply(DeadCodeElimination.Apply(ReverseMode.Apply(source, (b, _) => b.Constant(1.0)))));
+        var (_, fused) = SourceAndFused(f);
         Assert.That(CrossLoopSharing.Apply(fused).Instructions.Count(i => i.Op == Op.Map), Is.EqualTo(fused.Instructions.Count(i => i.Op == Op.Map)),
             "no map added");
         var x = Point(11, 5);

@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using ExprAD.IR;
+using ExprAD.Rules;
 
 namespace ExprAD.Codegen;
 
@@ -140,8 +141,8 @@ public static class ExactMath
         for (int i = start; i < end; i++)
         {
             var ins = trace.Instructions[i];
-            if (ins.Op is not (Rules.Op.Sin or Rules.Op.Cos) || !emitted(i)) continue;
-            var partner = (ins.Op == Rules.Op.Sin ? Rules.Op.Cos : Rules.Op.Sin, ins.A);
+            if (ins.Op is not (Op.Sin or Op.Cos) || !emitted(i)) continue;
+            var partner = (ins.Op == Op.Sin ? Op.Cos : Op.Sin, ins.A);
             if (first.Remove(partner, out int earlier)) pairs[earlier] = i;
             else first.TryAdd((ins.Op, ins.A), i);
         }

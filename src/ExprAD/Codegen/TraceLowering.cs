@@ -481,32 +481,26 @@ internal static partial class TraceLowering
                     {
                         var result = EmitArgExtremum(ins);
                         ReleaseOperandsReadLastAt(i);
-                        _values[i] = result;
-                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], result));
-                        if (_lastUseHere[i] < 0) Release(i);
+                        Bind(i, result);
                         continue;
                     }
                     case Op.Project:
                         // The projection names the accumulator itself: no copy.
-                        _values[i] = _results[ins.A][ins.B];
-                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], _values[i]!));
-                        if (_lastUseHere[i] < 0) Release(i);
+                        Bind(i, _results[ins.A][ins.B]);
                         continue;
-                    case Op.Sin or Op.Cos when sinCos.ContainsKey(i):
+                    case Op.Sin or Op.Cos when sinCos.TryGetValue(i, out int later):
                     {
+                        // The call also writes the later one's local (it runs before the later one: an inlined value runs
+                        // at its use, and only constants may lie between a value and a use it is inlined into).
                         var partner = _pool.Take(typeof(double));
-                        pairedLocals[sinCos[i]] = partner;
-                        Define(i, Expression.Call(ins.Op == Op.Sin ? SinAndCos : CosAndSin, ValueOf(ins.A), partner));
+                        pairedLocals[later] = partner;
+                        value = Expression.Call(ins.Op == Op.Sin ? SinAndCos : CosAndSin, ValueOf(ins.A), partner);
                         ReleaseOperandsReadLastAt(i);
-                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], _values[i]!));
-                        if (_lastUseHere[i] < 0) Release(i);
-                        continue;
+                        break;
                     }
                     case Op.Sin or Op.Cos when pairedLocals.Remove(i, out var computed):
-                        _values[i] = computed;
                         ReleaseOperandsReadLastAt(i);
-                        if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], computed));
-                        if (_lastUseHere[i] < 0) Release(i);
+                        Bind(i, computed);
                         continue;
                     default:
                         var p = RuleTable.Of(ins);
@@ -528,10 +522,19 @@ internal static partial class TraceLowering
                     _inlined[i] = true;
                     continue;
                 }
-                var local = Define(i, value);
-                if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], local));
-                if (_lastUseHere[i] < 0) Release(i);
+                Bind(i, Define(i, value));
             }
+        }
+
+        /// <summary>
+        /// Value <paramref name="i"/> is <paramref name="value"/> (its local, or a loop's accumulator): written to the spill
+        /// buffer when a later chunk reads it, and its local given back when nothing in this block reads it.
+        /// </summary>
+        private void Bind(int i, Expression value)
+        {
+            _values[i] = value;
+            if (_slots is not null && _slots[i] >= 0) Body.Add(ToSpill(_spill!, _slots[i], value));
+            if (_lastUseHere[i] < 0) Release(i);
         }
 
         /// <summary>

@@ -32,30 +32,33 @@ internal static partial class TraceLowering
     private static readonly MethodInfo VectorAddIntoSpan = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.AddInto), [typeof(Span<double>), typeof(int), typeof(Vector256<double>)])!;
     private static readonly MethodInfo VectorBroadcast = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Broadcast))!;
 
+    /// <summary>The vector form of each operation that elementwise loops compute lane by lane (see <c>ElementwiseIndices</c>).</summary>
     private static readonly Dictionary<Op, MethodInfo> VectorArithmetic = new()
     {
-        [Op.Add] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Add))!,
-        [Op.Sub] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Subtract))!,
-        [Op.Mul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Multiply))!,
-        [Op.Div] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Divide))!,
-        [Op.MaskedMul] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.MaskedMultiply))!,
-        [Op.Neg] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Negate))!,
-        [Op.Sqrt] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Sqrt))!,
-        [Op.Abs] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Abs))!,
-        [Op.Max] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Max))!,
-        [Op.Min] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Min))!,
+        [Op.Add] = Lanes(nameof(VectorRuntime.Add)),
+        [Op.Sub] = Lanes(nameof(VectorRuntime.Subtract)),
+        [Op.Mul] = Lanes(nameof(VectorRuntime.Multiply)),
+        [Op.Div] = Lanes(nameof(VectorRuntime.Divide)),
+        [Op.MaskedMul] = Lanes(nameof(VectorRuntime.MaskedMultiply)),
+        [Op.Neg] = Lanes(nameof(VectorRuntime.Negate)),
+        [Op.Sqrt] = Lanes(nameof(VectorRuntime.Sqrt)),
+        [Op.Abs] = Lanes(nameof(VectorRuntime.Abs)),
+        [Op.Max] = Lanes(nameof(VectorRuntime.Max)),
+        [Op.Min] = Lanes(nameof(VectorRuntime.Min)),
         // Booleans are lane masks (all ones or all zeros), from comparisons of scalars and logic on such masks.
-        [Op.LessThan] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.LessThan))!,
-        [Op.LessOrEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.LessOrEqual))!,
-        [Op.GreaterThan] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.GreaterThan))!,
-        [Op.GreaterOrEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.GreaterOrEqual))!,
-        [Op.Equal] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Equal))!,
-        [Op.NotEqual] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.NotEqual))!,
-        [Op.And] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.And))!,
-        [Op.Or] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Or))!,
-        [Op.Not] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Not))!,
-        [Op.Select] = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Select))!,
+        [Op.LessThan] = Lanes(nameof(VectorRuntime.LessThan)),
+        [Op.LessOrEqual] = Lanes(nameof(VectorRuntime.LessOrEqual)),
+        [Op.GreaterThan] = Lanes(nameof(VectorRuntime.GreaterThan)),
+        [Op.GreaterOrEqual] = Lanes(nameof(VectorRuntime.GreaterOrEqual)),
+        [Op.Equal] = Lanes(nameof(VectorRuntime.Equal)),
+        [Op.NotEqual] = Lanes(nameof(VectorRuntime.NotEqual)),
+        [Op.And] = Lanes(nameof(VectorRuntime.And)),
+        [Op.Or] = Lanes(nameof(VectorRuntime.Or)),
+        [Op.Not] = Lanes(nameof(VectorRuntime.Not)),
+        [Op.Select] = Lanes(nameof(VectorRuntime.Select)),
     };
+
+    private static MethodInfo Lanes(string name) => typeof(VectorRuntime).GetMethod(name)!;
     private static readonly MethodInfo VectorIndices = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Indices))!;
     private static readonly MethodInfo VectorMask = typeof(VectorRuntime).GetMethod(nameof(VectorRuntime.Mask))!;
     /// <summary>The fewest iterations for which a sum's loop runs with lane partials (under fast math).</summary>
@@ -214,8 +217,6 @@ internal static partial class TraceLowering
                         if (scatteredAt.TryGetValue(ins.C, out int where) && where != ins.A) return null;
                         scatteredAt[ins.C] = ins.A;
                         break;
-                    case Op.Add or Op.Sub or Op.Mul or Op.Div or Op.MaskedMul or Op.Neg or Op.Sqrt or Op.Abs or Op.Max or Op.Min when ins.Kind == ValueKind.Scalar:
-                        break;
                     case Op.LessThan or Op.LessOrEqual or Op.GreaterThan or Op.GreaterOrEqual or Op.Equal or Op.NotEqual
                         when body[ins.Operand(0)].Kind == ValueKind.Scalar && body[ins.Operand(1)].Kind == ValueKind.Scalar:
                         mask[j] = true;
@@ -227,6 +228,9 @@ internal static partial class TraceLowering
                         mask[j] = true;
                         break;
                     case Op.Select when ins.Kind == ValueKind.Scalar && mask[ins.A]:
+                        break;
+                    // Arithmetic on scalars: every other scalar operation of the table.
+                    case var _ when ins.Kind == ValueKind.Scalar && ins.Op != Op.Select && VectorArithmetic.ContainsKey(ins.Op):
                         break;
                     case Op.IntToDouble when varyingIndex[ins.A] || invariantInteger[ins.A]:
                         break;

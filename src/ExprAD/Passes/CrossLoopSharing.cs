@@ -94,7 +94,7 @@ internal static class CrossLoopSharing
         for (int i = 0; i < trace.Count; i++)
         {
             var ins = trace.Instructions[i];
-            if (ins.Op is not (Op.Sum or Op.Map) || trace.Regions[ins.C].Branch) continue;
+            if (!IsEveryIterationLoop(trace, ins)) continue;
             var region = trace.Regions[ins.C];
             var keys = new string?[region.Body.Count];
             var ready = new int[region.Body.Count];
@@ -102,7 +102,7 @@ internal static class CrossLoopSharing
             {
                 (keys[j], ready[j]) = KeyOf(region, j, keys, ready);
                 var op = region.Body.Instructions[j];
-                if (keys[j] is { } key && op.Kind == ValueKind.Scalar && op.Op != Op.Call && op.Op >= Op.Neg && RuleTable.Get(op.Op).IsCostly)
+                if (keys[j] is { } key && op.Kind == ValueKind.Scalar && op.Op >= Op.Neg && RuleTable.Get(op.Op).IsCostly)
                     candidates.Add((new SharedValue(i, j, $"{ins.A}:{ins.B}:{key}"), ready[j]));
             }
         }
@@ -122,11 +122,14 @@ internal static class CrossLoopSharing
             if (column >= 0) continue;
             var range = trace.Instructions[first.Value.Loop];
             int at = Enumerable.Range(first.Ready, first.Value.Loop - first.Ready + 1).First(i =>
-                trace.Instructions[i] is { Op: Op.Sum or Op.Map } loop && loop.A == range.A && loop.B == range.B && !trace.Regions[loop.C].Branch);
+                trace.Instructions[i] is var loop && IsEveryIterationLoop(trace, loop) && loop.A == range.A && loop.B == range.B);
             (maps.TryGetValue(at, out var computed) ? computed : maps[at] = []).Add(first.Value);
         }
         return (reads, maps, stored);
     }
+
+    /// <summary>A sum or a map that is not a branch: its body runs for every index of its range.</summary>
+    private static bool IsEveryIterationLoop(Trace trace, Instruction ins) => ins.Op is Op.Sum or Op.Map && !trace.Regions[ins.C].Branch;
 
     /// <summary>
     /// A string naming body value <paramref name="j"/> by what it computes, from the loop index, constants, the active
